@@ -1,0 +1,68 @@
+/// Which counters a request is charged to. Admission holds exactly these counters, settlement
+/// moves the holds to spend, and reconciliation recomputes every counter from ledger rows with the
+/// same rules, so the three can never disagree.
+public enum Charging {
+    /// The facts of one request that decide its counters.
+    public struct Facts: Sendable, Equatable {
+        public var tenantId: String
+        /// The project and its ancestors, innermost first.
+        public var chain: [String]
+        public var keyId: String?
+        public var seatId: String?
+        public var resourceId: String?
+        public var overflow: Bool
+        /// `fallback` or `overflow` when an overage policy admitted the request.
+        public var overage: String?
+        /// The project whose budget was exceeded (and whose overage policy applied).
+        public var overageProjectId: String?
+
+        public init(
+            tenantId: String, chain: [String], keyId: String? = nil, seatId: String? = nil, resourceId: String? = nil, overflow: Bool = false,
+            overage: String? = nil, overageProjectId: String? = nil
+        ) {
+            self.tenantId = tenantId
+            self.chain = chain
+            self.keyId = keyId
+            self.seatId = seatId
+            self.resourceId = resourceId
+            self.overflow = overflow
+            self.overage = overage
+            self.overageProjectId = overageProjectId
+        }
+    }
+
+    /// Counters charged at list cost (budgets) — everything but resource and overflow caps.
+    public static func budgetCounters(_ f: Facts) -> [BudgetKey] {
+        var out: [BudgetKey] = []
+        if let k = f.keyId { out.append(.key(k)) }
+        if let s = f.seatId { out.append(.seat(s)) }
+        for p in f.chain {
+            if f.overage != nil, p == f.overageProjectId { break }
+            out.append(.project(p))
+        }
+        if f.overage == "fallback", let p = f.overageProjectId { out.append(.projectFallback(p)) }
+        if f.overage != "overflow" { out.append(.tenant(f.tenantId)) }
+        return out
+    }
+
+    /// Counters charged at upstream (marginal) cost: the serving resource's cap and overflow caps.
+    public static func upstreamCounters(_ f: Facts) -> [BudgetKey] {
+        guard let r = f.resourceId else { return [] }
+        if f.overflow { return [.overflowCredit(r)] + f.chain.map { .projectOverflow($0) } }
+        return [.resource(r)]
+    }
+
+    /// Every counter of the request with the amount it is charged from `cost` (list) and `upstream`.
+    public static func charges(_ f: Facts, cost: Int64, upstream: Int64) -> [(BudgetKey, Int64)] {
+        budgetCounters(f).map { ($0, cost) } + upstreamCounters(f).map { ($0, upstream) }
+    }
+}
+
+extension LedgerEntry {
+    /// The charging facts of a ledger row, given the project chain of its project.
+    public func chargingFacts(chain: [String]) -> Charging.Facts {
+        Charging.Facts(
+            tenantId: tenantId, chain: chain.isEmpty ? [projectId] : chain, keyId: keyId, seatId: seatId, resourceId: resourceId,
+            overflow: overflow, overage: overage, overageProjectId: overageProjectId)
+    }
+}

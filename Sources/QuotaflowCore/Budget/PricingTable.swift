@@ -1,0 +1,51 @@
+/// One row of a tenant's pricing table.
+public struct PriceEntry: Sendable, Equatable {
+    /// An exact model name or a `*` pattern.
+    public var model: String
+    public var price: TokenPrice
+
+    public init(model: String, price: TokenPrice) {
+        self.model = model
+        self.price = price
+    }
+}
+
+/// Per-model list prices. An exact name wins over patterns; among patterns the longest wins.
+public struct PricingTable: Sendable, Equatable {
+    public var entries: [PriceEntry]
+    public var defaultPrice: TokenPrice?
+
+    public init(entries: [PriceEntry], defaultPrice: TokenPrice? = nil) {
+        self.entries = entries
+        self.defaultPrice = defaultPrice
+    }
+
+    public func price(for model: String) -> TokenPrice? {
+        if let exact = entries.first(where: { $0.model == model }) { return exact.price }
+        let matches = entries.filter { $0.model.contains("*") && ModelPattern.matches(pattern: $0.model, model) }
+        if let best = matches.max(by: { $0.model.count < $1.model.count }) { return best.price }
+        return defaultPrice
+    }
+
+    /// Micro-USD per million tokens from dollars per million, for the seed list below.
+    static func usd(_ input: Double, _ output: Double, cached: Double? = nil) -> TokenPrice {
+        TokenPrice(
+            inputPerMTok: Int64((input * 1_000_000).rounded()), outputPerMTok: Int64((output * 1_000_000).rounded()),
+            cachedInputPerMTok: cached.map { Int64(($0 * 1_000_000).rounded()) })
+    }
+
+    /// List prices each new tenant's table is seeded with (USD per million tokens, input / output):
+    /// Claude Opus 5/25, Claude Sonnet 3/15, Claude Haiku 1/5, GPT-5.4 Pro 30/180, GPT-4.1 2/8,
+    /// GPT-4.1 Mini 0.40/1.60. Cached input is priced as plain input unless the tenant says
+    /// otherwise, so budgets never under-count.
+    public static let listPrices: [PriceEntry] = [
+        PriceEntry(model: "claude-opus-*", price: usd(5, 25)),
+        PriceEntry(model: "claude-sonnet-*", price: usd(3, 15)),
+        PriceEntry(model: "claude-haiku-*", price: usd(1, 5)),
+        PriceEntry(model: "claude-3-5-haiku*", price: usd(1, 5)),
+        PriceEntry(model: "gpt-5.4-pro*", price: usd(30, 180)),
+        PriceEntry(model: "gpt-4.1", price: usd(2, 8)),
+        PriceEntry(model: "gpt-4.1-2*", price: usd(2, 8)),
+        PriceEntry(model: "gpt-4.1-mini*", price: usd(0.40, 1.60)),
+    ]
+}

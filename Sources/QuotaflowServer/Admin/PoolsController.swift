@@ -1,0 +1,102 @@
+import Hummingbird
+import QuotaflowCore
+import QuotaflowStore
+
+/// `/admin/v1/tenants/{tenant_id}/pools`.
+struct PoolsController {
+    let kit: AdminKit
+    var state: AppState { kit.state }
+
+    func register(on admin: RouterGroup<AppRequestContext>) {
+        admin.post("tenants/{tenant_id}/pools", use: create)
+        admin.get("tenants/{tenant_id}/pools", use: list)
+        admin.get("tenants/{tenant_id}/pools/{pool_id}", use: get)
+        admin.patch("tenants/{tenant_id}/pools/{pool_id}", use: update)
+        admin.delete("tenants/{tenant_id}/pools/{pool_id}", use: delete)
+    }
+
+    static func read(_ r: ObjectReader, into pool: inout Pool) throws {
+        try r.rejectUnknown(["name", "description"])
+        pool.name = try r.required("name", Field.name)
+        pool.description = try r.optional("description", Field.text) ?? ""
+    }
+
+    @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let tenantId = try context.tenantScope(state)
+        let body = try await kit.body(request)
+        let now = kit.now
+        var pool = Pool(id: Identifier.make("pool"), tenantId: tenantId, name: "", createdAt: now, updatedAt: now)
+        try validating { try Self.read(body, into: &pool) }
+        let who = try context.admin
+        try await state.mutate { [pool] conn in
+            try conn.insertPool(pool)
+            try kit.audit(conn, who, tenant: tenantId, "pool.create", "pool", pool.id, Rep.pool(pool))
+        }
+        return JSONResponse.make(Rep.pool(pool, resourceCount: 0), status: .created)
+    }
+
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let tenantId = try context.tenantScope(state)
+        let rows = try await state.db.read { conn in
+            try conn.pools(tenantId: tenantId).map { ($0, try conn.liveResourceCount(tenantId: tenantId, poolId: $0.id)) }
+        }
+        return JSONResponse.list(rows.map { Rep.pool($0.0, resourceCount: $0.1) })
+    }
+
+    func load(_ tenantId: String, _ poolId: String) async throws -> (Pool, Int) {
+        let found = try await state.db.read { conn -> (Pool, Int)? in
+            guard let pool = try conn.pool(tenantId: tenantId, id: poolId) else { return nil }
+            return (pool, try conn.liveResourceCount(tenantId: tenantId, poolId: poolId))
+        }
+        guard let found else { throw ProblemError.notFound("pool '\(poolId.prefix(64))'") }
+        return found
+    }
+
+    @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let tenantId = try context.tenantScope(state)
+        let (pool, count) = try await load(tenantId, try context.parameters.require("pool_id"))
+        return JSONResponse.make(Rep.pool(pool, resourceCount: count))
+    }
+
+    @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let tenantId = try context.tenantScope(state)
+        let (current, count) = try await load(tenantId, try context.parameters.require("pool_id"))
+        let body = try await kit.body(request)
+        var pool = current
+        let merged = JSONMergePatch.apply(.object(body.members), to: ["name": .string(current.name), "description": .string(current.description)])
+        try validating { try Self.read(try ObjectReader(merged), into: &pool) }
+        pool.updatedAt = kit.now
+        let who = try context.admin
+        try await state.mutate { [pool] conn in
+            try conn.updatePool(pool)
+            try kit.audit(conn, who, tenant: tenantId, "pool.update", "pool", pool.id, Rep.diff(Rep.pool(current), Rep.pool(pool)))
+        }
+        return JSONResponse.make(Rep.pool(pool, resourceCount: count))
+    }
+
+    @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let tenantId = try context.tenantScope(state)
+        let poolId = try context.parameters.require("pool_id")
+        let who = try context.admin
+        enum Outcome: Sendable { case missing, hasResources(Int), usedBy([String]), deleted }
+        let outcome = try await state.mutate { conn -> Outcome in
+            guard try conn.pool(tenantId: tenantId, id: poolId) != nil else { return .missing }
+            let count = try conn.liveResourceCount(tenantId: tenantId, poolId: poolId)
+            if count > 0 { return .hasResources(count) }
+            let users = try conn.projectsUsing(tenantId: tenantId, poolId: poolId)
+            if !users.isEmpty { return .usedBy(users) }
+            try conn.run("DELETE FROM resources WHERE tenant_id = ? AND pool_id = ? AND state = 'revoked'", [.text(tenantId), .text(poolId)])
+            try conn.deletePool(tenantId: tenantId, id: poolId)
+            try kit.audit(conn, who, tenant: tenantId, "pool.delete", "pool", poolId)
+            return .deleted
+        }
+        switch outcome {
+        case .missing: throw ProblemError.notFound("pool '\(poolId.prefix(64))'")
+        case .hasResources(let n):
+            throw ProblemError.conflict("the pool still holds \(n) resource(s); revoke them or move them to another pool first")
+        case .usedBy(let names):
+            throw ProblemError.conflict("projects still draw from this pool: \(names.prefix(5).joined(separator: ", ")); remove it from them first")
+        case .deleted: return Response(status: .noContent)
+        }
+    }
+}

@@ -1,0 +1,279 @@
+import Hummingbird
+import QuotaflowCore
+import QuotaflowStore
+
+/// `/admin/v1/tenants/{tenant_id}/resources`: upstream capacity in the tenant's pools.
+struct ResourcesController {
+    let kit: AdminKit
+    let verify: @Sendable (String, String) async throws -> JSONValue
+    var state: AppState { kit.state }
+
+    func register(on admin: RouterGroup<AppRequestContext>) {
+        admin.post("tenants/{tenant_id}/resources", use: create)
+        admin.get("tenants/{tenant_id}/resources", use: list)
+        admin.get("tenants/{tenant_id}/resources/{resource_id}", use: get)
+        admin.patch("tenants/{tenant_id}/resources/{resource_id}", use: update)
+        admin.post("tenants/{tenant_id}/resources/{resource_id}/suspend", use: suspend)
+        admin.post("tenants/{tenant_id}/resources/{resource_id}/resume", use: resume)
+        admin.post("tenants/{tenant_id}/resources/{resource_id}/revoke", use: revoke)
+        admin.post("tenants/{tenant_id}/resources/{resource_id}/rotate-credential", use: rotate)
+    }
+
+    static let writable: Set<String> = [
+        "pool_id", "name", "provider", "wire_format", "base_url", "models", "owner", "attestation", "allowed_use", "cost_basis", "limits",
+        "lease_mode", "probe", "credit_cap_micros",
+    ]
+
+    static func defaultBaseURL(_ provider: Provider) -> String? {
+        switch provider {
+        case .openai: return "https://api.openai.com/v1"
+        case .anthropic: return "https://api.anthropic.com"
+        case .gemini: return "https://generativelanguage.googleapis.com/v1beta/openai"
+        case .openaiCompatible: return nil
+        }
+    }
+
+    static let credentialField = Field.string(maxLength: 4096)
+
+    /// Reads the writable fields onto `r`. `kind` and the credential are set by the caller.
+    func read(_ b: ObjectReader, into r: inout Resource, tenantId: String, pools: [Pool], offer: OverflowOffer?) throws {
+        let poolId = try b.required("pool_id", Field.string(maxLength: 64))
+        guard pools.contains(where: { $0.id == poolId }) else { throw FieldError("pool_id", "no pool '\(poolId)' in this tenant") }
+        r.poolId = poolId
+        r.name = try b.required("name", Field.name)
+        if r.kind == .overflow {
+            guard let offer else { throw FieldError("offer_id", "is required for overflow resources") }
+            for field in ["provider", "wire_format", "base_url", "models", "cost_basis"] where b[field] != nil && b[field]?.isNull == false {
+                throw FieldError(field, "comes from the overflow offer and cannot be set on an overflow resource")
+            }
+            r.provider = offer.provider
+            r.wireFormat = offer.wireFormat
+            r.baseURL = offer.baseURL
+            r.models = offer.models
+            r.costBasis = .perToken(offer.price)
+            r.creditCapMicros = try b.required("credit_cap_micros", Field.micros)
+        } else {
+            if b["credit_cap_micros"].map({ !$0.isNull }) ?? false {
+                throw FieldError("credit_cap_micros", "applies to overflow resources only")
+            }
+            r.provider = try b.required("provider", Field.enumeration(Provider.self))
+            r.wireFormat = try b.optional("wire_format", Field.enumeration(WireFormat.self)) ?? r.provider.defaultWireFormat
+            guard let url = try b.optional("base_url", Field.url) ?? Self.defaultBaseURL(r.provider) else {
+                throw FieldError("base_url", "is required for openai_compatible resources")
+            }
+            r.baseURL = url
+            r.models = try b.required("models", Field.modelPatterns)
+            if r.models.isEmpty { throw FieldError("models", "must list at least one model or pattern") }
+            r.costBasis = try b.optional("cost_basis", CostBasis.converter) ?? .none
+            switch (r.kind, r.costBasis) {
+            case (.seat, .perToken): throw FieldError("cost_basis", "a seat has a flat_monthly cost basis")
+            case (.apiKey, .flatMonthly), (.relay, .flatMonthly): throw FieldError("cost_basis", "keys and relays have a per_token cost basis")
+            default: break
+            }
+        }
+        r.owner = try b.optional("owner", Field.string(maxLength: 200, allowEmpty: true)) ?? ""
+        r.attestation = try b.optional("attestation", Attestation.converter)
+        r.allowedUse = try b.optional("allowed_use", Field.text) ?? ""
+        r.limits = try b.optional("limits", ResourceLimits.converter) ?? .init()
+        r.leaseMode = try b.optional("lease_mode", Field.enumeration(LeaseMode.self)) ?? (r.kind == .seat ? .exclusive : .shared)
+        r.probe = try b.optional("probe", ProbeSettings.converter) ?? .init()
+    }
+
+    @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let tenantId = try context.tenantScope(state)
+        let body = try await kit.body(request)
+        let now = kit.now
+        let pools = try await state.db.read { conn in try conn.pools(tenantId: tenantId) }
+        var resource = Resource(
+            id: Identifier.make("res"), tenantId: tenantId, poolId: "", name: "", kind: .apiKey, provider: .openai, wireFormat: .openai,
+            baseURL: "", models: [], state: .pending, stateReason: "waiting for the health verifier", stateChangedAt: now,
+            createdAt: now, updatedAt: now)
+        var credential: String?
+        var offer: OverflowOffer?
+        try validating {
+            try body.rejectUnknown(Self.writable.union(["kind", "credential", "offer_id"]))
+            resource.kind = try body.required("kind", Field.enumeration(ResourceKind.self))
+            if resource.kind == .overflow {
+                if body["credential"] != nil { throw FieldError("credential", "overflow resources use the operator's offer credential") }
+                let offerId = try body.required("offer_id", Field.string(maxLength: 64))
+                guard let found = state.catalog.offers[offerId], found.active else {
+                    throw FieldError("offer_id", "no active overflow offer '\(offerId)'")
+                }
+                offer = found
+                resource.offerId = offerId
+            } else {
+                if body["offer_id"] != nil { throw FieldError("offer_id", "applies to overflow resources only") }
+                credential = try body.required("credential", Self.credentialField)
+            }
+            try read(body, into: &resource, tenantId: tenantId, pools: pools, offer: offer)
+        }
+        var ciphertext: [UInt8]?
+        if let credential {
+            resource.credentialHint = credentialHint(credential)
+            ciphertext = try state.cipher.seal(credential, context: "resource:\(resource.id)")
+        } else if let offer {
+            resource.credentialHint = offer.credentialHint
+        }
+        let who = try context.admin
+        try await state.mutate { [resource, ciphertext] conn in
+            try conn.insertResource(resource, ciphertext: ciphertext)
+            try kit.audit(conn, who, tenant: tenantId, "resource.create", "resource", resource.id, Rep.resource(resource))
+        }
+        return JSONResponse.make(Rep.resource(resource), status: .created)
+    }
+
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let tenantId = try context.tenantScope(state)
+        let q = request.query
+        let filter = SQLiteConnection.ResourceFilter(
+            poolId: try q.string("pool_id", maxLength: 64), kind: try q.enumeration("kind", ResourceKind.self),
+            state: try q.enumeration("state", ResourceState.self), provider: try q.enumeration("provider", Provider.self))
+        let resources = try await state.db.read { conn in try conn.resources(tenantId: tenantId, filter: filter) }
+        return JSONResponse.list(resources.map(Rep.resource))
+    }
+
+    func load(_ tenantId: String, _ id: String) async throws -> Resource {
+        guard let r = try await state.db.read({ conn in try conn.resource(tenantId: tenantId, id: id) }) else {
+            throw ProblemError.notFound("resource '\(id.prefix(64))'")
+        }
+        return r
+    }
+
+    @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let tenantId = try context.tenantScope(state)
+        return JSONResponse.make(Rep.resource(try await load(tenantId, try context.parameters.require("resource_id"))))
+    }
+
+    static func writableJSON(_ r: Resource) -> JSONValue {
+        let full = Rep.resource(r).objectMembers ?? []
+        var members = full.filter { writable.contains($0.0) && !$0.1.isNull }
+        if r.kind == .overflow { members.removeAll { ["provider", "wire_format", "base_url", "models", "cost_basis"].contains($0.0) } }
+        return .object(members)
+    }
+
+    @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let tenantId = try context.tenantScope(state)
+        let current = try await load(tenantId, try context.parameters.require("resource_id"))
+        guard current.state != .revoked else { throw ProblemError.conflict("the resource is revoked; revoked resources cannot change") }
+        let body = try await kit.body(request)
+        if body["credential"] != nil {
+            throw ProblemError.invalid("credential", "change a credential with POST .../rotate-credential")
+        }
+        for field in ["kind", "state", "offer_id"] where body[field] != nil {
+            throw ProblemError.invalid(field, "cannot be changed; create a new resource instead")
+        }
+        let pools = try await state.db.read { conn in try conn.pools(tenantId: tenantId) }
+        var updated = current
+        let offer = current.offerId.flatMap { state.catalog.offers[$0] }
+        try validating {
+            let merged = try ObjectReader(JSONMergePatch.apply(.object(body.members), to: Self.writableJSON(current)))
+            try merged.rejectUnknown(Self.writable)
+            try read(merged, into: &updated, tenantId: tenantId, pools: pools, offer: offer)
+        }
+        let now = kit.now
+        updated.updatedAt = now
+        let upstreamChanged =
+            updated.baseURL != current.baseURL || updated.provider != current.provider || updated.wireFormat != current.wireFormat
+        if upstreamChanged && !updated.manualHold {
+            updated.state = .pending
+            updated.stateReason = "the upstream changed; waiting for the health verifier"
+            updated.stateChangedAt = now
+        }
+        let who = try context.admin
+        try await state.mutate { [updated] conn in
+            try conn.updateResource(updated)
+            try kit.audit(conn, who, tenant: tenantId, "resource.update", "resource", updated.id, Rep.diff(Rep.resource(current), Rep.resource(updated)))
+        }
+        return JSONResponse.make(Rep.resource(updated))
+    }
+
+    /// Applies a manual state change and audits it.
+    func transition(
+        _ request: Request, _ context: AppRequestContext, action: String,
+        _ change: @escaping @Sendable (inout Resource, String) throws -> Void
+    ) async throws -> Response {
+        let tenantId = try context.tenantScope(state)
+        let id = try context.parameters.require("resource_id")
+        let b = try await kit.optionalBody(request)
+        let note = try validating { () throws -> String in
+            guard let b else { return "" }
+            try b.rejectUnknown(["reason"])
+            return try b.optional("reason", Field.text) ?? ""
+        }
+        let who = try context.admin
+        let now = kit.now
+        let result = try await state.mutate { conn -> Resource? in
+            guard var r = try conn.resource(tenantId: tenantId, id: id) else { return nil }
+            let before = r.state
+            try change(&r, note.isEmpty ? "by \(who.actor)" : "by \(who.actor): \(note)")
+            r.stateChangedAt = before == r.state ? r.stateChangedAt : now
+            r.updatedAt = now
+            try conn.updateResource(r)
+            try kit.audit(
+                conn, who, tenant: tenantId, "resource.\(action)", "resource", id,
+                ["from": .string(before.rawValue), "to": .string(r.state.rawValue), "reason": .string(note)])
+            return r
+        }
+        guard let result else { throw ProblemError.notFound("resource '\(id.prefix(64))'") }
+        return JSONResponse.make(Rep.resource(result))
+    }
+
+    @Sendable func suspend(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try await transition(request, context, action: "suspend") { r, why in
+            guard r.state != .revoked else { throw ProblemError.conflict("the resource is revoked") }
+            r.manualHold = true
+            r.state = .suspended
+            r.stateReason = "suspended \(why)"
+        }
+    }
+
+    @Sendable func resume(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try await transition(request, context, action: "resume") { r, why in
+            guard r.state != .revoked else { throw ProblemError.conflict("the resource is revoked; revoke is final") }
+            guard r.manualHold else { throw ProblemError.conflict("the resource was not suspended by a person; nothing to resume") }
+            r.manualHold = false
+            r.state = .pending
+            r.stateReason = "resumed \(why); waiting for the health verifier"
+        }
+    }
+
+    @Sendable func revoke(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try await transition(request, context, action: "revoke") { r, why in
+            r.state = .revoked
+            r.stateReason = "revoked \(why)"
+        }
+    }
+
+    @Sendable func rotate(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let tenantId = try context.tenantScope(state)
+        let id = try context.parameters.require("resource_id")
+        let body = try await kit.body(request)
+        let credential = try validating {
+            try body.rejectUnknown(["credential"])
+            return try body.required("credential", Self.credentialField)
+        }
+        let current = try await load(tenantId, id)
+        guard current.kind != .overflow else { throw ProblemError.conflict("overflow resources use the operator's offer credential") }
+        guard current.state != .revoked else { throw ProblemError.conflict("the resource is revoked") }
+        let ciphertext = try state.cipher.seal(credential, context: "resource:\(id)")
+        let hint = credentialHint(credential)
+        let who = try context.admin
+        let now = kit.now
+        var updated = current
+        updated.credentialHint = hint
+        updated.updatedAt = now
+        if !current.manualHold {
+            updated.state = .pending
+            updated.stateReason = "credential rotated; waiting for the health verifier"
+            updated.stateChangedAt = now
+        }
+        try await state.mutate { [updated] conn in
+            try conn.updateResource(updated)
+            try conn.setResourceCredential(tenantId: tenantId, id: id, ciphertext: ciphertext, hint: hint, at: now)
+            try kit.audit(
+                conn, who, tenant: tenantId, "resource.rotate_credential", "resource", id,
+                ["credential_hint": .string(hint), "state": .string(updated.state.rawValue)])
+        }
+        return JSONResponse.make(Rep.resource(updated))
+    }
+}

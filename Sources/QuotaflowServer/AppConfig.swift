@@ -1,0 +1,51 @@
+/// Everything `quotaflow serve` can be told, with the defaults documented in the README.
+public struct AppConfig: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var databasePath = "./quotaflow.db"
+    /// Largest admin API body.
+    public var maxAdminBodyBytes = 1 << 20
+    /// Largest data-plane request body (prompts can be large).
+    public var maxRequestBodyBytes = 16 << 20
+    /// Largest non-streaming upstream response we buffer to read usage.
+    public var maxUpstreamResponseBytes = 64 << 20
+
+    // Upstream time limits, in milliseconds.
+    public var connectTimeoutMs: Int64 = 5_000
+    /// Time to the response head (first byte).
+    public var firstByteTimeoutMs: Int64 = 60_000
+    /// Longest silence between two chunks of a response body.
+    public var stallTimeoutMs: Int64 = 60_000
+    /// Longest whole request, streaming included.
+    public var totalTimeoutMs: Int64 = 600_000
+
+    /// Tries per request across resources (first try included).
+    public var maxAttempts = 3
+    /// Cooldown when an upstream says "slow down" without saying until when.
+    public var defaultCooldownMs: Int64 = 30_000
+    /// Longest cooldown we accept from upstream headers.
+    public var maxCooldownMs: Int64 = 6 * 3_600_000
+
+    // Health verifier.
+    public var verifierEnabled = true
+    /// Consecutive passing probes that admit a pending resource.
+    public var admissionProbes = 2
+    /// Consecutive failing probes that suspend an active resource.
+    public var suspendAfterFailures = 3
+    public var probeIntervalMs: Int64 = 300_000
+    /// Spacing between the admission probes of one resource.
+    public var admissionSpacingMs: Int64 = 1_000
+    public var probeTimeoutMs: Int64 = 5_000
+    /// Probes kept per resource.
+    public var probeHistory = 50
+
+    /// How long SIGTERM waits for in-flight requests and streams.
+    public var shutdownGraceMs: Int64 = 30_000
+    /// Longest time a client may take to send request headers and body.
+    public var clientIdleTimeoutMs: Int64 = 30_000
+
+    /// Largest ledger batch per transaction.
+    public var ledgerBatchSize = 512
+
+    public init() {}
+}

@@ -1,0 +1,73 @@
+import Hummingbird
+import HTTPTypes
+import QuotaflowCore
+
+/// An authenticated data-plane caller and the policy that applies to it.
+struct Caller: Sendable {
+    let catalog: Catalog
+    let key: DataPlaneKey
+    let tenant: Tenant
+    /// The key's project and its ancestors, innermost first.
+    let chain: [Project]
+
+    var project: Project { chain[0] }
+
+    /// Audit mode anywhere up the chain (or on the tenant) records instead of refusing.
+    var enforce: Bool {
+        if tenant.settings.enforcement == .audit { return false }
+        for p in chain {
+            if let e = p.enforcement { return e == .enforce }
+        }
+        return true
+    }
+
+    /// Project limits tightened by the tenant's global limits and every ancestor's.
+    var requestLimits: RequestLimits {
+        var limits = tenant.settings.requestLimits
+        for p in chain { limits = limits.tightened(by: p.requestLimits) }
+        return limits
+    }
+
+    /// Finds the key from `Authorization: Bearer` or `x-api-key` and checks it is usable.
+    static func authenticate(_ request: Request, catalog: Catalog, now: Int64) throws(Refusal) -> Caller {
+        var token: String?
+        if let bearer = request.bearerToken { token = bearer }
+        if token == nil, let apiKey = request.headers[HTTPField.Name("x-api-key")!] { token = apiKey.trimmingWhitespace() }
+        guard let token, !token.isEmpty else {
+            throw Refusal(.invalidKey, "send your Quotaflow key as 'Authorization: Bearer <key>' or 'x-api-key: <key>'")
+        }
+        guard token.utf8.count <= 256 else { throw Refusal(.invalidKey, "the key is not valid") }
+        let digest = SecretDigest.of(token)
+        guard let key = catalog.keys[digest] else {
+            if catalog.revoked[digest] != nil { throw Refusal(.keyRevoked, "this key was revoked; ask your admin for a new one") }
+            throw Refusal(.invalidKey, "the key is not valid")
+        }
+        if let until = key.validUntil, now >= until {
+            throw Refusal(.keyExpired, "this key was rotated and its grace period has ended; use the new key")
+        }
+        if let expires = key.expiresAt, now >= expires {
+            throw Refusal(.keyExpired, "this seat expired at \(Timestamp.format(expires)); ask your admin to extend it")
+        }
+        guard let tenant = catalog.tenants[key.tenantId], tenant.status == .active else {
+            throw Refusal(.tenantDisabled, "this organisation's access is disabled")
+        }
+        let chain = catalog.projectChain(key.projectId)
+        guard let project = chain.first, project.tenantId == tenant.id else { throw Refusal(.invalidKey, "the key is not valid") }
+        guard chain.allSatisfy({ $0.status == .active }) else {
+            throw Refusal(.projectArchived, "project '\(project.name)' is archived")
+        }
+        return Caller(catalog: catalog, key: key, tenant: tenant, chain: chain)
+    }
+
+    /// Whether `model` is allowed by every project up the chain and by the key, or granted by an approval.
+    func allows(model: String, grantedModels: Set<String>) -> Bool {
+        if grantedModels.contains(model) { return true }
+        guard ModelPattern.allowed(model, by: key.allowedModels) else { return false }
+        return chain.allSatisfy { ModelPattern.allowed(model, by: $0.allowedModels) }
+    }
+
+    /// The holder of an exclusive seat lease: the key, or a user within the key.
+    func holder(userDigest: String?) -> String {
+        userDigest.map { "\(key.id)/\($0)" } ?? key.id
+    }
+}

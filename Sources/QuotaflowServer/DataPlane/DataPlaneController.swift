@@ -1,0 +1,363 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import QuotaflowCore
+import QuotaflowStore
+import Synchronization
+
+/// The OpenAI- and Anthropic-compatible endpoints.
+struct DataPlaneController {
+    let runtime: Runtime
+    var state: AppState { runtime.state }
+
+    func register(on router: Router<AppRequestContext>) {
+        router.post("v1/chat/completions") { req, ctx in try await chat(req, ctx, format: .openai, endpoint: "chat.completions") }
+        router.post("v1/messages") { req, ctx in try await chat(req, ctx, format: .anthropic, endpoint: "messages") }
+        router.get("v1/models", use: models)
+    }
+
+    static let userHeader = HTTPField.Name("x-quotaflow-user")!
+
+    // MARK: chat
+
+    func chat(_ request: Request, _ context: AppRequestContext, format: WireFormat, endpoint: String) async throws -> Response {
+        let startNanos = DispatchTime.now().uptimeNanoseconds
+        let now = state.clock.nowMs()
+        let caller: Caller
+        do { caller = try Caller.authenticate(request, catalog: state.catalog, now: now) } catch {
+            runtime.metrics.refusedBeforeAuth(error.reason)
+            throw error
+        }
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: state.config.maxRequestBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw Refusal(.requestTooLarge, "the request body is larger than \(state.config.maxRequestBodyBytes) bytes")
+        }
+        let parsed: ParsedRequest
+        do {
+            parsed = try ParsedRequest.parse(
+                Array(buffer.readableBytesView), format: format, userHeader: request.headers[Self.userHeader])
+        } catch {
+            runtime.metrics.refusedBeforeAuth(error.reason)
+            throw error
+        }
+        let userDigest = parsed.user.map { runtime.userDigest($0, tenant: caller.tenant) }
+        let limits = caller.requestLimits
+        let price = caller.catalog.pricing[caller.tenant.id]?.price(for: parsed.model)
+        let plan = RequestPlan.make(parsed, model: parsed.model, outputLimit: limits.maxOutputTokens)
+        let exchange = Exchange(
+            runtime: runtime, caller: caller, parsed: parsed, plan: plan, listPrice: price ?? TokenPrice(inputPerMTok: 0, outputPerMTok: 0),
+            requestId: context.requestId, endpoint: endpoint, userDigest: userDigest, startedAt: now, startNanos: startNanos)
+        do {
+            try admit(exchange, price: price, limits: limits, now: now)
+            return try await forward(exchange, request: request, context: context)
+        } catch let refusal as Refusal {
+            exchange.refuse(refusal)
+            throw refusal
+        }
+    }
+
+    /// Model, per-request and rate checks, then budget holds and a resource (with overage policies).
+    func admit(_ x: Exchange, price: TokenPrice?, limits: RequestLimits, now: Int64) throws {
+        let caller = x.caller
+        let parsed = x.parsed
+        let enforce = caller.enforce
+        var flags: [String] = []
+        func fail(_ r: Refusal) throws {
+            if enforce { throw r }
+            flags.append("would_refuse:\(r.reason.rawValue)")
+        }
+        let grants = runtime.grants(project: caller.chain, now: now)
+        if !caller.allows(model: parsed.model, grantedModels: grants.models) {
+            try fail(Refusal(.modelNotAllowed, "model '\(parsed.model.prefix(100))' is not allowed for this key"))
+        }
+        guard var listPrice = price else {
+            throw Refusal(
+                .modelNotAllowed, "no price is known for model '\(parsed.model.prefix(100))'; an admin must add it to the pricing table")
+        }
+        var plan = x.plan
+        try check(plan, parsed: parsed, price: listPrice, limits: limits, fail: fail)
+        // Rate limits: per key, per project, per user, and project tokens.
+        var checks: [Engine.RateCheck] = []
+        let project = caller.project
+        if let rpm = caller.key.rpm ?? project.rateLimits.rpmPerKey {
+            checks.append(.init(key: "k:\(caller.key.id)", limit: rpm, cost: 1, what: "the request rate limit of this key (\(rpm)/min)"))
+        }
+        for p in caller.chain {
+            if let rpm = p.rateLimits.rpm {
+                checks.append(.init(key: "p:\(p.id)", limit: rpm, cost: 1, what: "the request rate limit of project '\(p.name)' (\(rpm)/min)"))
+            }
+        }
+        if let rpm = project.rateLimits.rpmPerUser, let user = x.userDigest {
+            checks.append(.init(key: "u:\(project.id):\(user)", limit: rpm, cost: 1, what: "the per-user request rate limit (\(rpm)/min)"))
+        }
+        let tokens = parsed.estimatedInput + plan.outputCap
+        var tokenCharges: [(String, Int64, Int64)] = []
+        for p in caller.chain {
+            if let tpm = p.rateLimits.tpm {
+                checks.append(.init(key: "t:\(p.id)", limit: tpm, cost: tokens, what: "the token rate limit of project '\(p.name)' (\(tpm)/min)"))
+                tokenCharges.append(("t:\(p.id)", tpm, tokens))
+            }
+        }
+        if !checks.isEmpty {
+            let (outcome, auditFlags) = runtime.engine.rateLimit(checks, now: now, enforce: enforce)
+            if case .refused(let r) = outcome { throw r }
+            flags += auditFlags
+        }
+        x.mutable.withLock { m in
+            m.rateCharged = tokenCharges.map { (key: $0.0, limit: $0.1, tokens: $0.2) }
+            m.flags = flags
+        }
+        // Budgets and a resource.
+        var overage: (kind: String, projectId: String)?
+        while true {
+            let input = engineInput(x, plan: plan, price: listPrice, overage: overage, enforce: enforce, budgetGrants: grants.budget, now: now)
+            switch runtime.engine.admit(input) {
+            case .admitted(let a):
+                x.mutable.withLock { m in
+                    m.admission = a
+                    m.plan = plan
+                    m.listPrice = listPrice
+                    m.overage = overage
+                    m.flags += a.flags
+                    if overage?.kind == "fallback" { m.flags.append("fallback") }
+                }
+                return
+            case .refused(let r):
+                throw r
+            case .overBudget(let projectId, let detail, let periodEnd):
+                let retry = max(1, (periodEnd - now) / 1000)
+                guard overage == nil, let p = caller.catalog.projects[projectId] else {
+                    throw Refusal(.quotaExceeded, detail, retryAfterSeconds: retry)
+                }
+                switch p.budget.overagePolicy {
+                case .reject:
+                    throw Refusal(.quotaExceeded, detail, retryAfterSeconds: retry)
+                case .approval:
+                    let approvalId = runtime.openApproval(caller: caller, projectId: projectId, model: parsed.model, detail: detail)
+                    throw Refusal(
+                        .approvalRequired,
+                        "\(detail). An approval request (\(approvalId)) was opened; an admin can grant a temporary increase")
+                case .fallbackModel:
+                    guard let fb = p.budget.fallback, let fbPrice = caller.catalog.pricing[caller.tenant.id]?.price(for: fb.model) else {
+                        throw Refusal(.quotaExceeded, detail, retryAfterSeconds: retry)
+                    }
+                    let cap = [limits.maxOutputTokens, fb.maxOutputTokens].compactMap { $0 }.min()
+                    plan = RequestPlan.make(parsed, model: fb.model, outputLimit: cap)
+                    listPrice = fbPrice
+                    try check(plan, parsed: parsed, price: listPrice, limits: limits, fail: fail)
+                    overage = (kind: "fallback", projectId: projectId)
+                case .overflow:
+                    guard caller.project.overflowAllowed else { throw Refusal(.quotaExceeded, detail, retryAfterSeconds: retry) }
+                    overage = (kind: "overflow", projectId: projectId)
+                }
+            }
+        }
+    }
+
+    /// Per-request limits on input size and worst-case cost.
+    func check(_ plan: RequestPlan, parsed: ParsedRequest, price: TokenPrice, limits: RequestLimits, fail: (Refusal) throws -> Void) throws {
+        if let maxInput = limits.maxInputTokens, parsed.estimatedInput > maxInput {
+            try fail(
+                Refusal(
+                    .requestTooLarge, "the input is estimated at \(parsed.estimatedInput) tokens, over the limit of \(maxInput) per request"))
+        }
+        if let maxCost = limits.maxCostMicros {
+            let worst = Money.cost(TokenUsage(input: parsed.estimatedInput, output: plan.outputCap), at: price)
+            if worst > maxCost {
+                try fail(
+                    Refusal(
+                        .requestTooLarge,
+                        "the worst-case cost of this request (\(Money.format(worst)) for \(parsed.estimatedInput) input and \(plan.outputCap) output tokens of \(plan.model)) is over the per-request limit of \(Money.format(maxCost)); lower max_tokens"
+                    ))
+            }
+        }
+    }
+
+    func engineInput(
+        _ x: Exchange, plan: RequestPlan, price: TokenPrice, overage: (kind: String, projectId: String)?, enforce: Bool,
+        budgetGrants: [String: Int64], now: Int64
+    ) -> Engine.Input {
+        Engine.Input(
+            catalog: x.caller.catalog, tenant: x.caller.tenant, chain: x.caller.chain, key: x.caller.key, model: plan.model,
+            wireFormat: x.parsed.format, holder: x.caller.holder(userDigest: x.userDigest), estimatedInput: x.parsed.estimatedInput,
+            outputCap: plan.outputCap, listPrice: price, enforce: enforce, overage: overage, grants: budgetGrants,
+            leaseIdleMs: x.caller.tenant.settings.leaseIdleSeconds * 1000, now: now)
+    }
+
+    // MARK: forwarding
+
+    static let retryable: Set<UInt> = [408, 429, 500, 502, 503, 504, 529]
+
+    func forward(_ x: Exchange, request: Request, context: AppRequestContext) async throws -> Response {
+        let config = state.config
+        var lastFailure: Refusal?
+        while true {
+            guard let admission = x.admission else { throw Refusal(.noCapacity, "no resource is available") }
+            let resource = admission.resource
+            let plan = x.plan
+            x.mutable.withLock { $0.attempts += 1 }
+            let attempt = x.mutable.withLock { $0.attempts }
+            var upstream = HTTPClientRequest(url: Self.url(resource, format: x.parsed.format))
+            upstream.method = .POST
+            upstream.headers = Self.headers(resource, format: x.parsed.format, stream: x.parsed.stream, client: request.headers)
+            upstream.body = .bytes(ByteBuffer(bytes: plan.body))
+            let sentAt = state.clock.nowMs()
+            let response: HTTPClientResponse
+            do {
+                response = try await runtime.execute(upstream, channel: context.channel, timeoutMs: config.firstByteTimeoutMs)
+            } catch is CancellationError {
+                await x.finish(.init(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: ["client_closed"]))
+                throw Refusal(.clientClosed, "the client closed the connection")
+            } catch {
+                let timedOut = "\(error)".lowercased().contains("deadline") || "\(error)".lowercased().contains("timeout")
+                let why = timedOut ? "no answer within \(config.firstByteTimeoutMs) ms" : "connection failed"
+                runtime.metrics.upstreamFailure(resource.resource.provider)
+                runtime.coolDown(resource, until: state.clock.nowMs() + config.defaultCooldownMs, status: nil, evidence: [("error", why)], cause: why)
+                lastFailure = Refusal(timedOut ? .upstreamTimeout : .upstreamError, "the upstream did not answer: \(why)")
+                if attempt < config.maxAttempts, retry(x) { continue }
+                await x.finish(.init(status: lastFailure!.status, reason: lastFailure!.reason, usage: nil, servedModel: nil))
+                throw lastFailure!
+            }
+            x.markFirstByte()
+            runtime.metrics.upstreamLatency(resource.resource.provider, micros: (state.clock.nowMs() - sentAt) * 1000)
+            let status = response.status.code
+            if Self.retryable.contains(status) {
+                // Nothing has reached the client yet: record the evidence, cool the resource, try the next one.
+                let headers = response.headers.map { ($0.name, $0.value) }
+                _ = try? await response.body.collect(upTo: 1 << 20)
+                let info = RateLimitInfo.parse(headers, nowMs: state.clock.nowMs())
+                let now = state.clock.nowMs()
+                let until = min(info.resetAt ?? now + config.defaultCooldownMs, now + config.maxCooldownMs)
+                runtime.coolDown(
+                    resource, until: max(until, now + 1000), status: Int(status), evidence: info.evidence,
+                    cause: "\(status) from upstream")
+                lastFailure =
+                    status == 429
+                    ? Refusal(.noCapacity, "every eligible resource is rate limited upstream", retryAfterSeconds: max(1, (until - now) / 1000))
+                    : Refusal(.upstreamError, "the upstream answered \(status)", status: 502)
+                if attempt < config.maxAttempts, retry(x) { continue }
+                await x.finish(.init(status: lastFailure!.status, reason: lastFailure!.reason, usage: nil, servedModel: nil))
+                throw lastFailure!
+            }
+            let isStream = x.parsed.stream && (200..<300).contains(status)
+                && (response.headers.first(name: "content-type")?.lowercased().contains("text/event-stream") ?? false)
+            if isStream {
+                return StreamRelay(exchange: x, runtime: runtime).response(response, context: context)
+            }
+            return try await complete(x, response: response, context: context)
+        }
+    }
+
+    /// Frees the failed resource and picks another; `false` when none is left.
+    func retry(_ x: Exchange) -> Bool {
+        guard var a = x.admission else { return false }
+        let m = x.mutable.withLock { $0 }
+        runtime.engine.release(resourceId: a.resource.id, estimatedTokens: x.parsed.estimatedInput + m.plan.outputCap, actualTokens: 0, now: state.clock.nowMs())
+        let input = engineInput(
+            x, plan: m.plan, price: m.listPrice, overage: m.overage, enforce: x.caller.enforce,
+            budgetGrants: runtime.grants(project: x.caller.chain, now: state.clock.nowMs()).budget, now: state.clock.nowMs())
+        let found = runtime.engine.reselect(&a, input: input)
+        x.mutable.withLock { $0.admission = a }
+        return found
+    }
+
+    /// A non-streaming answer: read it whole, meter it, commit the row, then answer.
+    func complete(_ x: Exchange, response: HTTPClientResponse, context: AppRequestContext) async throws -> Response {
+        let body: ByteBuffer
+        do {
+            body = try await runtime.collect(response.body, limit: state.config.maxUpstreamResponseBytes, channel: context.channel)
+        } catch is CancellationError {
+            await x.finish(.init(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: ["client_closed"]))
+            throw Refusal(.clientClosed, "the client closed the connection")
+        } catch {
+            await x.finish(.init(status: 502, reason: .upstreamError, usage: nil, servedModel: nil, extraFlags: ["upstream_body_failed"]))
+            throw Refusal(.upstreamError, "the upstream answer could not be read", status: 502)
+        }
+        let status = Int(response.status.code)
+        var usage: TokenUsage?
+        var served: String?
+        if (200..<300).contains(status) {
+            (usage, served) = Self.usage(of: body, format: x.parsed.format)
+        }
+        let ok = (200..<300).contains(status)
+        await x.finish(.init(status: status, reason: ok ? nil : .upstreamError, usage: usage, servedModel: served))
+        var headers = HTTPFields()
+        headers[.contentType] = response.headers.first(name: "content-type") ?? "application/json"
+        runtime.addBudgetHeaders(&headers, exchange: x)
+        if let upstreamId = response.headers.first(name: "x-request-id") ?? response.headers.first(name: "request-id") {
+            headers[HTTPField.Name("x-upstream-request-id")!] = upstreamId
+        }
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: body))
+    }
+
+    static func usage(of body: ByteBuffer, format: WireFormat) -> (TokenUsage?, String?) {
+        body.withUnsafeReadableBytes { buffer -> (TokenUsage?, String?) in
+            guard let scan = try? JSONObjectScan.scan(buffer) else { return (nil, nil) }
+            let model = scan.member("model").flatMap { JSONObjectScan.value(of: $0, in: buffer)?.stringValue }
+            guard let member = scan.member("usage"), let usage = JSONObjectScan.value(of: member, in: buffer) else { return (nil, model) }
+            switch format {
+            case .openai: return (UsageReader.openAI(usage), model)
+            case .anthropic: return (UsageReader.anthropic(usage), model)
+            }
+        }
+    }
+
+    static func url(_ r: RoutableResource, format: WireFormat) -> String {
+        format == .openai ? r.baseURL + "/chat/completions" : r.baseURL + "/v1/messages"
+    }
+
+    static func headers(_ r: RoutableResource, format: WireFormat, stream: Bool, client: HTTPFields) -> HTTPHeaders {
+        var h = HTTPHeaders()
+        h.add(name: "content-type", value: "application/json")
+        h.add(name: "accept", value: stream ? "text/event-stream" : "application/json")
+        h.add(name: "user-agent", value: "quotaflow")
+        switch format {
+        case .openai:
+            h.add(name: "authorization", value: "Bearer \(r.credential)")
+        case .anthropic:
+            h.add(name: "x-api-key", value: r.credential)
+            h.add(name: "anthropic-version", value: client[HTTPField.Name("anthropic-version")!] ?? "2023-06-01")
+            if let beta = client[HTTPField.Name("anthropic-beta")!] { h.add(name: "anthropic-beta", value: beta) }
+        }
+        return h
+    }
+
+    // MARK: models
+
+    @Sendable func models(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let now = state.clock.nowMs()
+        let caller = try Caller.authenticate(request, catalog: state.catalog, now: now)
+        let grants = runtime.grants(project: caller.chain, now: now)
+        let pools = Set(caller.project.poolIds)
+        let pricing = caller.catalog.pricing[caller.tenant.id]?.entries.map(\.model).filter { !$0.contains("*") } ?? []
+        var names = Set<String>()
+        for r in caller.catalog.resourcesByTenant[caller.tenant.id] ?? [] where pools.contains(r.resource.poolId) && r.resource.state.isRoutable {
+            if r.resource.kind == .overflow && !caller.project.overflowAllowed { continue }
+            for pattern in r.resource.models {
+                if pattern.contains("*") {
+                    for m in pricing where ModelPattern.matches(pattern: pattern, m) { names.insert(m) }
+                } else {
+                    names.insert(pattern)
+                }
+            }
+        }
+        let allowed = names.filter { caller.allows(model: $0, grantedModels: grants.models) }.sorted()
+        if request.headers[HTTPField.Name("anthropic-version")!] != nil {
+            let data: [JSONValue] = allowed.map {
+                ["type": "model", "id": .string($0), "display_name": .string($0), "created_at": "2025-01-01T00:00:00Z"]
+            }
+            return JSONResponse.make([
+                "data": .array(data), "has_more": false, "first_id": .string(allowed.first), "last_id": .string(allowed.last),
+            ])
+        }
+        let data: [JSONValue] = allowed.map { ["id": .string($0), "object": "model", "created": 0, "owned_by": "quotaflow"] }
+        return JSONResponse.make(["object": "list", "data": .array(data)])
+    }
+}

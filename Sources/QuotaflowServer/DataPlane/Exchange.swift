@@ -1,0 +1,179 @@
+import Foundation
+import Logging
+import QuotaflowCore
+import QuotaflowStore
+import Synchronization
+
+/// One data-plane request from admission to its ledger row. Finishing is idempotent: whichever
+/// path ends the request (success, error, disconnect, timeout) settles it exactly once, and a
+/// request dropped without finishing is settled as abandoned when the exchange is released.
+final class Exchange: Sendable {
+    struct Mutable {
+        var admission: Engine.Admission?
+        var plan: RequestPlan
+        var listPrice: TokenPrice
+        var flags: [String] = []
+        var overage: (kind: String, projectId: String)?
+        var attempts = 0
+        var ttfbUs: Int64?
+        var finished = false
+        var rateCharged: [(key: String, limit: Int64, tokens: Int64)] = []
+    }
+
+    let runtime: Runtime
+    let caller: Caller
+    let parsed: ParsedRequest
+    let requestId: String
+    let endpoint: String
+    let userDigest: String?
+    let startedAt: Int64
+    let startNanos: UInt64
+    let mutable: Mutex<Mutable>
+
+    init(
+        runtime: Runtime, caller: Caller, parsed: ParsedRequest, plan: RequestPlan, listPrice: TokenPrice, requestId: String, endpoint: String,
+        userDigest: String?, startedAt: Int64, startNanos: UInt64
+    ) {
+        self.runtime = runtime
+        self.caller = caller
+        self.parsed = parsed
+        self.requestId = requestId
+        self.endpoint = endpoint
+        self.userDigest = userDigest
+        self.startedAt = startedAt
+        self.startNanos = startNanos
+        self.mutable = Mutex(Mutable(plan: plan, listPrice: listPrice))
+    }
+
+    deinit {
+        let abandoned = mutable.withLock { m -> Bool in
+            let open = !m.finished && m.admission != nil
+            m.finished = true
+            return open
+        }
+        if abandoned {
+            let outcome = Outcome(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: ["abandoned"])
+            let (item, release) = makeItem(outcome)
+            release()
+            runtime.ledger.appendDetached(item)
+        }
+    }
+
+    var admission: Engine.Admission? { mutable.withLock { $0.admission } }
+    var plan: RequestPlan { mutable.withLock { $0.plan } }
+
+    func elapsedMicros() -> Int64 { Int64((DispatchTime.now().uptimeNanoseconds - startNanos) / 1000) }
+
+    func markFirstByte() {
+        let us = elapsedMicros()
+        mutable.withLock { if $0.ttfbUs == nil { $0.ttfbUs = us } }
+    }
+
+    /// How the request ended.
+    struct Outcome {
+        var status: Int
+        var reason: ReasonCode?
+        /// `nil` when the upstream never reported usage.
+        var usage: TokenUsage?
+        var servedModel: String?
+        var extraFlags: [String] = []
+        /// For streams cut short: output tokens estimated from the deltas already delivered.
+        var partialOutput: Int64?
+    }
+
+    /// Builds the ledger row and settlement, and a closure that frees the resource slot.
+    func makeItem(_ o: Outcome) -> (LedgerWriter.Item, () -> Void) {
+        let m = mutable.withLock { $0 }
+        let now = runtime.state.clock.nowMs()
+        var e = LedgerEntry(
+            requestId: requestId, at: now, startedAt: startedAt, tenantId: caller.tenant.id, projectId: caller.project.id, wireFormat: parsed.format,
+            endpoint: endpoint, modelRequested: parsed.model, status: o.status)
+        e.keyId = caller.key.kind == .projectKey ? caller.key.id : nil
+        e.seatId = caller.key.kind == .seat ? caller.key.id : nil
+        e.userDigest = userDigest
+        e.stream = parsed.stream
+        e.reason = o.reason?.rawValue
+        e.flags = m.flags + o.extraFlags
+        e.latencyUs = elapsedMicros()
+        e.ttfbUs = m.ttfbUs
+        e.attempts = m.attempts
+        e.overage = m.overage?.kind
+        e.overageProjectId = m.overage?.projectId
+        var release: () -> Void = {}
+        guard let a = m.admission else {
+            return (LedgerWriter.Item(entry: e, settlement: nil), release)
+        }
+        let resource = a.facts.resourceId != nil ? a.resource : nil
+        e.resourceId = resource?.id
+        e.poolId = resource?.resource.poolId
+        e.overflow = a.facts.overflow
+        e.provider = resource?.resource.provider.rawValue
+        e.modelServed = o.servedModel ?? (resource != nil ? m.plan.model : nil)
+        e.reservedMicros = a.worstCase
+        var usage = o.usage
+        if usage == nil, let partial = o.partialOutput {
+            usage = TokenUsage(input: parsed.estimatedInput, output: partial)
+            e.flags.append("usage_estimated")
+        }
+        if let usage {
+            e.usage = usage
+            e.costMicros = Money.cost(usage, at: m.listPrice)
+            if let resource {
+                e.upstreamCostMicros = resource.resource.costBasis.marginalCost(usage) ?? Money.cost(usage, at: resource.price ?? m.listPrice)
+            }
+        } else if (200..<300).contains(o.status) {
+            // The response completed but its usage never arrived: charge the reserved worst case.
+            e.usage = TokenUsage(input: parsed.estimatedInput, output: m.plan.outputCap)
+            e.costMicros = a.worstCase
+            e.upstreamCostMicros = a.upstreamWorstCase
+            e.flags.append("usage_missing")
+        }
+        let charges = Charging.charges(a.facts, cost: e.costMicros, upstream: e.upstreamCostMicros)
+        let settlement = Settlement(reservation: a.reservation, charges: charges)
+        if let resource {
+            let estimated = parsed.estimatedInput + m.plan.outputCap
+            let actual = usage?.total
+            let engine = runtime.engine
+            release = { engine.release(resourceId: resource.id, estimatedTokens: estimated, actualTokens: actual, now: now) }
+        }
+        // Give back rate-limit tokens charged for the worst case but not used.
+        if let actual = usage?.total {
+            for charge in m.rateCharged where charge.tokens > actual {
+                runtime.engine.refundTokens(key: charge.key, limit: charge.limit, tokens: charge.tokens - actual)
+            }
+        }
+        return (LedgerWriter.Item(entry: e, settlement: settlement), release)
+    }
+
+    /// Settles the request once: frees its resource slot, writes its row and waits for the commit.
+    /// Returns `false` if it had already finished.
+    @discardableResult
+    func finish(_ o: Outcome) async -> Bool {
+        let first = mutable.withLock { m -> Bool in
+            if m.finished { return false }
+            m.finished = true
+            return true
+        }
+        guard first else { return false }
+        let (item, release) = makeItem(o)
+        release()
+        runtime.metrics.recordRequest(item.entry)
+        let committed = await runtime.ledger.append(item)
+        if !committed { runtime.state.logger.error("ledger row could not be committed", metadata: ["request_id": "\(requestId)"]) }
+        return true
+    }
+
+    /// Records a refusal after authentication (no reservation, nothing delivered).
+    func refuse(_ r: Refusal) {
+        let already = mutable.withLock { m -> Bool in
+            let was = m.finished
+            m.finished = true
+            return was
+        }
+        guard !already else { return }
+        let (item, release) = makeItem(Outcome(status: r.status, reason: r.reason, usage: nil, servedModel: nil))
+        release()
+        runtime.metrics.recordRequest(item.entry)
+        runtime.ledger.appendDetached(item)
+    }
+}

@@ -1,0 +1,86 @@
+import QuotaflowCore
+
+/// A data-plane credential after lookup: a project key or a virtual seat.
+public struct DataPlaneKey: Sendable {
+    public enum Kind: Sendable, Equatable {
+        case projectKey
+        case seat
+    }
+
+    public let kind: Kind
+    public let id: String
+    public let tenantId: String
+    public let projectId: String
+    public let name: String
+    public let allowedModels: [String]
+    public let budgetCapMicros: Int64?
+    public let rpm: Int64?
+    /// Seats expire; project keys do not.
+    public let expiresAt: Int64?
+    /// After a seat rotation, the previous key works until this time.
+    public let validUntil: Int64?
+}
+
+/// A resource ready for routing: its settings, its decrypted credential and its marginal price.
+public struct RoutableResource: Sendable {
+    public let resource: Resource
+    public let credential: String
+    public let baseURL: String
+    /// The marginal price per token (per-token cost basis, or the overflow offer's metered price).
+    public let price: TokenPrice?
+    public var id: String { resource.id }
+}
+
+/// An immutable snapshot of everything the data plane reads, rebuilt after each admin change.
+///
+/// Requests read the current snapshot without touching the database; changes publish a new one
+/// before the admin call returns, so a revoke takes effect at once.
+public final class Catalog: Sendable {
+    public let tenants: [String: Tenant]
+    public let projects: [String: Project]
+    public let keys: [String: DataPlaneKey]
+    /// Digests of revoked keys, so they are answered `key_revoked` rather than "unknown".
+    public let revoked: [String: String]
+    public let resourcesByTenant: [String: [RoutableResource]]
+    public let pricing: [String: PricingTable]
+    public let offers: [String: OverflowOffer]
+    /// Open approval requests and grants in force, by project.
+    public let approvals: [String: [Approval]]
+    /// Data-plane keys and seats by id (the current key of each).
+    public let keysById: [String: DataPlaneKey]
+
+    public init(
+        tenants: [String: Tenant] = [:], projects: [String: Project] = [:], keys: [String: DataPlaneKey] = [:],
+        revoked: [String: String] = [:], resourcesByTenant: [String: [RoutableResource]] = [:], pricing: [String: PricingTable] = [:],
+        offers: [String: OverflowOffer] = [:], approvals: [String: [Approval]] = [:]
+    ) {
+        self.tenants = tenants
+        self.projects = projects
+        self.keys = keys
+        self.revoked = revoked
+        self.resourcesByTenant = resourcesByTenant
+        self.pricing = pricing
+        self.offers = offers
+        self.approvals = approvals
+        var byId: [String: DataPlaneKey] = [:]
+        for k in keys.values where k.validUntil == nil { byId[k.id] = k }
+        self.keysById = byId
+    }
+
+    public static let empty = Catalog()
+
+    /// The project and its ancestors, innermost first. Stops at cycles.
+    public func projectChain(_ projectId: String) -> [Project] {
+        var chain: [Project] = []
+        var next: String? = projectId
+        while let id = next, let p = projects[id], !chain.contains(where: { $0.id == id }) {
+            chain.append(p)
+            next = p.parentId
+        }
+        return chain
+    }
+
+    public func resource(_ id: String, tenantId: String) -> RoutableResource? {
+        resourcesByTenant[tenantId]?.first { $0.id == id }
+    }
+}

@@ -1,0 +1,79 @@
+import Logging
+import QuotaflowCore
+import QuotaflowStore
+
+/// Reads the routing catalog from the database and decrypts credentials into memory.
+enum CatalogLoader {
+    static func load(_ conn: SQLiteConnection, cipher: CredentialCipher, logger: Logger, now: Int64) throws -> Catalog {
+        var tenants: [String: Tenant] = [:]
+        for t in try conn.allTenants() { tenants[t.id] = t }
+        var projects: [String: Project] = [:]
+        for p in try conn.allProjects() { projects[p.id] = p }
+        var keys: [String: DataPlaneKey] = [:]
+        for (k, digest) in try conn.allLiveProjectKeys() {
+            keys[digest] = DataPlaneKey(
+                kind: .projectKey, id: k.id, tenantId: k.tenantId, projectId: k.projectId, name: k.name, allowedModels: k.allowedModels,
+                budgetCapMicros: k.budgetCapMicros, rpm: k.rpm, expiresAt: nil, validUntil: nil)
+        }
+        var revoked = try conn.revokedKeyDigests()
+        for (seat, digest, previous) in try conn.allSeatDigests() {
+            let key = DataPlaneKey(
+                kind: .seat, id: seat.id, tenantId: seat.tenantId, projectId: seat.projectId, name: seat.holder,
+                allowedModels: seat.allowedModels, budgetCapMicros: seat.budgetCapMicros, rpm: seat.rpm, expiresAt: seat.expiresAt,
+                validUntil: nil)
+            if seat.revokedAt != nil {
+                revoked[digest] = seat.id
+                if let previous { revoked[previous] = seat.id }
+                continue
+            }
+            keys[digest] = key
+            if let previous, let until = seat.previousValidUntil {
+                keys[previous] = DataPlaneKey(
+                    kind: .seat, id: seat.id, tenantId: seat.tenantId, projectId: seat.projectId, name: seat.holder,
+                    allowedModels: seat.allowedModels, budgetCapMicros: seat.budgetCapMicros, rpm: seat.rpm, expiresAt: seat.expiresAt,
+                    validUntil: until)
+            }
+        }
+        var offers: [String: (OverflowOffer, String)] = [:]
+        for (offer, ciphertext) in try conn.allOffersWithCiphertext() {
+            guard let ciphertext, let credential = try? cipher.open(ciphertext, context: "offer:\(offer.id)") else {
+                logger.error("overflow offer credential cannot be decrypted", metadata: ["offer": "\(offer.id)"])
+                continue
+            }
+            offers[offer.id] = (offer, credential)
+        }
+        var resources: [String: [RoutableResource]] = [:]
+        for (resource, ciphertext) in try conn.allResourcesWithCiphertext() {
+            var credential = ""
+            var baseURL = resource.baseURL
+            var price: TokenPrice?
+            if resource.kind == .overflow {
+                guard let offerId = resource.offerId, let (offer, offerCredential) = offers[offerId], offer.active else { continue }
+                credential = offerCredential
+                baseURL = offer.baseURL
+                price = offer.price
+            } else {
+                guard let ciphertext, let plain = try? cipher.open(ciphertext, context: "resource:\(resource.id)") else {
+                    logger.error("resource credential cannot be decrypted", metadata: ["resource": "\(resource.id)"])
+                    continue
+                }
+                credential = plain
+                if case .perToken(let p) = resource.costBasis { price = p }
+            }
+            resources[resource.tenantId, default: []].append(
+                RoutableResource(resource: resource, credential: credential, baseURL: baseURL, price: price))
+        }
+        var pricing: [String: PricingTable] = [:]
+        for (tenantId, entries) in try conn.allPriceEntries() {
+            pricing[tenantId] = PricingTable(entries: entries, defaultPrice: tenants[tenantId]?.settings.defaultPrice)
+        }
+        for (id, t) in tenants where pricing[id] == nil {
+            pricing[id] = PricingTable(entries: [], defaultPrice: t.settings.defaultPrice)
+        }
+        var approvals: [String: [Approval]] = [:]
+        for a in try conn.liveApprovals(now: now) { approvals[a.projectId, default: []].append(a) }
+        return Catalog(
+            tenants: tenants, projects: projects, keys: keys, revoked: revoked, resourcesByTenant: resources, pricing: pricing,
+            offers: offers.mapValues { $0.0 }, approvals: approvals)
+    }
+}

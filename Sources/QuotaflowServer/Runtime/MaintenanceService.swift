@@ -1,0 +1,52 @@
+import Logging
+import QuotaflowCore
+import QuotaflowStore
+import ServiceLifecycle
+
+/// Periodic housekeeping: marks expired seats (audited), and drops idle rate-limiter state.
+struct MaintenanceService: Service {
+    let runtime: Runtime
+    static let intervalMs: Int64 = 30_000
+
+    func run() async throws {
+        let wake = Wakeup()
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                await sweep()
+                await wake.wait(untilMs: runtime.state.clock.nowMs() + Self.intervalMs, clock: runtime.state.clock)
+            }
+        } onGracefulShutdown: {
+            wake.poke()
+        }
+    }
+
+    func sweep() async {
+        let state = runtime.state
+        let now = state.clock.nowMs()
+        runtime.engine.pruneLimiters(now: now)
+        do {
+            _ = try await expireSeats(now: now)
+        } catch {
+            state.logger.error("seat sweep failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Marks seats past their expiry and audits each; returns how many.
+    func expireSeats(now: Int64) async throws -> Int {
+        let state = runtime.state
+        let due = try await state.db.read { conn in try conn.seatsToExpire(now: now) }
+        guard !due.isEmpty else { return 0 }
+        try await state.mutate { conn in
+            for var seat in due {
+                seat.expiredAt = now
+                seat.updatedAt = now
+                try conn.updateSeat(seat)
+                try conn.appendAudit(
+                    AuditEntry(
+                        tenantId: seat.tenantId, at: now, actor: "system:seat-sweep", action: "seat.expire", targetType: "seat", targetId: seat.id,
+                        summary: ["holder": .string(seat.holder), "expires_at": .string(Timestamp.format(seat.expiresAt))]))
+            }
+        }
+        return due.count
+    }
+}

@@ -1,0 +1,298 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import QuotaflowCore
+import QuotaflowStore
+import ServiceLifecycle
+import Synchronization
+
+/// The running data plane and its workers: engine, ledger writer, upstream client, verifier.
+public final class Runtime: Sendable {
+    public let state: AppState
+    let engine = Engine()
+    let ledger: LedgerWriter
+    let http: HTTPClient
+    let connections = ConnectionRegistry()
+    let metrics = Metrics()
+    let verifier: Verifier
+    let alerts: Alerts
+    let migrationsAppliedFlag: Atomic<Bool>
+    let pendingApprovals = Mutex<[String: String]>([:])
+
+    public init(state: AppState, httpClient: HTTPClient? = nil) throws {
+        self.state = state
+        var config = HTTPClient.Configuration()
+        config.timeout = .init(
+            connect: .milliseconds(state.config.connectTimeoutMs), read: .milliseconds(state.config.stallTimeoutMs))
+        config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+        config.decompression = .disabled
+        self.http = httpClient ?? HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: config)
+        let engine = self.engine
+        let metrics = self.metrics
+        let alerts = Alerts(state: state, engine: engine, metrics: metrics)
+        self.alerts = alerts
+        self.ledger = LedgerWriter(db: state.db, logger: state.logger, maxBatch: state.config.ledgerBatchSize) { items in
+            let settled = engine.settle(items.compactMap { item in item.settlement.map { ($0, item.entry.at) } })
+            alerts.check(settled)
+            metrics.ledgerBatch(items.count)
+        }
+        self.verifier = Verifier(state: state, engine: engine, client: http, metrics: metrics)
+        let applied = (try? Migrator.bundled().appliedVersion(state.db)) == (try? Migrator.bundled().latestVersion)
+        self.migrationsAppliedFlag = Atomic(applied)
+        try recomputeCountersSync()
+        let runtime = self
+        state.onReload { old, new in runtime.catalogChanged(old: old, new: new) }
+    }
+
+    public var migrationsApplied: Bool { migrationsAppliedFlag.load(ordering: .relaxed) }
+
+    /// Background services, in start order (they stop in reverse, after the HTTP server has drained).
+    public var services: [any Service] {
+        [
+            ClosureService(name: "http-client") { [http] in
+                try? await gracefulShutdown()
+                try await http.shutdown()
+            },
+            ClosureService(name: "ledger") { [ledger] in
+                try? await gracefulShutdown()
+                ledger.shutdown()
+            },
+            VerifierService(verifier: verifier, enabled: state.config.verifierEnabled),
+            OutboxService(runtime: self),
+            MaintenanceService(runtime: self),
+        ]
+    }
+
+    func registerRoutes(router: Router<AppRequestContext>, admin: RouterGroup<AppRequestContext>, kit: AdminKit) {
+        let controller = DataPlaneController(runtime: self)
+        router.add(middleware: ConnectionTracking(registry: connections))
+        controller.register(on: router)
+        LedgerController(kit: kit, runtime: self).register(on: admin)
+        HealthController(kit: kit, runtime: self).register(on: admin)
+        // BudgetsController(kit: kit, runtime: self).register(on: admin)
+        // SeatsController(kit: kit, runtime: self).register(on: admin)
+        // ReportsController(kit: kit, runtime: self).register(on: admin)
+        router.get("metrics") { [self] _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.exposition(runtime: self))))
+        }
+    }
+
+    public func verify(tenantId: String, resourceId: String) async throws -> JSONValue {
+        try await verifier.probeNow(tenantId: tenantId, resourceId: resourceId)
+    }
+
+    // MARK: upstream calls that end when the client leaves
+
+    /// Sends an upstream request; cancelled if the client connection closes first.
+    func execute(_ request: HTTPClientRequest, channel: any Channel, timeoutMs: Int64) async throws -> HTTPClientResponse {
+        let http = self.http
+        let logger = state.logger
+        let task = Task { try await http.execute(request, timeout: .milliseconds(timeoutMs), logger: logger) }
+        connections.watch(channel) { task.cancel() }
+        defer { connections.unwatch(channel) }
+        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+    }
+
+    /// Reads a whole upstream body; cancelled if the client connection closes first.
+    func collect(_ body: HTTPClientResponse.Body, limit: Int, channel: any Channel) async throws -> ByteBuffer {
+        let task = Task { try await body.collect(upTo: limit) }
+        connections.watch(channel) { task.cancel() }
+        defer { connections.unwatch(channel) }
+        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+    }
+
+    // MARK: cooling
+
+    /// Takes a resource out of routing until `until`, and records why (status and headers as evidence).
+    func coolDown(_ resource: RoutableResource, until: Int64, status: Int?, evidence: [(String, String)], cause: String) {
+        guard engine.cool(resourceId: resource.id, until: until) else { return }
+        metrics.cooled()
+        let id = resource.id
+        let tenantId = resource.resource.tenantId
+        let now = state.clock.nowMs()
+        let state = self.state
+        Task {
+            do {
+                try await state.mutate { conn in
+                    guard var r = try conn.resource(tenantId: tenantId, id: id), r.state == .active || r.state == .degraded || r.state == .cooling else {
+                        return
+                    }
+                    let before = r.state
+                    r.state = .cooling
+                    r.coolingUntil = max(until, r.coolingUntil ?? 0)
+                    r.stateReason = "cooling until \(Timestamp.format(r.coolingUntil!)) after \(cause)"
+                    r.stateChangedAt = now
+                    r.updatedAt = now
+                    try conn.updateResource(r)
+                    try conn.appendAudit(
+                        AuditEntry(
+                            tenantId: tenantId, at: now, actor: "system:router", action: "resource.state", targetType: "resource", targetId: id,
+                            summary: [
+                                "from": .string(before.rawValue), "to": "cooling", "until": .string(Timestamp.format(r.coolingUntil!)),
+                                "cause": .string(cause), "status": .int(status.map { Int64($0) }),
+                                "headers": .object(evidence.map { ($0.0, .string($0.1)) }),
+                            ]))
+                }
+            } catch {
+                state.logger.error("could not record a cooldown", metadata: ["resource": "\(id)", "error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: approvals and grants
+
+    struct Grants {
+        var models: Set<String> = []
+        var budget: [String: Int64] = [:]
+    }
+
+    /// Models and budget increases granted by approvals in force, for the projects of a chain.
+    func grants(project chain: [Project], now: Int64) -> Grants {
+        var g = Grants()
+        let catalog = state.catalog
+        for p in chain {
+            for a in catalog.approvals[p.id] ?? [] where a.isActive(at: now) {
+                if let m = a.grantModel { g.models.insert(m) }
+                if let micros = a.grantMicros { g.budget[p.id, default: 0] += micros }
+            }
+        }
+        return g
+    }
+
+    /// Opens an approval request for a project (one open request per project and key) and returns its id.
+    func openApproval(caller: Caller, projectId: String, model: String, detail: String) -> String {
+        let dedupe = "\(projectId)/\(caller.key.id)"
+        if let open = caller.catalog.approvals[projectId]?.first(where: { $0.status == .open && $0.keyId == caller.key.id }) {
+            return open.id
+        }
+        let (id, isNew) = pendingApprovals.withLock { p -> (String, Bool) in
+            if let id = p[dedupe] { return (id, false) }
+            let id = Identifier.make("apr")
+            p[dedupe] = id
+            return (id, true)
+        }
+        guard isNew else { return id }
+        let approval = Approval(
+            id: id, tenantId: caller.tenant.id, projectId: projectId, keyId: caller.key.id,
+            requestedBy: "\(caller.key.kind == .seat ? "seat" : "key"):\(caller.key.id)", model: model, detail: detail,
+            requestedAt: state.clock.nowMs())
+        let state = self.state
+        let alerts = self.alerts
+        Task {
+            do {
+                try await state.mutate { conn in
+                    try conn.insertApproval(approval)
+                    try conn.appendAudit(
+                        AuditEntry(
+                            tenantId: approval.tenantId, at: approval.requestedAt, actor: approval.requestedBy, action: "approval.open",
+                            targetType: "approval", targetId: id, summary: ["project_id": .string(projectId), "detail": .string(detail)]))
+                }
+                try await alerts.approvalOpened(approval)
+            } catch {
+                state.logger.error("could not open an approval request", metadata: ["error": "\(error)"])
+            }
+            _ = self.pendingApprovals.withLock { $0.removeValue(forKey: dedupe) }
+        }
+        return id
+    }
+
+    // MARK: identities and headers
+
+    /// End-user identifiers are stored as keyed digests when the tenant asks (the default).
+    func userDigest(_ user: String, tenant: Tenant) -> String {
+        guard tenant.settings.hashEndUsers else { return String(user.prefix(128)) }
+        return "u_" + String(SecretDigest.keyed("\(tenant.id)\u{0}\(user)", key: state.userDigestKey.key).prefix(32))
+    }
+
+    func addBudgetHeaders(_ headers: inout HTTPFields, exchange: Exchange) {
+        guard let a = exchange.admission else { return }
+        if let remaining = a.budgetRemaining {
+            headers[HTTPField.Name("x-quotaflow-budget-remaining-micros")!] = String(max(0, remaining))
+        }
+        let now = state.clock.nowMs()
+        let caller = exchange.caller
+        var best: (Int64, Int64)?
+        if let rpm = caller.key.rpm ?? caller.project.rateLimits.rpmPerKey {
+            best = (engine.remaining(limiter: "k:\(caller.key.id)", limit: rpm, now: now), rpm)
+        }
+        if let rpm = caller.project.rateLimits.rpm {
+            let left = engine.remaining(limiter: "p:\(caller.project.id)", limit: rpm, now: now)
+            if best == nil || left < best!.0 { best = (left, rpm) }
+        }
+        if let (left, limit) = best {
+            headers[HTTPField.Name("x-quotaflow-ratelimit-limit-requests")!] = String(limit)
+            headers[HTTPField.Name("x-quotaflow-ratelimit-remaining-requests")!] = String(left)
+        }
+    }
+
+    // MARK: counters from the ledger
+
+    /// Recomputes every budget counter from the ledger, at a point where no batch is half-applied.
+    func recomputeCounters() async throws {
+        let catalog = state.catalog
+        let now = state.clock.nowMs()
+        let engine = self.engine
+        try await ledger.barrier { conn in
+            let values = try CounterMath.compute(conn, catalog: catalog, now: now, engine: engine)
+            engine.replaceSpend(values.spend)
+            engine.loadFired(values.fired)
+        }
+    }
+
+    func recomputeCountersSync() throws {
+        let catalog = state.catalog
+        let now = state.clock.nowMs()
+        let values = try state.db.writeSync { conn in try CounterMath.compute(conn, catalog: catalog, now: now, engine: engine) }
+        engine.replaceSpend(values.spend)
+        engine.loadFired(values.fired)
+    }
+
+    /// Budget periods, caps with rollover, or the project tree changed: counters are recomputed.
+    func catalogChanged(old: Catalog, new: Catalog) {
+        var changed = false
+        for (id, p) in new.projects {
+            let o = old.projects[id]
+            if o?.parentId != p.parentId || o?.budget.period != p.budget.period || o?.budget.rolloverPercent != p.budget.rolloverPercent
+                || (p.budget.rolloverPercent > 0 && o?.budget.monthlyCapMicros != p.budget.monthlyCapMicros)
+            {
+                changed = true
+                break
+            }
+        }
+        for (id, t) in new.tenants where old.tenants[id]?.settings.period != t.settings.period { changed = true }
+        if changed {
+            Task { try? await self.recomputeCounters() }
+        }
+    }
+}
+
+/// A service made of a closure.
+struct ClosureService: Service, CustomStringConvertible {
+    let name: String
+    let body: @Sendable () async throws -> Void
+    init(name: String, _ body: @escaping @Sendable () async throws -> Void) {
+        self.name = name
+        self.body = body
+    }
+    func run() async throws { try await body() }
+    var description: String { name }
+}
+
+/// Registers each connection's close with the registry (as a router middleware, so it needs no
+/// channel handler configuration): the first request on a connection starts watching it.
+struct ConnectionTracking: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let registry: ConnectionRegistry
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        registry.track(context.channel)
+        return try await next(request, context)
+    }
+}

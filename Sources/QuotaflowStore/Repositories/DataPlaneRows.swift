@@ -1,0 +1,175 @@
+import QuotaflowCore
+
+extension SQLiteConnection {
+    // MARK: pricing
+
+    public func priceEntries(tenantId: String) throws -> [PriceEntry] {
+        try query(
+            """
+            SELECT model, input_per_mtok_micros, output_per_mtok_micros, cached_input_per_mtok_micros, cache_write_per_mtok_micros \
+            FROM price_entries WHERE tenant_id = ? ORDER BY model
+            """, [.text(tenantId)]
+        ).map { row in
+            PriceEntry(
+                model: row.string(0),
+                price: TokenPrice(
+                    inputPerMTok: row.int(1), outputPerMTok: row.int(2), cachedInputPerMTok: row.int(3), cacheWritePerMTok: row.int(4)))
+        }
+    }
+
+    public func allPriceEntries() throws -> [String: [PriceEntry]] {
+        var out: [String: [PriceEntry]] = [:]
+        for row in try query(
+            """
+            SELECT tenant_id, model, input_per_mtok_micros, output_per_mtok_micros, cached_input_per_mtok_micros, \
+            cache_write_per_mtok_micros FROM price_entries
+            """)
+        {
+            out[row.string(0), default: []].append(
+                PriceEntry(
+                    model: row.string(1),
+                    price: TokenPrice(
+                        inputPerMTok: row.int(2), outputPerMTok: row.int(3), cachedInputPerMTok: row.int(4), cacheWritePerMTok: row.int(5))))
+        }
+        return out
+    }
+
+    public func upsertPriceEntry(tenantId: String, _ e: PriceEntry, at: Int64) throws {
+        try run(
+            """
+            INSERT INTO price_entries (tenant_id, model, input_per_mtok_micros, output_per_mtok_micros, cached_input_per_mtok_micros, \
+            cache_write_per_mtok_micros, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(tenant_id, model) DO UPDATE SET \
+            input_per_mtok_micros = excluded.input_per_mtok_micros, output_per_mtok_micros = excluded.output_per_mtok_micros, \
+            cached_input_per_mtok_micros = excluded.cached_input_per_mtok_micros, \
+            cache_write_per_mtok_micros = excluded.cache_write_per_mtok_micros, updated_at = excluded.updated_at
+            """,
+            [
+                .text(tenantId), .text(e.model), .int(e.price.inputPerMTok), .int(e.price.outputPerMTok), .int(e.price.cachedInputPerMTok),
+                .int(e.price.cacheWritePerMTok), .int(at),
+            ])
+    }
+
+    public func deletePriceEntry(tenantId: String, model: String) throws -> Bool {
+        try run("DELETE FROM price_entries WHERE tenant_id = ? AND model = ?", [.text(tenantId), .text(model)]) > 0
+    }
+
+    // MARK: overflow offers
+
+    static let offerColumns = "id, name, provider, wire_format, base_url, models_json, price_json, credential_hint, active, created_at, updated_at"
+
+    func offer(from row: Row) -> OverflowOffer {
+        OverflowOffer(
+            id: row.string(0), name: row.string(1), provider: Provider(rawValue: row.string(2)) ?? .openaiCompatible,
+            wireFormat: WireFormat(rawValue: row.string(3)) ?? .openai, baseURL: row.string(4), models: storedStrings(row.string(5)),
+            price: TokenPrice.decodeStored(row.string(6), fallback: TokenPrice(inputPerMTok: Int64.max / 4, outputPerMTok: Int64.max / 4)),
+            credentialHint: row.string(7), active: row.bool(8), createdAt: row.int(9), updatedAt: row.int(10))
+    }
+
+    public func insertOffer(_ o: OverflowOffer, ciphertext: [UInt8]) throws {
+        try run(
+            "INSERT INTO overflow_offers (\(Self.offerColumns), credential_ciphertext) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                .text(o.id), .text(o.name), .text(o.provider.rawValue), .text(o.wireFormat.rawValue), .text(o.baseURL), jsonText(o.models),
+                .text(o.price.json().text), .text(o.credentialHint), .bool(o.active), .int(o.createdAt), .int(o.updatedAt), .blob(ciphertext),
+            ])
+    }
+
+    public func updateOffer(_ o: OverflowOffer) throws {
+        try run(
+            "UPDATE overflow_offers SET name = ?, base_url = ?, models_json = ?, price_json = ?, active = ?, updated_at = ? WHERE id = ?",
+            [.text(o.name), .text(o.baseURL), jsonText(o.models), .text(o.price.json().text), .bool(o.active), .int(o.updatedAt), .text(o.id)])
+    }
+
+    public func setOfferCredential(id: String, ciphertext: [UInt8], hint: String, at: Int64) throws {
+        try run(
+            "UPDATE overflow_offers SET credential_ciphertext = ?, credential_hint = ?, updated_at = ? WHERE id = ?",
+            [.blob(ciphertext), .text(hint), .int(at), .text(id)])
+    }
+
+    public func offer(id: String) throws -> OverflowOffer? {
+        try queryOne("SELECT \(Self.offerColumns) FROM overflow_offers WHERE id = ?", [.text(id)]).map(offer(from:))
+    }
+
+    public func offers() throws -> [OverflowOffer] {
+        try query("SELECT \(Self.offerColumns) FROM overflow_offers ORDER BY name").map(offer(from:))
+    }
+
+    public func allOffersWithCiphertext() throws -> [(OverflowOffer, [UInt8]?)] {
+        try query("SELECT \(Self.offerColumns), credential_ciphertext FROM overflow_offers").map { row in
+            let blob = row.blob(11)
+            return (offer(from: row), blob.isEmpty ? nil : blob)
+        }
+    }
+
+    // MARK: seats
+
+    static let seatColumns = """
+        id, tenant_id, project_id, holder, contact, note, prefix, expires_at, budget_cap_micros, rpm, allowed_models_json, \
+        previous_valid_until, revoked_at, expired_at, created_by, created_at, updated_at
+        """
+
+    func seat(from row: Row) -> Seat {
+        Seat(
+            id: row.string(0), tenantId: row.string(1), projectId: row.string(2), holder: row.string(3), contact: row.string(4),
+            note: row.string(5), prefix: row.string(6), expiresAt: row.int(7), budgetCapMicros: row.optionalInt(8), rpm: row.optionalInt(9),
+            allowedModels: storedStrings(row.string(10)), previousValidUntil: row.optionalInt(11), revokedAt: row.optionalInt(12),
+            expiredAt: row.optionalInt(13), createdBy: row.string(14), createdAt: row.int(15), updatedAt: row.int(16))
+    }
+
+    public func insertSeat(_ s: Seat, digest: String) throws {
+        try run(
+            "INSERT INTO seats (\(Self.seatColumns), digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                .text(s.id), .text(s.tenantId), .text(s.projectId), .text(s.holder), .text(s.contact), .text(s.note), .text(s.prefix),
+                .int(s.expiresAt), .int(s.budgetCapMicros), .int(s.rpm), jsonText(s.allowedModels), .int(s.previousValidUntil),
+                .int(s.revokedAt), .int(s.expiredAt), .text(s.createdBy), .int(s.createdAt), .int(s.updatedAt), .text(digest),
+            ])
+    }
+
+    public func updateSeat(_ s: Seat) throws {
+        try run(
+            """
+            UPDATE seats SET holder = ?, contact = ?, note = ?, expires_at = ?, budget_cap_micros = ?, rpm = ?, allowed_models_json = ?, \
+            previous_valid_until = ?, revoked_at = ?, expired_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?
+            """,
+            [
+                .text(s.holder), .text(s.contact), .text(s.note), .int(s.expiresAt), .int(s.budgetCapMicros), .int(s.rpm),
+                jsonText(s.allowedModels), .int(s.previousValidUntil), .int(s.revokedAt), .int(s.expiredAt), .int(s.updatedAt),
+                .text(s.tenantId), .text(s.id),
+            ])
+    }
+
+    /// Replaces the seat's key; the old digest keeps working until `previousValidUntil`.
+    public func rotateSeatKey(_ s: Seat, newDigest: String, newPrefix: String) throws {
+        try run(
+            """
+            UPDATE seats SET previous_digest = digest, digest = ?, prefix = ?, previous_valid_until = ?, updated_at = ? \
+            WHERE tenant_id = ? AND id = ?
+            """, [.text(newDigest), .text(newPrefix), .int(s.previousValidUntil), .int(s.updatedAt), .text(s.tenantId), .text(s.id)])
+    }
+
+    public func seat(tenantId: String, id: String) throws -> Seat? {
+        try queryOne("SELECT \(Self.seatColumns) FROM seats WHERE tenant_id = ? AND id = ?", [.text(tenantId), .text(id)]).map(seat(from:))
+    }
+
+    public func seats(tenantId: String, projectId: String) throws -> [Seat] {
+        try query(
+            "SELECT \(Self.seatColumns) FROM seats WHERE tenant_id = ? AND project_id = ? ORDER BY created_at, id",
+            [.text(tenantId), .text(projectId)]
+        ).map(seat(from:))
+    }
+
+    /// Seats past expiry that the sweep has not marked yet.
+    public func seatsToExpire(now: Int64) throws -> [Seat] {
+        try query(
+            "SELECT \(Self.seatColumns) FROM seats WHERE expires_at <= ? AND expired_at IS NULL AND revoked_at IS NULL", [.int(now)]
+        ).map(seat(from:))
+    }
+
+    /// Every seat with its digest and, during a rotation grace period, the previous digest.
+    public func allSeatDigests() throws -> [(Seat, String, String?)] {
+        try query("SELECT \(Self.seatColumns), digest, previous_digest FROM seats").map { row in
+            (seat(from: row), row.string(17), row.optionalString(18))
+        }
+    }
+}

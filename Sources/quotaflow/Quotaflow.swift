@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import Logging
+import QuotaflowCore
+import QuotaflowServer
+import QuotaflowStore
+
+@main
+struct QuotaflowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quotaflow",
+        abstract: "A self-hosted broker that pools a company's AI capacity into private, tenant-isolated pools.",
+        subcommands: [Serve.self, Migrate.self, Demo.self, Backup.self, OperatorToken.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// Options shared by the commands that open the database.
+struct ConfigOptions: ParsableArguments {
+    @Option(help: "Config file of 'name = value' lines (env: QUOTAFLOW_CONFIG).")
+    var config: String?
+    @Option(help: "Address to listen on (env: QUOTAFLOW_HOST; default 127.0.0.1).")
+    var host: String?
+    @Option(help: "Port to listen on (env: QUOTAFLOW_PORT; default 8080).")
+    var port: Int?
+    @Option(help: "SQLite database file (env: QUOTAFLOW_DATABASE; default ./quotaflow.db).")
+    var database: String?
+    @Option(name: .customLong("master-key-file"), help: "Master key file (env: QUOTAFLOW_MASTER_KEY_FILE; default <database>.key).")
+    var masterKeyFile: String?
+    @Option(name: .customLong("log-level"), help: "Log level (env: QUOTAFLOW_LOG_LEVEL; default info).")
+    var logLevel: String?
+    @Option(name: .customLong("log-format"), help: "text or json (env: QUOTAFLOW_LOG_FORMAT; default text).")
+    var logFormat: String?
+    @Option(name: .customLong("set"), help: "Any other setting as name=value; see the README for the list. Repeatable.")
+    var assignments: [String] = []
+
+    struct Resolved {
+        var config: AppConfig
+        var values: [String: String]
+        var masterKey: String?
+        var masterKeyFile: String?
+        var operatorToken: String?
+        var logLevel: Logger.Level
+        var json: Bool
+    }
+
+    func resolve() throws -> Resolved {
+        let env = ProcessInfo.processInfo.environment
+        var file: [String: String] = [:]
+        if let path = config ?? env["QUOTAFLOW_CONFIG"] {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ValidationError("cannot read the config file \(path)")
+            }
+            file = try Settings.parseFile(text)
+        }
+        var flags = try Settings.parseAssignments(assignments)
+        if let host { flags["host"] = host }
+        if let port { flags["port"] = String(port) }
+        if let database { flags["database"] = database }
+        if let masterKeyFile { flags["master_key_file"] = masterKeyFile }
+        if let logLevel { flags["log_level"] = logLevel }
+        if let logFormat { flags["log_format"] = logFormat }
+        let (config, values) = try Settings.resolve(flags: flags, environment: env, file: file)
+        let levelText = values["log_level"] ?? "info"
+        guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
+            throw ValidationError("log_level must be trace, debug, info, notice, warning, error or critical")
+        }
+        let format = (values["log_format"] ?? "text").lowercased()
+        guard format == "text" || format == "json" else { throw ValidationError("log_format must be text or json") }
+        let keyFile = values["master_key_file"].flatMap { $0.isEmpty ? nil : $0 }
+        return Resolved(
+            config: config, values: values, masterKey: env["QUOTAFLOW_MASTER_KEY"] ?? file["master_key"], masterKeyFile: keyFile,
+            operatorToken: env["QUOTAFLOW_OPERATOR_TOKEN"] ?? file["operator_token"], logLevel: level, json: format == "json")
+    }
+}
+
+enum LogSetup {
+    static func bootstrap(level: Logger.Level, json: Bool) -> Logger {
+        LoggingSystem.bootstrap { label in
+            if json {
+                var h = JSONLogHandler(label: label)
+                h.logLevel = level
+                return h
+            }
+            var h = TextLogHandler(label: label)
+            h.logLevel = level
+            return h
+        }
+        return Logger(label: "quotaflow")
+    }
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("quotaflow: \(message)\n".utf8))
+    exit(1)
+}
+
+/// Unbuffered standard output, so lines appear at once even when piped.
+enum Output {
+    static func line(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+}
