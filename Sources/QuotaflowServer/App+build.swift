@@ -56,9 +56,13 @@ public enum QuotaflowApp {
         state: AppState, runtime: Runtime, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = buildRouter(state: state, runtime: runtime)
+        let registry = runtime.connections
         return Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: .milliseconds(state.config.clientIdleTimeoutMs))),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [ConnectionWatchHandler(registry: registry)],
+                    idleTimeout: .milliseconds(state.config.clientIdleTimeoutMs))),
             configuration: .init(address: .hostname(state.config.host, port: state.config.port), serverName: "quotaflow"),
             services: runtime.services, onServerRunning: onServerRunning, logger: state.logger)
     }

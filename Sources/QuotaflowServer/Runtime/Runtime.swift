@@ -30,6 +30,8 @@ public final class Runtime: Sendable {
         config.timeout = .init(
             connect: .milliseconds(state.config.connectTimeoutMs), read: .milliseconds(state.config.stallTimeoutMs))
         config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+        // Fail fast on a refused connection: the router retries on another resource itself.
+        config.connectionPool.retryConnectionEstablishment = false
         config.decompression = .disabled
         self.http = httpClient ?? HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: config)
         let engine = self.engine
@@ -70,7 +72,6 @@ public final class Runtime: Sendable {
 
     func registerRoutes(router: Router<AppRequestContext>, admin: RouterGroup<AppRequestContext>, kit: AdminKit) {
         let controller = DataPlaneController(runtime: self)
-        router.add(middleware: ConnectionTracking(registry: connections))
         controller.register(on: router)
         LedgerController(kit: kit, runtime: self).register(on: admin)
         HealthController(kit: kit, runtime: self).register(on: admin)
@@ -283,16 +284,4 @@ struct ClosureService: Service, CustomStringConvertible {
     }
     func run() async throws { try await body() }
     var description: String { name }
-}
-
-/// Registers each connection's close with the registry (as a router middleware, so it needs no
-/// channel handler configuration): the first request on a connection starts watching it.
-struct ConnectionTracking: RouterMiddleware {
-    typealias Context = AppRequestContext
-    let registry: ConnectionRegistry
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        registry.track(context.channel)
-        return try await next(request, context)
-    }
 }

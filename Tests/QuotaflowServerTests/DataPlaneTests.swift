@@ -1,0 +1,488 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOHTTP1
+import QuotaflowCore
+import QuotaflowStore
+import Synchronization
+import Testing
+
+@testable import QuotaflowServer
+
+@Suite struct DataPlaneTests {
+    @Test func routesAndMetersBothWireFormats() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let recorder = Recorder()
+        let upstream = try await Stub.upstream(recorder: recorder) { _, _ in Stub.openAIAnswer(input: 1000, output: 500, cached: 200) }
+        defer { Task { await upstream.stop() } }
+        let t = try await TenantFixture.make(server)
+        let openai = try await t.resource(baseURL: upstream.url + "/v1", credential: "sk-openai-upstream-credential")
+        let anthropic = try await t.resource(provider: "anthropic", baseURL: upstream.url, credential: "sk-ant-upstream-credential", models: ["claude-haiku-4-5"])
+        let p = try await t.project()
+        let key = try await t.key(project: p)
+        let r = try await server.chat(key: key.secret, model: "gpt-4.1")
+        #expect(r.status == 200)
+        #expect(r.json["choices"]?.arrayValue?.count == 1)
+        let requestId = try #require(r.header("x-request-id"))
+        let m = try await server.messages(key: key.secret)
+        #expect(m.status == 200 && m.json["type"] == "message")
+        // The resource's credential went upstream; the client's key never did.
+        let sent = recorder.all
+        #expect(sent.count == 2)
+        #expect(sent[0].headers[.authorization] == "Bearer sk-openai-upstream-credential")
+        #expect(sent[1].headers[HTTPField.Name("x-api-key")!] == "sk-ant-upstream-credential")
+        for s in sent { #expect(!"\(s.headers)".contains(key.secret)) }
+        let rows = try await server.ledger(t.id)
+        #expect(rows.count == 2)
+        let row = rows[0]
+        #expect(row.requestId == requestId)
+        #expect(row.resourceId == openai && row.projectId == p && row.keyId == key.id)
+        #expect(row.modelRequested == "gpt-4.1" && row.modelServed == "gpt-4.1-mini")
+        #expect(row.usage == TokenUsage(input: 1000, output: 500, cachedInput: 200))
+        // GPT-4.1 list price: $2 in, $8 out per million tokens.
+        #expect(row.costMicros == 2000 + 4000)
+        #expect(row.status == 200 && row.attempts == 1 && row.latencyUs > 0 && row.provider == "openai")
+        #expect(rows[1].resourceId == anthropic && rows[1].wireFormat == .anthropic)
+        // Claude Haiku list price: $1 in, $5 out.
+        #expect(rows[1].costMicros == 10 + 25)
+    }
+
+    @Test func ledgerRowIsCommittedBeforeTheResponseCompletes() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let upstream = try await Stub.upstream()
+        defer { Task { await upstream.stop() } }
+        let t = try await TenantFixture.make(server)
+        try await t.resource(baseURL: upstream.url + "/v1")
+        let key = try await t.key(project: try await t.project())
+        for _ in 0..<5 {
+            let r = try await server.chat(key: key.secret)
+            let id = try #require(r.header("x-request-id"))
+            // Read straight from the file through a fresh connection, without flushing anything.
+            let conn = try SQLiteConnection(path: server.state.config.databasePath, readOnly: true)
+            #expect(try conn.ledgerEntry(requestId: id) != nil)
+        }
+    }
+
+    @Test func streamsPassThroughAsTheyArriveAndAreMetered() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let recorder = Recorder()
+        let upstream = try await Stub.upstream(recorder: recorder) { body, _ in
+            var events = [Stub.chunk("Hel"), Stub.chunk("lo")]
+            if body["stream_options"]?["include_usage"] == .bool(true) { events.append(Stub.usageChunk) }
+            events.append("data: [DONE]\n\n")
+            return Stub.stream(events, gap: .milliseconds(400))
+        }
+        defer { Task { await upstream.stop() } }
+        let t = try await TenantFixture.make(server)
+        try await t.resource(baseURL: upstream.url + "/v1")
+        let key = try await t.key(project: try await t.project())
+        var request = HTTPClientRequest(url: server.base + "/v1/chat/completions")
+        request.method = .POST
+        request.headers.add(name: "authorization", value: "Bearer \(key.secret)")
+        request.body = .bytes(ByteBuffer(string: #"{"model":"gpt-4.1-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}"#))
+        let start = ContinuousClock.now
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        #expect(response.headers.first(name: "content-type")?.contains("text/event-stream") == true)
+        var received = ""
+        var firstAt: Duration?
+        for try await chunk in response.body {
+            if firstAt == nil { firstAt = ContinuousClock.now - start }
+            received += String(buffer: chunk)
+        }
+        let total = ContinuousClock.now - start
+        // The first event arrived long before the upstream finished (it spaces events 400 ms apart).
+        #expect(try #require(firstAt) < .milliseconds(350))
+        #expect(total > .milliseconds(1000))
+        #expect(received.contains("Hel") && received.hasSuffix("data: [DONE]\n\n"))
+        // We asked upstream for usage; the client did not, so the usage chunk was not passed on.
+        #expect(recorder.all.first?.body["stream_options"]?["include_usage"] == .bool(true))
+        #expect(!received.contains("prompt_tokens"))
+        let row = try #require(try await server.ledger(t.id).first)
+        #expect(row.stream && row.status == 200 && row.usage == TokenUsage(input: 11, output: 3))
+        #expect(row.ttfbUs != nil)
+    }
+
+    @Test func leastLoadedResourceWinsAndLimitsHold() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let gate = AsyncGate()
+        let upstream = try await Stub.upstream { _, _ in
+            await gate.wait()
+            return Stub.openAIAnswer()
+        }
+        defer { Task { await upstream.stop() } }
+        let t = try await TenantFixture.make(server)
+        let a = try await t.resource(baseURL: upstream.url + "/v1", extra: [("limits", ["max_concurrency": 1])])
+        let b = try await t.resource(baseURL: upstream.url + "/v1", extra: [("limits", ["max_concurrency": 1])])
+        let key = try await t.key(project: try await t.project())
+        async let first = server.chat(key: key.secret)
+        async let second = server.chat(key: key.secret)
+        try await server.eventually("two requests in flight") { server.runtime.engine.resourceSnapshot().values.map(\.inFlight).reduce(0, +) == 2 }
+        // Both resources are full: a third request is refused with a clear reason.
+        let third = try await server.chat(key: key.secret)
+        #expect(third.status == 503)
+        #expect(third.json["error"]?["code"] == "no_capacity")
+        #expect(third.header("retry-after") != nil)
+        await gate.open()
+        let (r1, r2) = try await (first, second)
+        #expect(r1.status == 200 && r2.status == 200)
+        let used = Set(try await server.ledger(t.id).compactMap(\.resourceId))
+        #expect(used == [a, b])
+    }
+
+    @Test func tiesGoToTheFlatFeeSeatThenRoundRobin() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let upstream = try await Stub.upstream()
+        defer { Task { await upstream.stop() } }
+        let t = try await TenantFixture.make(server)
+        let seat = try await t.resource(kind: "seat", baseURL: upstream.url + "/v1", extra: [("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 20_000_000])])
+        let metered = try await t.resource(
+            baseURL: upstream.url + "/v1",
+            extra: [("cost_basis", ["type": "per_token", "input_per_mtok_micros": 2_000_000, "output_per_mtok_micros": 8_000_000])])
+        let key = try await t.key(project: try await t.project())
+        for _ in 0..<4 { #expect((try await server.chat(key: key.secret)).status == 200) }
+        let rows = try await server.ledger(t.id)
+        #expect(rows.allSatisfy { $0.resourceId == seat })
+        #expect(rows.allSatisfy { $0.upstreamCostMicros == 0 })
+        // Two equal metered keys share the work.
+        try await t.call(.POST, "/resources/\(seat)/suspend")
+        let twin = try await t.resource(
+            baseURL: upstream.url + "/v1",
+            extra: [("cost_basis", ["type": "per_token", "input_per_mtok_micros": 2_000_000, "output_per_mtok_micros": 8_000_000])])
+        for _ in 0..<6 { #expect((try await server.chat(key: key.secret)).status == 200) }
+        let later = try await server.ledger(t.id).suffix(6)
+        #expect(Set(later.compactMap(\.resourceId)) == [metered, twin])
+        #expect(later.allSatisfy { $0.upstreamCostMicros > 0 })
+    }
+
+    @Test func requestsNeverReachAnotherTenantsResources() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let mine = Recorder()
+        let theirs = Recorder()
+        let myUpstream = try await Stub.upstream(models: ["gpt-4.1-mini"], recorder: mine)
+        let theirUpstream = try await Stub.upstream(models: ["gpt-4.1"], recorder: theirs)
+        defer { Task { await myUpstream.stop(); await theirUpstream.stop() } }
+        let a = try await TenantFixture.make(server)
+        let b = try await TenantFixture.make(server)
+        try await a.resource(baseURL: myUpstream.url + "/v1", models: ["gpt-4.1-mini"])
+        try await b.resource(baseURL: theirUpstream.url + "/v1", models: ["gpt-4.1"])
+        let key = try await a.key(project: try await a.project())
+        let r = try await server.chat(key: key.secret, model: "gpt-4.1")
+        #expect(r.status == 503 && r.json["error"]?["code"] == "no_capacity")
+        #expect(theirs.count == 0)
+        #expect((try await server.chat(key: key.secret)).status == 200)
+        #expect(mine.count == 1 && theirs.count == 0)
+    }
+
+    @Test func retryableFailureCoolsTheResourceAndTriesTheNext() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let limited = Recorder()
+        let healthy = Recorder()
+        let bad = try await Stub.upstream(recorder: limited) { _, _ in
+            Stub.json(
+                ["error": ["message": "slow down", "type": "requests"]], status: .tooManyRequests,
+                headers: [HTTPField.Name("retry-after")!: "120", HTTPField.Name("x-ratelimit-remaining-requests")!: "0"])
+        }
+        let good = try await Stub.upstream(recorder: healthy)
+        defer { Task { await bad.stop(); await good.stop() } }
+        let t = try await TenantFixture.make(server)
+        // The limited one is cheaper, so it is tried first.
+        let cool = try await t.resource(kind: "seat", baseURL: bad.url + "/v1", extra: [("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 1])])
+        let fine = try await t.resource(baseURL: good.url + "/v1")
+        let key = try await t.key(project: try await t.project())
+        let r = try await server.chat(key: key.secret)
+        #expect(r.status == 200)
+        let row = try #require(try await server.ledger(t.id).first)
+        #expect(row.attempts == 2 && row.resourceId == fine)
+        try await t.waitState(cool, "cooling")
+        let resource = try await t.get("/resources/\(cool)")
+        let until = try #require(resource.json["cooling_until"]?.stringValue.flatMap(Timestamp.parse))
+        #expect(abs(until - (server.clock.nowMs() + 120_000)) < 5_000)
+        let audit = try await t.call(.GET, "/audit?target_id=\(cool)&action=resource.state")
+        let evidence = try #require(audit["data"]?.arrayValue?.first?["summary"])
+        #expect(evidence["status"] == .int(429))
+        #expect(evidence["headers"]?["retry-after"] == "120")
+        #expect(evidence["to"] == "cooling")
+        // While it cools, nothing goes there.
+        for _ in 0..<3 { #expect((try await server.chat(key: key.secret)).status == 200) }
+        #expect(limited.count == 1 && healthy.count == 4)
+    }
+
+    @Test func clientErrorsAreNotRetriedAndAttemptsAreCapped() async throws {
+        let server = try await TestServer.start { $0.maxAttempts = 3 }
+        defer { Task { await server.stop() } }
+        let calls = Recorder()
+        let invalid = try await Stub.upstream(recorder: calls) { _, _ in
+            Stub.json(["error": ["message": "bad parameter: temperature", "type": "invalid_request_error"]], status: .badRequest)
+        }
+        defer { Task { await invalid.stop() } }
+        let t = try await TenantFixture.make(server)
+        try await t.resource(baseURL: invalid.url + "/v1")
+        try await t.resource(baseURL: invalid.url + "/v1")
+        let key = try await t.key(project: try await t.project())
+        let r = try await server.chat(key: key.secret)
+        #expect(r.status == 400 && r.text.contains("temperature"))
+        #expect(calls.count == 1)
+        // Four failing resources, but only three attempts.
+        let server2 = try await TestServer.start { $0.maxAttempts = 3 }
+        defer { Task { await server2.stop() } }
+        let failures = Recorder()
+        let broken = try await Stub.upstream(recorder: failures) { _, _ in Stub.json(["error": ["message": "boom"]], status: .serviceUnavailable) }
+        defer { Task { await broken.stop() } }
+        let t2 = try await TenantFixture.make(server2)
+        for _ in 0..<4 { try await t2.resource(baseURL: broken.url + "/v1") }
+        let key2 = try await t2.key(project: try await t2.project())
+        let r2 = try await server2.chat(key: key2.secret)
+        #expect(r2.status == 502 && r2.json["error"]?["code"] == "upstream_error")
+        #expect(failures.count == 3)
+        #expect(try await server2.ledger(t2.id).first?.attempts == 3)
+    }
+
+    @Test func connectionFailureIsRetriedOnAnotherResource() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let good = try await Stub.upstream()
+        let doomed = try await Stub.upstream()
+        defer { Task { await good.stop() } }
+        let t = try await TenantFixture.make(server)
+        let dead = try await t.resource(kind: "seat", baseURL: doomed.url + "/v1", extra: [("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 1])])
+        try await t.resource(baseURL: good.url + "/v1")
+        await doomed.stop()
+        let key = try await t.key(project: try await t.project())
+        let r = try await server.chat(key: key.secret)
+        #expect(r.status == 200)
+        #expect(try await server.ledger(t.id).first?.attempts == 2)
+        try await t.waitState(dead, "cooling")
+    }
+
+    @Test func noRetryOnceBytesReachedTheClient() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let calls = Recorder()
+        let dies = try await Stub.upstream(recorder: calls) { _, _ in Stub.stream([Stub.chunk("partial")], thenFail: true) }
+        defer { Task { await dies.stop() } }
+        let t = try await TenantFixture.make(server)
+        try await t.resource(baseURL: dies.url + "/v1")
+        try await t.resource(baseURL: dies.url + "/v1")
+        let key = try await t.key(project: try await t.project())
+        var request = HTTPClientRequest(url: server.base + "/v1/chat/completions")
+        request.method = .POST
+        request.headers.add(name: "authorization", value: "Bearer \(key.secret)")
+        request.body = .bytes(ByteBuffer(string: #"{"model":"gpt-4.1-mini","stream":true,"messages":[]}"#))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        var text = ""
+        do {
+            for try await chunk in response.body { text += String(buffer: chunk) }
+        } catch {}
+        #expect(text.contains("partial"))
+        #expect(calls.count == 1)
+        try await server.eventually("the interrupted stream is in the ledger") { try await server.ledger(t.id).count == 1 }
+        let row = try #require(try await server.ledger(t.id).first)
+        #expect(row.attempts == 1 && row.flags.contains("stream_interrupted"))
+    }
+
+    @Test func clientDisconnectCancelsTheUpstreamAndFreesCapacity() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let gate = AsyncGate()
+        let slow = try await Stub.upstream { _, _ in
+            await gate.wait()
+            return Stub.openAIAnswer()
+        }
+        defer { Task { await gate.open(); await slow.stop() } }
+        let t = try await TenantFixture.make(server)
+        try await t.resource(baseURL: slow.url + "/v1", extra: [("limits", ["max_concurrency": 1])])
+        let key = try await t.key(project: try await t.project())
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        var request = HTTPClientRequest(url: server.base + "/v1/chat/completions")
+        request.method = .POST
+        request.headers.add(name: "authorization", value: "Bearer \(key.secret)")
+        request.body = .bytes(ByteBuffer(string: #"{"model":"gpt-4.1-mini","messages":[]}"#))
+        _ = try? await client.execute(request, timeout: .milliseconds(300))
+        try await client.shutdown()
+        try await server.eventually("the slot to be freed") {
+            server.runtime.engine.resourceSnapshot().values.allSatisfy { $0.inFlight == 0 }
+        }
+        let row = try #require(try await server.ledger(t.id).first)
+        #expect(row.status == 499 && row.reason == "client_closed" && row.costMicros == 0)
+        #expect(server.runtime.engine.reservationsHeld == 0)
+    }
+
+    @Test func firstByteAndStallTimeoutsHold() async throws {
+        let server = try await TestServer.start {
+            $0.firstByteTimeoutMs = 300
+            $0.stallTimeoutMs = 300
+            $0.maxAttempts = 1
+        }
+        defer { Task { await server.stop() } }
+        let silent = try await Stub.upstream { body, _ in
+            if body["stream"] == .bool(true) { return Stub.stream([Stub.chunk("a"), Stub.chunk("b")], gap: .seconds(2)) }
+            try await Task.sleep(for: .seconds(2))
+            return Stub.openAIAnswer()
+        }
+        defer { Task { await silent.stop() } }
+        let t = try await TenantFixture.make(server)
+        try await t.resource(baseURL: silent.url + "/v1")
+        let key = try await t.key(project: try await t.project())
+        let start = ContinuousClock.now
+        let r = try await server.chat(key: key.secret)
+        #expect(r.status == 504 && r.json["error"]?["code"] == "upstream_timeout")
+        #expect(ContinuousClock.now - start < .milliseconds(1500))
+        #expect(server.runtime.engine.resourceSnapshot().values.allSatisfy { $0.inFlight == 0 })
+    }
+
+    @Test func errorsUseTheProviderShapeAndNeverEchoTheKey() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let upstream = try await Stub.upstream()
+        defer { Task { await upstream.stop() } }
+        let t = try await TenantFixture.make(server)
+        try await t.resource(baseURL: upstream.url + "/v1")
+        let p = try await t.project(extra: [("allowed_models", ["gpt-4.1-mini"])])
+        let key = try await t.key(project: p)
+        let bogus = "qf_pk_DEFINITELYNOTAREALKEYxxxxxxxxxxxxxxxxxx"
+        let openai = try await server.chat(key: bogus)
+        #expect(openai.status == 401 && openai.json["error"]?["code"] == "invalid_key" && openai.json["error"]?["type"] == "authentication_error")
+        #expect(!openai.text.contains(bogus))
+        let anthropic = try await server.messages(key: bogus)
+        #expect(anthropic.status == 401 && anthropic.json["type"] == "error" && anthropic.json["error"]?["type"] == "authentication_error")
+        #expect(!anthropic.text.contains(bogus))
+        let model = try await server.chat(key: key.secret, model: "gpt-4.1")
+        #expect(model.status == 403 && model.json["error"]?["code"] == "model_not_allowed")
+        let malformed = try await server.request(.POST, "/v1/chat/completions", raw: Array("{\"model\":".utf8), token: key.secret)
+        #expect(malformed.status == 400 && malformed.json["error"]?["code"] == "invalid_request")
+        let noModel = try await server.request(.POST, "/v1/chat/completions", body: ["messages": []], token: key.secret)
+        #expect(noModel.status == 400 && noModel.text.contains("model"))
+        let wrongType = try await server.request(.POST, "/v1/chat/completions", body: ["model": "gpt-4.1-mini", "stream": "yes"], token: key.secret)
+        #expect(wrongType.status == 400 && wrongType.text.contains("stream"))
+        let huge = try await server.request(
+            .POST, "/v1/chat/completions", raw: [UInt8](repeating: 0x20, count: 17 << 20), token: key.secret)
+        #expect(huge.status == 413 && huge.json["error"]?["code"] == "request_too_large")
+        // Revocation takes effect at once.
+        try await t.call(.POST, "/projects/\(p)/keys/\(key.id)/revoke")
+        let revoked = try await server.chat(key: key.secret)
+        #expect(revoked.status == 401 && revoked.json["error"]?["code"] == "key_revoked")
+        #expect(!revoked.text.contains(key.secret))
+        #expect((try await server.request(.GET, "/healthz")).status == 200)
+    }
+
+    @Test func modelsListShowsWhatTheKeyMayUse() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let upstream = try await Stub.upstream()
+        defer { Task { await upstream.stop() } }
+        let t = try await TenantFixture.make(server)
+        try await t.resource(baseURL: upstream.url + "/v1", models: ["gpt-4.1-mini", "gpt-4.1"])
+        try await t.resource(provider: "anthropic", baseURL: upstream.url, models: ["claude-haiku-4-5"])
+        let p = try await t.project(extra: [("allowed_models", ["gpt-4.1*", "claude-*"])])
+        let key = try await t.key(project: p, extra: [("allowed_models", ["gpt-4.1-mini", "claude-haiku-4-5"])])
+        let r = try await server.request(.GET, "/v1/models", token: key.secret)
+        #expect(r.json["object"] == "list")
+        #expect(r.json["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["claude-haiku-4-5", "gpt-4.1-mini"])
+        let a = try await server.request(.GET, "/v1/models", token: key.secret, headers: [("anthropic-version", "2023-06-01")])
+        #expect(a.json["data"]?.arrayValue?.first?["type"] == "model")
+    }
+
+    @Test func seatsAreLeasedToOneHolderUntilIdle() async throws {
+        let clock = ManualClock(nowMs: Timestamp.parse("2026-11-21T10:00:00Z")!)
+        let server = try await TestServer.start(clock: clock)
+        defer { Task { await server.stop() } }
+        let upstream = try await Stub.upstream()
+        defer { Task { await upstream.stop() } }
+        let t = try await TenantFixture.make(server, settings: ["lease_idle_seconds": 60])
+        let seat = try await t.resource(kind: "seat", baseURL: upstream.url + "/v1", extra: [("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 1])])
+        let p = try await t.project()
+        let alice = try await t.key(project: p)
+        let bob = try await t.key(project: p)
+        #expect((try await server.chat(key: alice.secret)).status == 200)
+        // Bob cannot share Alice's seat while she is active.
+        let blocked = try await server.chat(key: bob.secret)
+        #expect(blocked.status == 503)
+        clock.advance(byMs: 30_000)
+        #expect((try await server.chat(key: alice.secret)).status == 200)
+        #expect((try await server.chat(key: bob.secret)).status == 503)
+        // After a minute of idleness the seat returns to the pool.
+        clock.advance(byMs: 61_000)
+        #expect((try await server.chat(key: bob.secret)).status == 200)
+        let rows = try await server.ledger(t.id).filter { $0.status == 200 }
+        #expect(rows.map(\.keyId) == [alice.id, alice.id, bob.id])
+        #expect(rows.allSatisfy { $0.resourceId == seat })
+        #expect(server.runtime.engine.resourceSnapshot()[seat]?.leaseGrants == 2)
+    }
+
+    @Test func overflowIsUsedOnlyWhenAllowedAndNothingOwnedIsEligible() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let owned = Recorder()
+        let platform = Recorder()
+        let ownedUpstream = try await Stub.upstream(recorder: owned)
+        let platformUpstream = try await Stub.upstream(recorder: platform)
+        defer { Task { await ownedUpstream.stop(); await platformUpstream.stop() } }
+        let offer = try await server.admin(
+            .POST, "/overflow-offers",
+            [
+                "name": "platform-openai", "provider": "openai", "base_url": .string(platformUpstream.url + "/v1"),
+                "credential": "sk-platform-overflow-credential", "models": ["gpt-4.1-mini"],
+                "price": ["input_per_mtok_micros": 4_000_000, "output_per_mtok_micros": 16_000_000],
+            ])
+        let t = try await TenantFixture.make(server)
+        let own = try await t.resource(baseURL: ownedUpstream.url + "/v1", models: ["gpt-4.1-mini"])
+        let credit = try await t.call(
+            .POST, "/resources", ["pool_id": .string(t.poolId), "name": "overflow", "kind": "overflow", "offer_id": offer["id"]!, "credit_cap_micros": 1_000])
+        let creditId = try #require(credit["id"]?.stringValue)
+        #expect(credit["credential_hint"]?.stringValue?.hasPrefix("…") == true)
+        try await t.waitState(creditId, "active")
+        let closed = try await t.project()
+        let open = try await t.project(extra: [("overflow_allowed", true), ("overflow_cap_micros", 400)])
+        let closedKey = try await t.key(project: closed)
+        let openKey = try await t.key(project: open)
+        // Owned capacity is eligible: overflow is not touched.
+        #expect((try await server.chat(key: openKey.secret)).status == 200)
+        #expect(platform.count(path: "chat") == 0)
+        try await t.call(.POST, "/resources/\(own)/suspend")
+        // No owned capacity, no policy: no_capacity, and the offer is never touched.
+        let refused = try await server.chat(key: closedKey.secret)
+        #expect(refused.status == 503 && refused.json["error"]?["code"] == "no_capacity")
+        #expect(platform.count(path: "chat") == 0)
+        // With the policy: served by overflow, metered at the offer's price (10 in, 5 out).
+        let capped: [(String, JSONValue)] = [("max_tokens", 5)]
+        let served = try await server.chat(key: openKey.secret, extra: capped)
+        #expect(served.status == 200)
+        #expect(platform.count(path: "chat") == 1)
+        #expect(platform.all.last?.headers[.authorization] == "Bearer sk-platform-overflow-credential")
+        let row = try #require(try await server.ledger(t.id).last)
+        #expect(row.overflow && row.resourceId == creditId)
+        #expect(row.upstreamCostMicros == 40 + 80 && row.overflowChargeMicros == 120)
+        // The project cap (400) stops overflow before the credit cap (1000).
+        var statuses: [Int] = []
+        for _ in 0..<6 { statuses.append(try await server.chat(key: openKey.secret, extra: capped).status) }
+        let charged = try await server.ledger(t.id).filter(\.overflow).map(\.upstreamCostMicros).reduce(0, +)
+        #expect(charged <= 400)
+        #expect(statuses.contains(503))
+    }
+}
+
+/// Holds tasks until opened.
+actor AsyncGate {
+    var isOpen = false
+    var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func wait() async {
+        if isOpen { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func open() {
+        isOpen = true
+        for w in waiters { w.resume() }
+        waiters = []
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import QuotaflowCore
+import Testing
+
+@testable import QuotaflowServer
+
+/// Runs Tests/sdk/sdk_compat.py: the official `openai` and `anthropic` Python packages, unchanged
+/// apart from base URL and key, against a running server and a stub upstream.
+@Suite struct SDKCompatibilityTests {
+    static var scriptPath: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("sdk/sdk_compat.py").path
+    }
+
+    @Test func officialSDKsWorkUnchanged() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let upstream = try await StubUpstream.simulated()
+        defer { Task { await upstream.stop() } }
+        let t = try await TenantFixture.make(server)
+        try await t.resource(baseURL: upstream.url + "/v1", models: ["gpt-4.1-mini"])
+        try await t.resource(provider: "anthropic", baseURL: upstream.url, models: ["claude-haiku-4-5"])
+        let p = try await t.project(extra: [("allowed_models", ["gpt-4.1*", "claude-*"])])
+        let key = try await t.key(project: p)
+        let limited = try await t.key(project: p, extra: [("rpm", 1)])
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", Self.scriptPath]
+        var env = ProcessInfo.processInfo.environment
+        env["QF_BASE"] = server.base
+        env["QF_KEY"] = key.secret
+        env["QF_LIMITED_KEY"] = limited.secret
+        process.environment = env
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let output = await Task.detached { String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }.value
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "sdk_compat.py failed (pip install -r Tests/sdk/requirements.txt):\n\(output)")
+        #expect(output.contains("ALL SDK CHECKS PASSED"), "\(output)")
+        // Every request the SDKs made is in the ledger.
+        let rows = try await server.ledger(t.id)
+        #expect(rows.filter { $0.status == 200 }.count >= 6)
+        #expect(rows.contains { $0.reason == "rate_limited" })
+    }
+}
