@@ -56,7 +56,8 @@ final class Verifier: Sendable {
                 at = h["next_probe_at"]?.int64Value ?? now
                 trigger = "admission"
             case .cooling:
-                at = max(res.coolingUntil ?? now, h["next_probe_at"]?.int64Value ?? 0)
+                // One half-open probe exactly at the reset time the upstream gave.
+                at = res.coolingUntil ?? now
                 trigger = "half_open"
             default:
                 at = h["next_probe_at"]?.int64Value ?? now
