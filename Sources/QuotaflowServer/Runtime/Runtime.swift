@@ -75,7 +75,7 @@ public final class Runtime: Sendable {
         controller.register(on: router)
         LedgerController(kit: kit, runtime: self).register(on: admin)
         HealthController(kit: kit, runtime: self).register(on: admin)
-        // BudgetsController(kit: kit, runtime: self).register(on: admin)
+        BudgetsController(kit: kit, runtime: self).register(on: admin)
         // SeatsController(kit: kit, runtime: self).register(on: admin)
         // ReportsController(kit: kit, runtime: self).register(on: admin)
         router.get("metrics") { [self] _, _ in

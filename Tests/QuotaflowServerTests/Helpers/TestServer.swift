@@ -155,7 +155,7 @@ final class TestServer: Sendable {
         } else if let raw {
             request.body = .bytes(ByteBuffer(bytes: raw))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: timeout)
+        let response = try await TestClients.wide.execute(request, timeout: timeout)
         let bytes = try await response.body.collect(upTo: 64 << 20)
         return TestResponse(status: Int(response.status.code), headers: response.headers, body: Array(bytes.readableBytesView))
     }
@@ -205,4 +205,13 @@ final class TestServer: Sendable {
             try conn.ledger(tenantId: tenantId, filter: .init(), before: nil, limit: 100_000).reversed()
         }
     }
+}
+
+enum TestClients {
+    /// A client with room for hundreds of concurrent connections (the shared one allows 8 per host).
+    static let wide: HTTPClient = {
+        var config = HTTPClient.Configuration()
+        config.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 512)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    }()
 }

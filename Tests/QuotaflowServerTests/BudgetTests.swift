@@ -1,0 +1,452 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOHTTP1
+import QuotaflowCore
+import QuotaflowStore
+import Synchronization
+import Testing
+
+@testable import QuotaflowServer
+
+/// Upstream whose usage equals the worst case: it produces exactly `max_tokens` output tokens and
+/// the test model's input price is 0, so every admitted request costs exactly what it reserved.
+func exactUpstream(gate: AsyncGate? = nil, recorder: Recorder = Recorder()) async throws -> StubUpstream {
+    try await Stub.upstream(models: ["exact-model", "fallback-model", "gpt-4.1-mini"], recorder: recorder) { body, _ in
+        if let gate { await gate.wait() }
+        let out = body["max_tokens"]?.int64Value ?? body["max_completion_tokens"]?.int64Value ?? 1
+        return Stub.openAIAnswer(model: body["model"]?.stringValue ?? "exact-model", input: 7, output: out)
+    }
+}
+
+/// 1 micro-USD per output token, inputs free.
+let exactPricing: JSONValue = [
+    "entries": [
+        ["model": "exact-model", "input_per_mtok_micros": 0, "output_per_mtok_micros": 1_000_000],
+        ["model": "fallback-model", "input_per_mtok_micros": 0, "output_per_mtok_micros": 100_000],
+        ["model": "gpt-4.1-mini", "input_per_mtok_micros": 400_000, "output_per_mtok_micros": 1_600_000],
+    ]
+]
+
+@Suite struct BudgetTests {
+    func setup(_ server: TestServer, upstream: StubUpstream, settings: JSONValue? = nil, limits: JSONValue? = nil) async throws -> TenantFixture {
+        let t = try await TenantFixture.make(server, settings: settings)
+        try await t.call(.PUT, "/pricing", exactPricing)
+        var extra: [(String, JSONValue)] = []
+        if let limits { extra.append(("limits", limits)) }
+        try await t.resource(baseURL: upstream.url + "/v1", models: ["exact-model", "fallback-model", "gpt-4.1-mini"], extra: extra)
+        return t
+    }
+
+    func ask(_ server: TestServer, _ key: String, tokens: Int64 = 100, model: String = "exact-model", user: String? = nil) async throws -> TestResponse {
+        var extra: [(String, JSONValue)] = [("max_tokens", .int(tokens))]
+        if let user { extra.append(("user", .string(user))) }
+        return try await server.chat(key: key, model: model, extra: extra)
+    }
+
+    /// Fires `n` requests at once, holds every admitted one upstream until all 200 are decided,
+    /// and returns the statuses. A refusal while budget remained would leave fewer than k admitted.
+    func burst(_ server: TestServer, keys: [String], n: Int, admitted k: Int, gate: AsyncGate) async throws -> [TestResponse] {
+        let done = Counter()
+        return try await withThrowingTaskGroup(of: TestResponse.self) { group in
+            for i in 0..<n {
+                let key = keys[i % keys.count]
+                group.addTask {
+                    var extra: [(String, JSONValue)] = []
+                    extra.append(("max_tokens", 100))
+                    let r = try await server.chat(key: key, model: "exact-model", extra: extra)
+                    done.add()
+                    return r
+                }
+            }
+            try await server.eventually("every refusal to be answered and \(k) requests held", timeout: .seconds(30)) {
+                done.value == n - k
+                    && server.runtime.engine.resourceSnapshot().values.map(\.inFlight).reduce(0, +) == Int64(k)
+            }
+            await gate.open()
+            var out: [TestResponse] = []
+            for try await r in group { out.append(r) }
+            return out
+        }
+    }
+
+    @Test func twoHundredConcurrentRequestsFitExactlyK() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let gate = AsyncGate()
+        let upstream = try await exactUpstream(gate: gate)
+        defer { Task { await upstream.stop() } }
+        let t = try await setup(server, upstream: upstream)
+        let k = 37
+        let p = try await t.project(extra: [("budget", ["monthly_cap_micros": .int(Int64(k) * 100)])])
+        let key = try await t.key(project: p)
+        let results = try await burst(server, keys: [key.secret], n: 200, admitted: k, gate: gate)
+        #expect(results.filter { $0.status == 200 }.count == k)
+        let refusals = results.filter { $0.status != 200 }
+        #expect(refusals.count == 200 - k)
+        #expect(refusals.allSatisfy { $0.status == 429 && $0.json["error"]?["code"] == "quota_exceeded" })
+        let rows = try await server.ledger(t.id)
+        #expect(rows.filter { $0.status == 200 }.map(\.costMicros).reduce(0, +) == Int64(k) * 100)
+        let budgets = try await t.call(.GET, "/budgets")
+        let project = budgets["data"]?.arrayValue?.first { $0["budget"] == .string("project:\(p)") }
+        #expect(project?["spent_micros"] == .int(Int64(k) * 100))
+        #expect(project?["reserved_micros"] == .int(0))
+        #expect(project?["remaining_micros"] == .int(0))
+        #expect((try await t.call(.POST, "/budgets/reconcile"))["drift"]?.arrayValue?.isEmpty == true)
+    }
+
+    @Test func aDivisionCapBoundsTheSumOfItsTeams() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let gate = AsyncGate()
+        let upstream = try await exactUpstream(gate: gate)
+        defer { Task { await upstream.stop() } }
+        let t = try await setup(server, upstream: upstream)
+        let division = try await t.project(name: "division", extra: [("budget", ["monthly_cap_micros": 4_100])])
+        let teamA = try await t.project(name: "team-a", extra: [("parent_id", .string(division)), ("budget", ["monthly_cap_micros": 3_000])])
+        let teamB = try await t.project(name: "team-b", extra: [("parent_id", .string(division)), ("budget", ["monthly_cap_micros": 3_000])])
+        let a = try await t.key(project: teamA)
+        let b = try await t.key(project: teamB)
+        // 41 fit the division; each team alone could take 30.
+        let results = try await burst(server, keys: [a.secret, b.secret], n: 200, admitted: 41, gate: gate)
+        #expect(results.filter { $0.status == 200 }.count == 41)
+        let rows = try await server.ledger(t.id).filter { $0.status == 200 }
+        let spentA = rows.filter { $0.projectId == teamA }.map(\.costMicros).reduce(0, +)
+        let spentB = rows.filter { $0.projectId == teamB }.map(\.costMicros).reduce(0, +)
+        #expect(spentA + spentB == 4_100)
+        #expect(spentA <= 3_000 && spentB <= 3_000)
+        #expect((try await t.call(.POST, "/budgets/reconcile"))["drift"]?.arrayValue?.isEmpty == true)
+    }
+
+    @Test func rejectNamesTheLimitUseAndPeriodEnd() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let upstream = try await exactUpstream()
+        defer { Task { await upstream.stop() } }
+        let t = try await setup(server, upstream: upstream)
+        let p = try await t.project(name: "marketing", extra: [("budget", ["monthly_cap_micros": 250, "period": ["day": 1, "time_zone": "UTC"]])])
+        let key = try await t.key(project: p)
+        #expect((try await ask(server, key.secret)).status == 200)
+        let ok = try await ask(server, key.secret)
+        #expect(ok.status == 200 && ok.header("x-quotaflow-budget-remaining-micros") == "50")
+        let refused = try await ask(server, key.secret)
+        #expect(refused.status == 429 && refused.json["error"]?["code"] == "quota_exceeded")
+        let message = refused.json["error"]?["message"]?.stringValue ?? ""
+        #expect(message.contains("marketing") && message.contains("$0.000200 of $0.000250") && message.contains("ends 2026-12-01T00:00:00Z"), "\(message)")
+        #expect(refused.header("retry-after") != nil)
+        // A smaller request that fits is still admitted.
+        #expect((try await ask(server, key.secret, tokens: 50)).status == 200)
+    }
+
+    @Test func fallbackModelHasItsOwnCap() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let recorder = Recorder()
+        let upstream = try await exactUpstream(recorder: recorder)
+        defer { Task { await upstream.stop() } }
+        let t = try await setup(server, upstream: upstream)
+        let p = try await t.project(extra: [
+            ("budget", [
+                "monthly_cap_micros": 100, "overage_policy": "fallback_model",
+                "fallback": ["model": "fallback-model", "max_output_tokens": 20, "cap_micros": 5],
+            ])
+        ])
+        let key = try await t.key(project: p)
+        #expect((try await ask(server, key.secret)).status == 200)
+        // Over budget: rewritten to the cheaper model with its own output cap (20 tokens at 0.1 micro each = 2 micros).
+        let fallback = try await ask(server, key.secret)
+        #expect(fallback.status == 200)
+        #expect(recorder.all.last?.body["model"] == "fallback-model")
+        #expect(recorder.all.last?.body["max_tokens"] == .int(20))
+        #expect((try await ask(server, key.secret)).status == 200)
+        // The fallback's own cap (5 micros) is now used up.
+        let refused = try await ask(server, key.secret)
+        #expect(refused.status == 429 && refused.json["error"]?["code"] == "quota_exceeded")
+        let rows = try await server.ledger(t.id).filter { $0.status == 200 }
+        #expect(rows.map(\.overage) == [nil, "fallback", "fallback"])
+        #expect(rows[1].flags.contains("fallback") && rows[1].modelRequested == "exact-model" && rows[1].modelServed == "fallback-model")
+        let budgets = try await t.call(.GET, "/budgets")
+        let fb = budgets["data"]?.arrayValue?.first { $0["budget"] == .string("project_fallback:\(p)") }
+        #expect(fb?["spent_micros"] == .int(4))
+        let main = budgets["data"]?.arrayValue?.first { $0["budget"] == .string("project:\(p)") }
+        #expect(main?["spent_micros"] == .int(100))
+        #expect((try await t.call(.POST, "/budgets/reconcile"))["drift"]?.arrayValue?.isEmpty == true)
+    }
+
+    @Test func overflowPolicyUsesMeteredCreditOnlyThroughItsCaps() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let upstream = try await exactUpstream()
+        let platform = Recorder()
+        let platformUpstream = try await exactUpstream(recorder: platform)
+        defer { Task { await upstream.stop(); await platformUpstream.stop() } }
+        let offer = try await server.admin(
+            .POST, "/overflow-offers",
+            ["name": "overflow-exact", "provider": "openai", "base_url": .string(platformUpstream.url + "/v1"), "credential": "sk-upstream-test-credential",
+                "models": ["exact-model"], "price": ["input_per_mtok_micros": 0, "output_per_mtok_micros": 2_000_000]])
+        let t = try await setup(server, upstream: upstream)
+        let credit = try await t.call(.POST, "/resources", ["pool_id": .string(t.poolId), "name": "credit", "kind": "overflow", "offer_id": offer["id"]!, "credit_cap_micros": 450])
+        try await t.waitState(credit["id"]!.stringValue!, "active")
+        let p = try await t.project(extra: [("overflow_allowed", true), ("budget", ["monthly_cap_micros": 100, "overage_policy": "overflow"])])
+        let key = try await t.key(project: p)
+        #expect((try await ask(server, key.secret)).status == 200)
+        #expect(platform.count(path: "chat") == 0)
+        #expect((try await ask(server, key.secret)).status == 200)
+        #expect((try await ask(server, key.secret)).status == 200)
+        #expect(platform.count(path: "chat") == 2)
+        // Credit cap 450 at 200 per request: the third overflow request does not fit.
+        let refused = try await ask(server, key.secret)
+        #expect(refused.status == 503 || refused.status == 429)
+        let rows = try await server.ledger(t.id).filter { $0.status == 200 }
+        #expect(rows.filter(\.overflow).map(\.overflowChargeMicros) == [200, 200])
+        let budgets = try await t.call(.GET, "/budgets")
+        #expect(budgets["data"]?.arrayValue?.first { $0["budget"] == .string("project:\(p)") }?["spent_micros"] == .int(100))
+        #expect(budgets["data"]?.arrayValue?.first { $0["budget"] == .string("overflow_credit:\(credit["id"]!.stringValue!)") }?["spent_micros"] == .int(400))
+        #expect((try await t.call(.POST, "/budgets/reconcile"))["drift"]?.arrayValue?.isEmpty == true)
+    }
+
+    @Test func approvalRoundTrip() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let upstream = try await exactUpstream()
+        defer { Task { await upstream.stop() } }
+        let t = try await setup(server, upstream: upstream)
+        let p = try await t.project(extra: [("budget", ["monthly_cap_micros": 100, "overage_policy": "approval"])])
+        let key = try await t.key(project: p)
+        #expect((try await ask(server, key.secret)).status == 200)
+        let refused = try await ask(server, key.secret)
+        #expect(refused.status == 403 && refused.json["error"]?["code"] == "approval_required")
+        // Asking again does not open a second request.
+        _ = try await ask(server, key.secret)
+        try await server.eventually("the approval request") { (try await t.call(.GET, "/approvals?status=open"))["data"]?.arrayValue?.count == 1 }
+        let open = try #require((try await t.call(.GET, "/approvals?status=open"))["data"]?.arrayValue?.first)
+        #expect(open["project_id"] == .string(p) && open["key_id"] == .string(key.id))
+        let id = try #require(open["id"]?.stringValue)
+        let bad = try await server.request(.POST, "/admin/v1/tenants/\(t.id)/approvals/\(id)/approve", body: ["grant_micros": 500], token: t.adminKey)
+        #expect(bad.status == 422 && bad.json["field"] == "until")
+        let approved = try await t.call(.POST, "/approvals/\(id)/approve", ["grant_micros": 200, "duration_seconds": 3600, "note": "launch week"])
+        #expect(approved["status"] == "approved")
+        #expect((try await ask(server, key.secret)).status == 200)
+        #expect((try await ask(server, key.secret)).status == 200)
+        #expect((try await ask(server, key.secret)).status == 403)
+        let twice = try await server.request(.POST, "/admin/v1/tenants/\(t.id)/approvals/\(id)/deny", token: t.adminKey)
+        #expect(twice.status == 409)
+        // The grant is used up: a new request is opened, and the answered one stays answered.
+        try await server.eventually("a second request") { (try await t.call(.GET, "/approvals?status=open"))["data"]?.arrayValue?.count == 1 }
+        let audit = try await t.call(.GET, "/audit?action=approval.*")
+        #expect(audit["data"]?.arrayValue?.compactMap { $0["action"]?.stringValue }.sorted() == ["approval.approve", "approval.open", "approval.open"])
+    }
+
+    @Test func modelGrantsExpire() async throws {
+        let clock = ManualClock(nowMs: Timestamp.parse("2026-11-21T10:00:00Z")!)
+        let server = try await TestServer.start(clock: clock)
+        defer { Task { await server.stop() } }
+        let upstream = try await exactUpstream()
+        defer { Task { await upstream.stop() } }
+        let t = try await setup(server, upstream: upstream)
+        let p = try await t.project(extra: [("allowed_models", ["exact-model"])])
+        let key = try await t.key(project: p)
+        #expect((try await ask(server, key.secret, model: "gpt-4.1-mini")).status == 403)
+        try await t.call(.POST, "/approvals", ["project_id": .string(p), "model": "gpt-4.1-mini", "duration_seconds": 3600])
+        #expect((try await ask(server, key.secret, model: "gpt-4.1-mini")).status == 200)
+        clock.advance(byMs: 3_601_000)
+        #expect((try await ask(server, key.secret, model: "gpt-4.1-mini")).status == 403)
+    }
+
+    @Test func rolloverAcrossThePeriodBoundaryWithAnchorAndTimeZone() async throws {
+        // 2026-11-14 23:30 UTC is 2026-11-15 00:30 in Berlin: already the new period there.
+        let clock = ManualClock(nowMs: Timestamp.parse("2026-11-10T12:00:00Z")!)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qf-roll-\(Identifier.random(6))").path
+        let token = SecretKind.operatorToken.generate()
+        let server = try await TestServer.start(clock: clock, dir: dir, operatorToken: token)
+        let upstream = try await exactUpstream()
+        defer { Task { await upstream.stop() } }
+        let t = try await setup(server, upstream: upstream)
+        let p = try await t.project(extra: [
+            ("budget", ["monthly_cap_micros": 1000, "rollover_percent": 25, "period": ["day": 15, "time_zone": "Europe/Berlin"]])
+        ])
+        let key = try await t.key(project: p)
+        for _ in 0..<4 { #expect((try await ask(server, key.secret)).status == 200) }
+        func budget() async throws -> JSONValue? {
+            (try await t.call(.GET, "/budgets"))["data"]?.arrayValue?.first { $0["budget"] == .string("project:\(p)") }
+        }
+        #expect(try await budget()?["period_start"] == "2026-10-14T22:00:00Z")
+        #expect(try await budget()?["spent_micros"] == .int(400))
+        clock.set(nowMs: Timestamp.parse("2026-11-14T23:30:00Z")!)
+        // Unused 600, capped at 25% of 1000: 250 carried.
+        let r = try await ask(server, key.secret)
+        #expect(r.status == 200)
+        let after = try await budget()
+        #expect(after?["period_start"] == "2026-11-14T23:00:00Z")
+        #expect(after?["rollover_micros"] == .int(250))
+        #expect(after?["spent_micros"] == .int(100))
+        #expect(after?["remaining_micros"] == .int(1150))
+        // A restart recomputes the same counters from the ledger.
+        await server.stop(removeFiles: false)
+        let restarted = try await TestServer.start(clock: clock, dir: dir, operatorToken: token)
+        defer { Task { await restarted.stop() } }
+        let t2 = TenantFixture(server: restarted, id: t.id, adminKey: t.adminKey, poolId: t.poolId)
+        let again = (try await t2.call(.GET, "/budgets"))["data"]?.arrayValue?.first { $0["budget"] == .string("project:\(p)") }
+        #expect(again?["rollover_micros"] == .int(250) && again?["spent_micros"] == .int(100))
+        #expect((try await t2.call(.POST, "/budgets/reconcile"))["drift"]?.arrayValue?.isEmpty == true)
+    }
+
+    @Test func thresholdsFireOnceWithSignedRetriedDeliveries() async throws {
+        let clock = ManualClock(nowMs: Timestamp.parse("2026-11-21T10:00:00Z")!)
+        let server = try await TestServer.start(clock: clock)
+        defer { Task { await server.stop() } }
+        let upstream = try await exactUpstream()
+        let hooks = Recorder()
+        let failFirst = Atomic<Int>(0)
+        let receiver = try await StubUpstream.start { router in
+            router.post("hook") { req, _ in
+                _ = try await Stub.record(hooks, req, path: "hook")
+                return Response(status: failFirst.wrappingAdd(1, ordering: .relaxed).oldValue == 0 ? .internalServerError : .ok)
+            }
+        }
+        defer { Task { await upstream.stop(); await receiver.stop() } }
+        let t = try await setup(server, upstream: upstream)
+        let p = try await t.project(extra: [("budget", ["monthly_cap_micros": 1000, "alert_thresholds": [50, 90]])])
+        let hook = try await t.call(.POST, "/webhooks", ["url": .string(receiver.url + "/hook"), "project_id": .string(p)])
+        let secret = try #require(hook["secret"]?.stringValue)
+        #expect((try await t.call(.GET, "/webhooks"))["data"]?.arrayValue?.first?["secret"] == nil)
+        let key = try await t.key(project: p)
+        for _ in 0..<6 { #expect((try await ask(server, key.secret)).status == 200) }
+        try await server.eventually("the first attempt") { hooks.count == 1 }
+        // 600 of 1000: 50% fired once, 90% not yet. The first attempt failed; the retry waits for its backoff.
+        clock.advance(byMs: 4_000)
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(hooks.count == 1)
+        clock.advance(byMs: 2_000)
+        try await server.eventually("the retry") { hooks.count == 2 }
+        let (first, second) = (hooks.all[0], hooks.all[1])
+        let eventId = try #require(first.headers[HTTPField.Name("x-quotaflow-event-id")!])
+        #expect(second.headers[HTTPField.Name("x-quotaflow-event-id")!] == eventId)
+        #expect(second.body["data"]?["threshold_percent"] == .int(50))
+        #expect(second.body["type"] == "budget.threshold")
+        // Verify the signature: HMAC-SHA256 over "<timestamp>.<body>".
+        let signature = try #require(second.headers[HTTPField.Name("x-quotaflow-signature")!])
+        let parts = Dictionary(uniqueKeysWithValues: signature.split(separator: ",").map { p in (String(p.split(separator: "=")[0]), String(p.split(separator: "=")[1])) })
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Array("\(parts["t"]!).\(JSONWriter.string(second.body))".utf8), using: SymmetricKey(data: Array(secret.utf8)))
+        #expect(parts["v1"] == SecretDigest.hex(mac))
+        // More spend under 90% fires nothing new; crossing 90% fires once.
+        #expect((try await ask(server, key.secret, tokens: 350)).status == 200)
+        try await server.eventually("the 90% alert") { hooks.count == 3 }
+        #expect(hooks.all[2].body["data"]?["threshold_percent"] == .int(90))
+        _ = try await ask(server, key.secret, tokens: 10)
+        try await Task.sleep(for: .milliseconds(150))
+        #expect(hooks.count == 3)
+        let log = try await t.call(.GET, "/webhooks/\(hook["id"]!.stringValue!)/deliveries")
+        let first50 = log["data"]?.arrayValue?.first { $0["event_id"] == .string(eventId) }
+        #expect(first50?["status"] == "delivered" && first50?["attempts"] == .int(2))
+        let budgets = try await t.call(.GET, "/budgets")
+        #expect(budgets["data"]?.arrayValue?.first { $0["budget"] == .string("project:\(p)") }?["thresholds_fired"] == [50, 90])
+    }
+
+    @Test func auditModeRecordsWhatWouldBeRefused() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let upstream = try await exactUpstream()
+        defer { Task { await upstream.stop() } }
+        let t = try await setup(server, upstream: upstream)
+        let p = try await t.project(extra: [("enforcement", "audit"), ("budget", ["monthly_cap_micros": 150]), ("rate_limits", ["rpm": 2])])
+        let key = try await t.key(project: p)
+        for _ in 0..<4 { #expect((try await ask(server, key.secret)).status == 200) }
+        let rows = try await server.ledger(t.id)
+        #expect(rows[0].flags.isEmpty)
+        #expect(rows[1].flags.contains("would_refuse:quota_exceeded"))
+        #expect(rows[2].flags.contains("would_refuse:rate_limited"))
+        #expect(rows.map(\.costMicros).reduce(0, +) == 400)
+        try await t.call(.PATCH, "/projects/\(p)", ["enforcement": "enforce"])
+        #expect((try await ask(server, key.secret)).status == 429)
+    }
+
+    @Test func perRequestLimitsClampOrRefuse() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let recorder = Recorder()
+        let upstream = try await exactUpstream(recorder: recorder)
+        defer { Task { await upstream.stop() } }
+        let t = try await setup(server, upstream: upstream, settings: ["request_limits": ["max_output_tokens": 40]])
+        let p = try await t.project(extra: [("request_limits", ["max_output_tokens": 100, "max_input_tokens": 200, "max_cost_micros": 45])])
+        let key = try await t.key(project: p)
+        // The tenant's global 40 wins over the project's 100; absent max_tokens is set.
+        #expect((try await server.chat(key: key.secret, model: "exact-model")).status == 200)
+        #expect(recorder.all.last?.body["max_tokens"] == .int(40))
+        #expect((try await ask(server, key.secret, tokens: 1000)).status == 200)
+        #expect(recorder.all.last?.body["max_tokens"] == .int(40))
+        #expect((try await ask(server, key.secret, tokens: 20)).status == 200)
+        #expect(recorder.all.last?.body["max_tokens"] == .int(20))
+        let big = String(repeating: "lorem ipsum ", count: 200)
+        let tooLong = try await server.request(
+            .POST, "/v1/chat/completions", body: ["model": "exact-model", "messages": [["role": "user", "content": .string(big)]]], token: key.secret)
+        #expect(tooLong.status == 413 && tooLong.json["error"]?["code"] == "request_too_large")
+        #expect(tooLong.json["error"]?["message"]?.stringValue?.contains("input") == true)
+        let costly = try await server.chat(key: key.secret, model: "gpt-4.1-mini", extra: [("max_tokens", 40)])
+        #expect(costly.status == 413 && costly.json["error"]?["message"]?.stringValue?.contains("worst-case cost") == true)
+        // An unknown model is refused (not waved through) until it has a price or a default.
+        let unknown = try await server.chat(key: key.secret, model: "mystery-model")
+        #expect(unknown.status == 403 && unknown.json["error"]?["message"]?.stringValue?.contains("no price") == true)
+    }
+
+    @Test func rateLimitsPerKeyProjectUserAndTokens() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let upstream = try await exactUpstream()
+        defer { Task { await upstream.stop() } }
+        let t = try await setup(server, upstream: upstream)
+        let p = try await t.project(extra: [("rate_limits", ["rpm": 6, "rpm_per_user": 1])])
+        let k1 = try await t.key(project: p, extra: [("rpm", 3)])
+        let k2 = try await t.key(project: p)
+        for _ in 0..<3 { #expect((try await ask(server, k1.secret)).status == 200) }
+        let keyLimited = try await ask(server, k1.secret)
+        #expect(keyLimited.status == 429 && keyLimited.json["error"]?["code"] == "rate_limited")
+        #expect(Int(keyLimited.header("retry-after") ?? "") ?? 0 >= 1)
+        #expect((try await ask(server, k2.secret, user: "dana")).status == 200)
+        let perUser = try await ask(server, k2.secret, user: "dana")
+        #expect(perUser.status == 429 && perUser.json["error"]?["message"]?.stringValue?.contains("per-user") == true)
+        #expect((try await ask(server, k2.secret, user: "eli")).status == 200)
+        #expect((try await ask(server, k2.secret, user: "fay")).status == 200)
+        // The project's 6 per minute are used up for everyone (refusals took nothing).
+        let project = try await ask(server, k2.secret, user: "gus")
+        #expect(project.status == 429 && project.json["error"]?["message"]?.stringValue?.contains("project") == true)
+        let tpm = try await t.project(extra: [("rate_limits", ["tpm": 500])])
+        let k3 = try await t.key(project: tpm)
+        #expect((try await ask(server, k3.secret, tokens: 300)).status == 200)
+        #expect((try await ask(server, k3.secret, tokens: 300)).status == 429)
+        let rows = try await server.ledger(t.id)
+        #expect(rows.filter { $0.reason == "rate_limited" }.count == 4)
+        // End users are stored as keyed digests, never by name.
+        #expect(rows.compactMap(\.userDigest).allSatisfy { $0.hasPrefix("u_") && !$0.contains("dana") })
+    }
+
+    @Test func keyBudgetsAndResponseHeaders() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let upstream = try await exactUpstream()
+        defer { Task { await upstream.stop() } }
+        let t = try await setup(server, upstream: upstream)
+        let p = try await t.project(extra: [("budget", ["monthly_cap_micros": 10_000]), ("rate_limits", ["rpm_per_key": 10])])
+        let key = try await t.key(project: p, extra: [("budget_cap_micros", 250)])
+        let first = try await ask(server, key.secret)
+        #expect(first.header("x-quotaflow-budget-remaining-micros") == "150")
+        #expect(first.header("x-quotaflow-ratelimit-limit-requests") == "10")
+        #expect(first.header("x-quotaflow-ratelimit-remaining-requests") == "9")
+        #expect((try await ask(server, key.secret)).status == 200)
+        let refused = try await ask(server, key.secret)
+        #expect(refused.status == 429 && refused.json["error"]?["message"]?.stringValue?.contains("this key's budget") == true)
+        let budgets = try await t.call(.GET, "/budgets")
+        let k = budgets["data"]?.arrayValue?.first { $0["budget"] == .string("key:\(key.id)") }
+        #expect(k?["spent_micros"] == .int(200) && k?["cap_micros"] == .int(250))
+    }
+}
+
+final class Counter: Sendable {
+    let count = Atomic<Int>(0)
+    func add() { count.wrappingAdd(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
+}
