@@ -31,22 +31,21 @@ struct MaintenanceService: Service {
         }
     }
 
-    /// Marks seats past their expiry and audits each; returns how many.
+    /// Marks seats past their expiry and audits each exactly once; returns how many this call marked.
     func expireSeats(now: Int64) async throws -> Int {
         let state = runtime.state
         let due = try await state.db.read { conn in try conn.seatsToExpire(now: now) }
         guard !due.isEmpty else { return 0 }
-        try await state.mutate { conn in
-            for var seat in due {
-                seat.expiredAt = now
-                seat.updatedAt = now
-                try conn.updateSeat(seat)
+        return try await state.mutate { conn -> Int in
+            var marked = 0
+            for seat in due where try conn.markSeatExpired(tenantId: seat.tenantId, id: seat.id, at: now) {
+                marked += 1
                 try conn.appendAudit(
                     AuditEntry(
                         tenantId: seat.tenantId, at: now, actor: "system:seat-sweep", action: "seat.expire", targetType: "seat", targetId: seat.id,
                         summary: ["holder": .string(seat.holder), "expires_at": .string(Timestamp.format(seat.expiresAt))]))
             }
+            return marked
         }
-        return due.count
     }
 }

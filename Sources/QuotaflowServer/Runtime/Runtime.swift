@@ -76,8 +76,8 @@ public final class Runtime: Sendable {
         LedgerController(kit: kit, runtime: self).register(on: admin)
         HealthController(kit: kit, runtime: self).register(on: admin)
         BudgetsController(kit: kit, runtime: self).register(on: admin)
-        // SeatsController(kit: kit, runtime: self).register(on: admin)
-        // ReportsController(kit: kit, runtime: self).register(on: admin)
+        SeatsController(kit: kit, runtime: self).register(on: admin)
+        ReportsController(kit: kit, runtime: self).register(on: admin)
         router.get("metrics") { [self] _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],

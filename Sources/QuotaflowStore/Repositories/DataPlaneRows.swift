@@ -166,6 +166,13 @@ extension SQLiteConnection {
         ).map(seat(from:))
     }
 
+    /// Marks a seat expired unless it already is (or was revoked); `true` if this call marked it.
+    public func markSeatExpired(tenantId: String, id: String, at: Int64) throws -> Bool {
+        try run(
+            "UPDATE seats SET expired_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND expired_at IS NULL AND revoked_at IS NULL AND expires_at <= ?",
+            [.int(at), .int(at), .text(tenantId), .text(id), .int(at)]) > 0
+    }
+
     /// Every seat with its digest and, during a rotation grace period, the previous digest.
     public func allSeatDigests() throws -> [(Seat, String, String?)] {
         try query("SELECT \(Self.seatColumns), digest, previous_digest FROM seats").map { row in
