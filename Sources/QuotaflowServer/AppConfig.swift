@@ -41,8 +41,10 @@ public struct AppConfig: Sendable {
 
     /// How long SIGTERM waits for in-flight requests and streams.
     public var shutdownGraceMs: Int64 = 30_000
-    /// Longest time a client may take to send request headers and body.
+    /// Idle time after which a client connection is closed (also bounds a stalled request head).
     public var clientIdleTimeoutMs: Int64 = 30_000
+    /// Longest time a client may take to send a whole request body.
+    public var bodyTimeoutMs: Int64 = 30_000
 
     /// Largest ledger batch per transaction.
     public var ledgerBatchSize = 512

@@ -9,13 +9,12 @@ struct AdminKit: Sendable {
     var now: Int64 { state.clock.nowMs() }
 
     func body(_ request: Request) async throws -> ObjectReader {
-        try await request.jsonObject(limit: state.config.maxAdminBodyBytes)
+        try await request.jsonObject(limit: state.config.maxAdminBodyBytes, timeoutMs: state.config.bodyTimeoutMs)
     }
 
     /// Parses an optional body (empty allowed) for action endpoints such as `/revoke`.
     func optionalBody(_ request: Request) async throws -> ObjectReader? {
-        var request = request
-        let buffer = try await request.collectBody(upTo: state.config.maxAdminBodyBytes)
+        let buffer = try await request.collectAdminBody(limit: state.config.maxAdminBodyBytes, timeoutMs: state.config.bodyTimeoutMs)
         if buffer.readableBytes == 0 { return nil }
         let value: JSONValue
         do {

@@ -32,12 +32,13 @@ struct DataPlaneController {
             runtime.metrics.refusedBeforeAuth(error.reason)
             throw error
         }
-        var request = request
         let buffer: ByteBuffer
         do {
-            buffer = try await request.collectBody(upTo: state.config.maxRequestBodyBytes)
-        } catch is NIOTooManyBytesError {
-            throw Refusal(.requestTooLarge, "the request body is larger than \(state.config.maxRequestBodyBytes) bytes")
+            buffer = try await BodyReader.read(request, limit: state.config.maxRequestBodyBytes, timeoutMs: state.config.bodyTimeoutMs)
+        } catch .tooLarge(let limit) {
+            throw Refusal(.requestTooLarge, "the request body is larger than \(limit) bytes")
+        } catch .tooSlow(let ms) {
+            throw Refusal(.invalidRequest, "the request body did not arrive within \(ms) ms", status: 408)
         }
         let parsed: ParsedRequest
         do {

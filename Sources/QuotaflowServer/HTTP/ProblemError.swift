@@ -63,13 +63,8 @@ public enum JSONResponse {
 
 extension Request {
     /// Collects and parses a JSON body: 413 over the limit, 400 when it is not JSON or not an object.
-    func jsonObject(limit: Int) async throws -> ObjectReader {
-        let buffer: ByteBuffer
-        do {
-            buffer = try await self.body.collect(upTo: limit)
-        } catch is NIOTooManyBytesError {
-            throw ProblemError.tooLarge(limit)
-        }
+    func jsonObject(limit: Int, timeoutMs: Int64) async throws -> ObjectReader {
+        let buffer = try await collectAdminBody(limit: limit, timeoutMs: timeoutMs)
         guard buffer.readableBytes > 0 else { throw ProblemError.badRequest("the request body is empty; send a JSON object") }
         let value: JSONValue
         do {
@@ -79,6 +74,19 @@ extension Request {
         }
         guard case .object = value else { throw ProblemError.badRequest("the body must be a JSON object, got \(value.kindName)") }
         return try ObjectReader(value)
+    }
+}
+
+extension Request {
+    /// The body for the admin API: 413 over the limit, 408 when it takes too long to arrive.
+    func collectAdminBody(limit: Int, timeoutMs: Int64) async throws -> ByteBuffer {
+        do {
+            return try await BodyReader.read(self, limit: limit, timeoutMs: timeoutMs)
+        } catch .tooLarge {
+            throw ProblemError.tooLarge(limit)
+        } catch .tooSlow(let ms) {
+            throw ProblemError(.requestTimeout, code: "body_timeout", "the request body did not arrive within \(ms) ms")
+        }
     }
 }
 

@@ -74,6 +74,9 @@ public enum Settings {
         int("client_idle_timeout_ms", "Idle time after which a client connection is closed.", 30_000, range: 100...3_600_000) {
             $0.clientIdleTimeoutMs = $1
         },
+        int("body_timeout_ms", "Longest time a client may take to send a request body.", 30_000, range: 100...3_600_000) {
+            $0.bodyTimeoutMs = $1
+        },
         int("ledger_batch_size", "Largest ledger batch per transaction.", 512, range: 1...100_000) { $0.ledgerBatchSize = Int($1) },
     ]
 

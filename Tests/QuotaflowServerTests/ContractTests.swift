@@ -1,0 +1,52 @@
+import Foundation
+import Hummingbird
+import QuotaflowCore
+import Testing
+
+@testable import QuotaflowServer
+
+/// `openapi.yaml` stays true: every route is in the spec and every spec operation is a route.
+@Suite struct ContractTests {
+    static var specPath: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("openapi.yaml").path
+    }
+
+    /// `METHOD /path` for each operation, read from the spec's `paths` section.
+    static func specOperations() throws -> Set<String> {
+        let text = try String(contentsOfFile: specPath, encoding: .utf8)
+        var ops = Set<String>()
+        var inPaths = false
+        var current: String?
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line == "paths:" {
+                inPaths = true
+                continue
+            }
+            if inPaths, !line.isEmpty, !line.hasPrefix(" ") { break }
+            guard inPaths else { continue }
+            if line.hasPrefix("  /"), line.hasSuffix(":") {
+                current = String(line.dropFirst(2).dropLast())
+            } else if let path = current, line.hasPrefix("    "), !line.hasPrefix("     ") {
+                let key = line.trimmingCharacters(in: .whitespaces).split(separator: ":").first.map(String.init) ?? ""
+                if ["get", "post", "put", "patch", "delete"].contains(key) { ops.insert("\(key.uppercased()) \(path)") }
+            }
+        }
+        return ops
+    }
+
+    @Test func everyRouteIsInTheSpecAndBack() async throws {
+        let server = try await TestServer.start { $0.verifierEnabled = false }
+        defer { Task { await server.stop() } }
+        let router = QuotaflowApp.buildRouter(state: server.state, runtime: server.runtime)
+        let routes = Set(router.routes.map { r -> String in
+            var path = r.path.description
+            if !path.hasPrefix("/") { path = "/" + path }
+            return "\(r.method.rawValue) \(path)"
+        })
+        let spec = try Self.specOperations()
+        #expect(routes.count > 70)
+        #expect(routes.subtracting(spec).sorted() == [], "routes missing from openapi.yaml")
+        #expect(spec.subtracting(routes).sorted() == [], "operations in openapi.yaml without a route")
+    }
+}
