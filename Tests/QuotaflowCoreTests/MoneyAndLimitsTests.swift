@@ -107,5 +107,8 @@ import Testing
         #expect(Timestamp.parse("2026-02-30T00:00:00Z") == nil)
         #expect(Timestamp.parse("yesterday") == nil)
         #expect(Timestamp.parse("2026-11-21") == Timestamp.parse("2026-11-21T00:00:00Z"))
+        // More than three fractional digits (found by schemathesis: it used to trap).
+        #expect(Timestamp.parse("0013-12-12T21:58:35.9322+00:41") == Timestamp.parse("0013-12-12T21:17:35.932Z"))
+        #expect(Timestamp.parse("2026-11-21T10:00:00.5Z") == Timestamp.parse("2026-11-21T10:00:00.500Z"))
     }
 }

@@ -35,6 +35,14 @@ import Testing
         return ops
     }
 
+    @Test func theReadmeDocumentsEverySetting() throws {
+        let readme = try String(
+            contentsOfFile: URL(fileURLWithPath: Self.specPath).deletingLastPathComponent().appendingPathComponent("README.md").path, encoding: .utf8)
+        for spec in Settings.all {
+            #expect(readme.contains("| `\(spec.name)` | `\(spec.environmentName)` |"), "README lacks the setting \(spec.name)")
+        }
+    }
+
     @Test func everyRouteIsInTheSpecAndBack() async throws {
         let server = try await TestServer.start { $0.verifierEnabled = false }
         defer { Task { await server.stop() } }

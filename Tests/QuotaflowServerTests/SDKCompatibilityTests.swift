@@ -36,7 +36,7 @@ import Testing
         try process.run()
         let output = await Task.detached { String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }.value
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "sdk_compat.py failed (pip install -r Tests/sdk/requirements.txt):\n\(output)")
+        #expect(process.terminationStatus == 0, "sdk_compat.py failed (pip install -r Tests/requirements.txt):\n\(output)")
         #expect(output.contains("ALL SDK CHECKS PASSED"), "\(output)")
         // Every request the SDKs made is in the ledger.
         let rows = try await server.ledger(t.id)

@@ -49,7 +49,7 @@ public enum Timestamp {
                 i += 1
             }
             guard digits > 0 else { return nil }
-            for _ in digits..<3 where digits < 3 { millis *= 10 }
+            if digits < 3 { for _ in digits..<3 { millis *= 10 } }
         }
         guard i < b.count else { return nil }
         if b[i] == UInt8(ascii: "Z") || b[i] == UInt8(ascii: "z") {
