@@ -30,6 +30,8 @@ public final class LedgerWriter: Sendable {
         var jobs: [Job] = []
         var stopping = false
         var stopped = false
+        /// The writer thread is asleep and must be signalled (otherwise it will see new jobs by itself).
+        var writerWaiting = false
     }
 
     /// Batch statistics for metrics.
@@ -85,13 +87,15 @@ public final class LedgerWriter: Sendable {
     public func flush() async { _ = try? await barrier { _ in () } }
 
     func enqueue(_ job: Job) {
-        let accepted = queue.withLock { q -> Bool in
-            guard !q.stopped else { return false }
+        let (accepted, wake) = queue.withLock { q -> (Bool, Bool) in
+            guard !q.stopped else { return (false, false) }
             q.jobs.append(job)
-            return true
+            let wake = q.writerWaiting
+            q.writerWaiting = false
+            return (true, wake)
         }
         if accepted {
-            condition.signal()
+            if wake { condition.signal() }
         } else if case .row(_, let c) = job {
             logger.error("ledger row arrived after shutdown")
             c?.resume(returning: false)
@@ -105,6 +109,7 @@ public final class LedgerWriter: Sendable {
         let already = queue.withLock { q -> Bool in
             let was = q.stopping
             q.stopping = true
+            q.writerWaiting = false
             return was
         }
         condition.signal()
@@ -122,6 +127,7 @@ public final class LedgerWriter: Sendable {
                     let taken = Array(q.jobs.prefix(n))
                     q.jobs.removeFirst(n)
                     if taken.isEmpty && q.stopping { q.stopped = true }
+                    if taken.isEmpty && !q.stopping { q.writerWaiting = true }
                     return (taken, q.stopping)
                 }
                 if !taken.isEmpty {

@@ -12,18 +12,27 @@ public struct PriceEntry: Sendable, Equatable {
 
 /// Per-model list prices. An exact name wins over patterns; among patterns the longest wins.
 public struct PricingTable: Sendable, Equatable {
-    public var entries: [PriceEntry]
-    public var defaultPrice: TokenPrice?
+    public let entries: [PriceEntry]
+    public let defaultPrice: TokenPrice?
+    let exact: [String: TokenPrice]
+    /// Patterns, longest first, so the first match is the most specific.
+    let patterns: [PriceEntry]
 
     public init(entries: [PriceEntry], defaultPrice: TokenPrice? = nil) {
         self.entries = entries
         self.defaultPrice = defaultPrice
+        var exact: [String: TokenPrice] = [:]
+        for e in entries where !e.model.contains("*") { exact[e.model] = e.price }
+        self.exact = exact
+        self.patterns = entries.filter { $0.model.contains("*") }.sorted { $0.model.utf8.count > $1.model.utf8.count }
     }
 
+    public static func == (a: PricingTable, b: PricingTable) -> Bool { a.entries == b.entries && a.defaultPrice == b.defaultPrice }
+
+    /// An exact name wins; then the longest matching pattern; then the default price.
     public func price(for model: String) -> TokenPrice? {
-        if let exact = entries.first(where: { $0.model == model }) { return exact.price }
-        let matches = entries.filter { $0.model.contains("*") && ModelPattern.matches(pattern: $0.model, model) }
-        if let best = matches.max(by: { $0.model.count < $1.model.count }) { return best.price }
+        if let price = exact[model] { return price }
+        for e in patterns where ModelPattern.matches(pattern: e.model, model) { return e.price }
         return defaultPrice
     }
 

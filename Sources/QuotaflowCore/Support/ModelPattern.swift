@@ -1,9 +1,14 @@
 /// Model names with simple `*` wildcards: `gpt-4.1*`, `claude-*-4`, `*`.
 public enum ModelPattern {
     public static func matches(pattern: String, _ model: String) -> Bool {
-        if !pattern.contains("*") { return pattern == model }
-        let p = Array(pattern.utf8), m = Array(model.utf8)
-        // Iterative glob match with backtracking to the last star.
+        if !pattern.utf8.contains(UInt8(ascii: "*")) { return pattern == model }
+        var pattern = pattern
+        var model = model
+        return pattern.withUTF8 { p in model.withUTF8 { m in glob(p, m) } }
+    }
+
+    /// Iterative glob match with backtracking to the last star, over UTF-8 bytes without copying.
+    static func glob(_ p: UnsafeBufferPointer<UInt8>, _ m: UnsafeBufferPointer<UInt8>) -> Bool {
         var pi = 0, mi = 0, star = -1, mark = 0
         while mi < m.count {
             if pi < p.count, p[pi] != UInt8(ascii: "*"), p[pi] == m[mi] {

@@ -2,13 +2,20 @@ import Hummingbird
 import HTTPTypes
 import QuotaflowCore
 
-/// An authenticated data-plane caller and the policy that applies to it.
-struct Caller: Sendable {
+/// An authenticated data-plane caller and the policy that applies to it (a class: it is passed around a lot).
+final class Caller: Sendable {
     let catalog: Catalog
     let key: DataPlaneKey
     let tenant: Tenant
     /// The key's project and its ancestors, innermost first.
     let chain: [Project]
+
+    init(catalog: Catalog, key: DataPlaneKey, tenant: Tenant, chain: [Project]) {
+        self.catalog = catalog
+        self.key = key
+        self.tenant = tenant
+        self.chain = chain
+    }
 
     var project: Project { chain[0] }
 

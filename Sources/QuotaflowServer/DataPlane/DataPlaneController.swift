@@ -205,14 +205,26 @@ struct DataPlaneController {
             let plan = x.plan
             x.mutable.withLock { $0.attempts += 1 }
             let attempt = x.mutable.withLock { $0.attempts }
-            var upstream = HTTPClientRequest(url: Self.url(resource, format: x.parsed.format))
-            upstream.method = .POST
-            upstream.headers = Self.headers(resource, format: x.parsed.format, stream: x.parsed.stream, client: request.headers)
-            upstream.body = .bytes(ByteBuffer(bytes: plan.body))
+            let url = Self.url(resource, format: x.parsed.format)
+            let headers = Self.headers(resource, format: x.parsed.format, stream: x.parsed.stream, client: request.headers)
             let sentAt = state.clock.nowMs()
-            let response: HTTPClientResponse
+            // A stream's head arrives first and its body is relayed; other answers are read whole on this event loop.
+            var streamed: HTTPClientResponse?
+            let head: UpstreamAnswer
             do {
-                response = try await runtime.execute(upstream, channel: context.channel, timeoutMs: config.firstByteTimeoutMs)
+                if x.parsed.stream {
+                    var upstream = HTTPClientRequest(url: url)
+                    upstream.method = .POST
+                    upstream.headers = headers
+                    upstream.body = .bytes(ByteBuffer(bytes: plan.body))
+                    let response = try await runtime.execute(upstream, channel: context.channel, timeoutMs: config.firstByteTimeoutMs)
+                    streamed = response
+                    head = UpstreamAnswer(status: response.status.code, headers: response.headers, body: nil)
+                } else {
+                    head = try await runtime.fetch(
+                        url: url, headers: headers, body: plan.body, channel: context.channel, timeoutMs: config.firstByteTimeoutMs,
+                        limit: config.maxUpstreamResponseBytes)
+                }
             } catch is CancellationError {
                 await x.finish(.init(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: ["client_closed"]))
                 throw Refusal(.clientClosed, "the client closed the connection")
@@ -228,11 +240,11 @@ struct DataPlaneController {
             }
             x.markFirstByte()
             runtime.metrics.upstreamLatency(resource.resource.provider, micros: (state.clock.nowMs() - sentAt) * 1000)
-            let status = response.status.code
+            let status = head.status
             if Self.retryable.contains(status) {
                 // Nothing has reached the client yet: record the evidence, cool the resource, try the next one.
-                let headers = response.headers.map { ($0.name, $0.value) }
-                _ = try? await response.body.collect(upTo: 1 << 20)
+                let headers = head.headers.map { ($0.name, $0.value) }
+                if let streamed { _ = try? await streamed.body.collect(upTo: 1 << 20) }
                 let info = RateLimitInfo.parse(headers, nowMs: state.clock.nowMs())
                 let now = state.clock.nowMs()
                 let until = min(info.resetAt ?? now + config.defaultCooldownMs, now + config.maxCooldownMs)
@@ -247,12 +259,15 @@ struct DataPlaneController {
                 await x.finish(.init(status: lastFailure!.status, reason: lastFailure!.reason, usage: nil, servedModel: nil))
                 throw lastFailure!
             }
-            let isStream = x.parsed.stream && (200..<300).contains(status)
-                && (response.headers.first(name: "content-type")?.lowercased().contains("text/event-stream") ?? false)
-            if isStream {
-                return StreamRelay(exchange: x, runtime: runtime).response(response, context: context)
+            if let streamed {
+                if (200..<300).contains(status), head.headers.first(name: "content-type")?.lowercased().contains("text/event-stream") ?? false {
+                    return StreamRelay(exchange: x, runtime: runtime).response(streamed, context: context)
+                }
+                // A stream was asked for but a plain answer came back (an error, say): read it whole.
+                let body = (try? await streamed.body.collect(upTo: config.maxUpstreamResponseBytes)) ?? ByteBuffer()
+                return await complete(x, answer: UpstreamAnswer(status: status, headers: head.headers, body: body))
             }
-            return try await complete(x, response: response, context: context)
+            return await complete(x, answer: head)
         }
     }
 
@@ -269,19 +284,10 @@ struct DataPlaneController {
         return found
     }
 
-    /// A non-streaming answer: read it whole, meter it, commit the row, then answer.
-    func complete(_ x: Exchange, response: HTTPClientResponse, context: AppRequestContext) async throws -> Response {
-        let body: ByteBuffer
-        do {
-            body = try await runtime.collect(response.body, limit: state.config.maxUpstreamResponseBytes, channel: context.channel)
-        } catch is CancellationError {
-            await x.finish(.init(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: ["client_closed"]))
-            throw Refusal(.clientClosed, "the client closed the connection")
-        } catch {
-            await x.finish(.init(status: 502, reason: .upstreamError, usage: nil, servedModel: nil, extraFlags: ["upstream_body_failed"]))
-            throw Refusal(.upstreamError, "the upstream answer could not be read", status: 502)
-        }
-        let status = Int(response.status.code)
+    /// A non-streaming answer, read whole: meter it, commit the row, then answer.
+    func complete(_ x: Exchange, answer: UpstreamAnswer) async -> Response {
+        let body = answer.body ?? ByteBuffer()
+        let status = Int(answer.status)
         var usage: TokenUsage?
         var served: String?
         if (200..<300).contains(status) {
@@ -290,9 +296,9 @@ struct DataPlaneController {
         let ok = (200..<300).contains(status)
         await x.finish(.init(status: status, reason: ok ? nil : .upstreamError, usage: usage, servedModel: served))
         var headers = HTTPFields()
-        headers[.contentType] = response.headers.first(name: "content-type") ?? "application/json"
+        headers[.contentType] = answer.headers.first(name: "content-type") ?? "application/json"
         runtime.addBudgetHeaders(&headers, exchange: x)
-        if let upstreamId = response.headers.first(name: "x-request-id") ?? response.headers.first(name: "request-id") {
+        if let upstreamId = answer.headers.first(name: "x-request-id") ?? answer.headers.first(name: "request-id") {
             headers[HTTPField.Name("x-upstream-request-id")!] = upstreamId
         }
         return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: body))
@@ -311,7 +317,7 @@ struct DataPlaneController {
     }
 
     static func url(_ r: RoutableResource, format: WireFormat) -> String {
-        format == .openai ? r.baseURL + "/chat/completions" : r.baseURL + "/v1/messages"
+        format == .openai ? r.chatURL : r.messagesURL
     }
 
     static func headers(_ r: RoutableResource, format: WireFormat, stream: Bool, client: HTTPFields) -> HTTPHeaders {
@@ -362,3 +368,11 @@ struct DataPlaneController {
         return JSONResponse.make(["object": "list", "data": .array(data)])
     }
 }
+
+/// The status, headers and (for non-streaming answers) body of an upstream response.
+struct UpstreamAnswer: Sendable {
+    let status: UInt
+    let headers: HTTPHeaders
+    let body: ByteBuffer?
+}
+

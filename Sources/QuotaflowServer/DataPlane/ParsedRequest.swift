@@ -58,9 +58,7 @@ struct ParsedRequest: Sendable {
             user = u
         }
         if let u = user, u.utf8.count > 256 { throw Refusal(.invalidRequest, "the end-user identifier must be at most 256 bytes") }
-        if format == .anthropic, let messages = value("messages") {
-            guard messages.arrayValue != nil else { throw Refusal(.invalidRequest, "'messages' must be an array") }
-        } else if format == .openai, let messages = scan.member("messages"), !messages.isArray {
+        if let messages = scan.member("messages"), !messages.isArray {
             throw Refusal(.invalidRequest, "'messages' must be an array")
         }
         let wantsUsage = value("stream_options")?["include_usage"]?.boolValue ?? false

@@ -130,13 +130,9 @@ final class Alerts: Sendable {
             let what = k.kind == .seat ? "seat '\(k.name)'" : "key '\(k.name)'"
             return (k.tenantId, k.projectId, what, Budget.defaultThresholds, k.budgetCapMicros)
         case .resource(let id), .overflowCredit(let id):
-            for (tenantId, list) in catalog.resourcesByTenant {
-                if let r = list.first(where: { $0.id == id }) {
-                    let cap = r.resource.kind == .overflow ? r.resource.creditCapMicros : r.resource.limits.monthlySpendCapMicros
-                    return (tenantId, nil, "resource '\(r.resource.name)'", Budget.defaultThresholds, cap)
-                }
-            }
-            return nil
+            guard let r = catalog.resourcesById[id] else { return nil }
+            let cap = r.resource.kind == .overflow ? r.resource.creditCapMicros : r.resource.limits.monthlySpendCapMicros
+            return (r.resource.tenantId, nil, "resource '\(r.resource.name)'", Budget.defaultThresholds, cap)
         }
     }
 }

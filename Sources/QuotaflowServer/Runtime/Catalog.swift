@@ -1,7 +1,8 @@
 import QuotaflowCore
 
-/// A data-plane credential after lookup: a project key or a virtual seat.
-public struct DataPlaneKey: Sendable {
+/// A data-plane credential after lookup: a project key or a virtual seat. A class, so the hot path
+/// passes one reference instead of copying (and retaining) every field.
+public final class DataPlaneKey: Sendable {
     public enum Kind: Sendable, Equatable {
         case projectKey
         case seat
@@ -19,16 +20,45 @@ public struct DataPlaneKey: Sendable {
     public let expiresAt: Int64?
     /// After a seat rotation, the previous key works until this time.
     public let validUntil: Int64?
+
+    public init(
+        kind: Kind, id: String, tenantId: String, projectId: String, name: String, allowedModels: [String], budgetCapMicros: Int64?, rpm: Int64?,
+        expiresAt: Int64?, validUntil: Int64?
+    ) {
+        self.kind = kind
+        self.id = id
+        self.tenantId = tenantId
+        self.projectId = projectId
+        self.name = name
+        self.allowedModels = allowedModels
+        self.budgetCapMicros = budgetCapMicros
+        self.rpm = rpm
+        self.expiresAt = expiresAt
+        self.validUntil = validUntil
+    }
 }
 
 /// A resource ready for routing: its settings, its decrypted credential and its marginal price.
-public struct RoutableResource: Sendable {
+public final class RoutableResource: Sendable {
     public let resource: Resource
     public let credential: String
     public let baseURL: String
     /// The marginal price per token (per-token cost basis, or the overflow offer's metered price).
     public let price: TokenPrice?
-    public var id: String { resource.id }
+    public let id: String
+    /// Request URLs, built once.
+    public let chatURL: String
+    public let messagesURL: String
+
+    public init(resource: Resource, credential: String, baseURL: String, price: TokenPrice?) {
+        self.resource = resource
+        self.credential = credential
+        self.baseURL = baseURL
+        self.price = price
+        self.id = resource.id
+        self.chatURL = baseURL + "/chat/completions"
+        self.messagesURL = baseURL + "/v1/messages"
+    }
 }
 
 /// An immutable snapshot of everything the data plane reads, rebuilt after each admin change.
@@ -48,6 +78,7 @@ public final class Catalog: Sendable {
     public let approvals: [String: [Approval]]
     /// Data-plane keys and seats by id (the current key of each).
     public let keysById: [String: DataPlaneKey]
+    public let resourcesById: [String: RoutableResource]
 
     public init(
         tenants: [String: Tenant] = [:], projects: [String: Project] = [:], keys: [String: DataPlaneKey] = [:],
@@ -65,6 +96,9 @@ public final class Catalog: Sendable {
         var byId: [String: DataPlaneKey] = [:]
         for k in keys.values where k.validUntil == nil { byId[k.id] = k }
         self.keysById = byId
+        var resources: [String: RoutableResource] = [:]
+        for list in resourcesByTenant.values { for r in list { resources[r.id] = r } }
+        self.resourcesById = resources
     }
 
     public static let empty = Catalog()
@@ -81,6 +115,7 @@ public final class Catalog: Sendable {
     }
 
     public func resource(_ id: String, tenantId: String) -> RoutableResource? {
-        resourcesByTenant[tenantId]?.first { $0.id == id }
+        guard let r = resourcesById[id], r.resource.tenantId == tenantId else { return nil }
+        return r
     }
 }

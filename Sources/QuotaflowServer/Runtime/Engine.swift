@@ -129,7 +129,7 @@ final class Engine: Sendable {
 
     // MARK: admission
 
-    struct Input {
+    final class Input: Sendable {
         let catalog: Catalog
         let tenant: Tenant
         /// Innermost first.
@@ -147,6 +147,28 @@ final class Engine: Sendable {
         let grants: [String: Int64]
         let leaseIdleMs: Int64
         let now: Int64
+
+        init(
+            catalog: Catalog, tenant: Tenant, chain: [Project], key: DataPlaneKey, model: String, wireFormat: WireFormat, holder: String,
+            estimatedInput: Int64, outputCap: Int64, listPrice: TokenPrice, enforce: Bool, overage: (kind: String, projectId: String)?,
+            grants: [String: Int64], leaseIdleMs: Int64, now: Int64
+        ) {
+            self.catalog = catalog
+            self.tenant = tenant
+            self.chain = chain
+            self.key = key
+            self.model = model
+            self.wireFormat = wireFormat
+            self.holder = holder
+            self.estimatedInput = estimatedInput
+            self.outputCap = outputCap
+            self.listPrice = listPrice
+            self.enforce = enforce
+            self.overage = overage
+            self.grants = grants
+            self.leaseIdleMs = leaseIdleMs
+            self.now = now
+        }
     }
 
     struct Admission: Sendable {

@@ -25,8 +25,14 @@ final class Metrics: Sendable {
         }
     }
 
+    struct RequestKey: Hashable {
+        let route: String
+        let status: Int
+        let reason: String
+    }
+
     struct State {
-        var requests: [String: Int64] = [:]
+        var requests: [RequestKey: Int64] = [:]
         var refusedBeforeAuth: [String: Int64] = [:]
         var upstreamLatency: [String: Histogram] = [:]
         var upstreamFailures: [String: Int64] = [:]
@@ -41,8 +47,7 @@ final class Metrics: Sendable {
     let state = Mutex(State())
 
     func recordRequest(_ e: LedgerEntry) {
-        let route = e.endpoint
-        let key = "route=\"\(route)\",status=\"\(e.status)\",reason=\"\(e.reason ?? "")\""
+        let key = RequestKey(route: e.endpoint, status: e.status, reason: e.reason ?? "")
         state.withLock { s in
             s.requests[key, default: 0] += 1
             if e.resourceId != nil {
@@ -81,7 +86,9 @@ final class Metrics: Sendable {
             out += "\(name)_sum\(labels.isEmpty ? "" : "{\(labels)}") \(h.sum)\n\(name)_count\(labels.isEmpty ? "" : "{\(labels)}") \(h.count)\n"
         }
         family("quotaflow_requests_total", "counter", "Data-plane requests by route, status and reason code.")
-        for (k, v) in s.requests.sorted(by: { $0.key < $1.key }) { out += "quotaflow_requests_total{\(k)} \(v)\n" }
+        for (k, v) in s.requests.sorted(by: { ($0.key.route, $0.key.status, $0.key.reason) < ($1.key.route, $1.key.status, $1.key.reason) }) {
+            out += "quotaflow_requests_total{route=\"\(k.route)\",status=\"\(k.status)\",reason=\"\(k.reason)\"} \(v)\n"
+        }
         family("quotaflow_refused_unauthenticated_total", "counter", "Data-plane requests refused before a key was known.")
         for (k, v) in s.refusedBeforeAuth.sorted(by: { $0.key < $1.key }) { out += "quotaflow_refused_unauthenticated_total{reason=\"\(k)\"} \(v)\n" }
         family("quotaflow_upstream_latency_seconds", "histogram", "Time to the upstream response head, by provider.")

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import QuotaflowCore
 import QuotaflowStore
@@ -16,7 +17,10 @@ public final class Runtime: Sendable {
     public let state: AppState
     let engine = Engine()
     let ledger: LedgerWriter
+    /// Upstream calls whose answer is read whole (its read timeout is the first-byte limit).
     let http: HTTPClient
+    /// Streams (its read timeout is the stall limit between chunks).
+    let streamingHTTP: HTTPClient
     let connections = ConnectionRegistry()
     let metrics = Metrics()
     let verifier: Verifier
@@ -26,14 +30,17 @@ public final class Runtime: Sendable {
 
     public init(state: AppState, httpClient: HTTPClient? = nil) throws {
         self.state = state
-        var config = HTTPClient.Configuration()
-        config.timeout = .init(
-            connect: .milliseconds(state.config.connectTimeoutMs), read: .milliseconds(state.config.stallTimeoutMs))
-        config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
-        // Fail fast on a refused connection: the router retries on another resource itself.
-        config.connectionPool.retryConnectionEstablishment = false
-        config.decompression = .disabled
-        self.http = httpClient ?? HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: config)
+        func client(readTimeoutMs: Int64) -> HTTPClient {
+            var config = HTTPClient.Configuration()
+            config.timeout = .init(connect: .milliseconds(state.config.connectTimeoutMs), read: .milliseconds(readTimeoutMs))
+            config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+            // Fail fast on a refused connection: the router retries on another resource itself.
+            config.connectionPool.retryConnectionEstablishment = false
+            config.decompression = .disabled
+            return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: config)
+        }
+        self.http = httpClient ?? client(readTimeoutMs: max(state.config.firstByteTimeoutMs, state.config.stallTimeoutMs))
+        self.streamingHTTP = client(readTimeoutMs: state.config.stallTimeoutMs)
         let engine = self.engine
         let metrics = self.metrics
         let alerts = Alerts(state: state, engine: engine, metrics: metrics)
@@ -56,9 +63,10 @@ public final class Runtime: Sendable {
     /// Background services, in start order (they stop in reverse, after the HTTP server has drained).
     public var services: [any Service] {
         [
-            ClosureService(name: "http-client") { [http] in
+            ClosureService(name: "http-client") { [http, streamingHTTP] in
                 try? await gracefulShutdown()
                 try await http.shutdown()
+                try await streamingHTTP.shutdown()
             },
             ClosureService(name: "ledger") { [ledger] in
                 try? await gracefulShutdown()
@@ -91,9 +99,9 @@ public final class Runtime: Sendable {
 
     // MARK: upstream calls that end when the client leaves
 
-    /// Sends an upstream request; cancelled if the client connection closes first.
+    /// Sends a streaming upstream request and returns at its head; cancelled if the client connection closes first.
     func execute(_ request: HTTPClientRequest, channel: any Channel, timeoutMs: Int64) async throws -> HTTPClientResponse {
-        let http = self.http
+        let http = self.streamingHTTP
         let logger = state.logger
         let task = Task { try await http.execute(request, timeout: .milliseconds(timeoutMs), logger: logger) }
         connections.watch(channel) { task.cancel() }
@@ -101,9 +109,18 @@ public final class Runtime: Sendable {
         return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
     }
 
-    /// Reads a whole upstream body; cancelled if the client connection closes first.
-    func collect(_ body: HTTPClientResponse.Body, limit: Int, channel: any Channel) async throws -> ByteBuffer {
-        let task = Task { try await body.collect(upTo: limit) }
+    /// Sends an upstream request and reads the whole answer in one task; cancelled if the client leaves first.
+    func fetch(url: String, headers: HTTPHeaders, body: [UInt8], channel: any Channel, timeoutMs: Int64, limit: Int) async throws -> UpstreamAnswer {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers = headers
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let http = self.http
+        let logger = state.logger
+        let task = Task {
+            let response = try await http.execute(request, timeout: .milliseconds(timeoutMs), logger: logger)
+            return UpstreamAnswer(status: response.status.code, headers: response.headers, body: try await response.body.collect(upTo: limit))
+        }
         connections.watch(channel) { task.cancel() }
         defer { connections.unwatch(channel) }
         return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
