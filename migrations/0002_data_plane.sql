@@ -26,9 +26,10 @@ CREATE TABLE overflow_offers (
     updated_at            INTEGER NOT NULL
 );
 
--- One row per data-plane request. Never prompt or response content.
+-- One row per data-plane request. Never prompt or response content. Rows are never deleted, so the
+-- rowid alias `seq` only grows (no AUTOINCREMENT: it would cost a sqlite_sequence write per commit).
 CREATE TABLE ledger (
-    seq                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq                  INTEGER PRIMARY KEY,
     request_id           TEXT NOT NULL,
     at                   INTEGER NOT NULL,
     started_at           INTEGER NOT NULL,

@@ -37,6 +37,8 @@ public final class Runtime: Sendable {
             // Fail fast on a refused connection: the router retries on another resource itself.
             config.connectionPool.retryConnectionEstablishment = false
             config.decompression = .disabled
+            // No spans: the default no-op tracer still costs a span and its attributes per call.
+            config.tracing.tracer = nil
             return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: config)
         }
         self.http = httpClient ?? client(readTimeoutMs: max(state.config.firstByteTimeoutMs, state.config.stallTimeoutMs))
