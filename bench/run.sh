@@ -5,6 +5,9 @@
 #
 #   bench/run.sh [seconds per throughput run, default 20]
 #
+# The server logs at `warning` by default here; BENCH_LOG_LEVEL=info measures it with one access-log line
+# per request (add BENCH_LOG_FORMAT=json for JSON lines).
+#
 # Needs wrk and nginx (apt-get install wrk nginx-light) and python3. Writes bench/out/<time>/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -23,7 +26,8 @@ BIN="$(cd "$ROOT" && swift build -c release --show-bin-path)/quotaflow"
 
 sed -e "s#__DIR__#$OUT#g" -e "s#__PORT__#$MOCK_PORT#g" "$ROOT/bench/mock-nginx.conf.template" > "$OUT/nginx.conf"
 nginx -c "$OUT/nginx.conf" & NGINX=$!
-QUOTAFLOW_OPERATOR_TOKEN="$TOKEN" "$BIN" serve --port "$QF_PORT" --database "$OUT/quotaflow.db" --log-level warning \
+QUOTAFLOW_OPERATOR_TOKEN="$TOKEN" "$BIN" serve --port "$QF_PORT" --database "$OUT/quotaflow.db" \
+    --log-level "${BENCH_LOG_LEVEL:-warning}" --log-format "${BENCH_LOG_FORMAT:-text}" \
     --set admission_spacing_ms=100 > "$OUT/quotaflow.log" 2>&1 & QF=$!
 cleanup() { kill "$QF" 2>/dev/null || true; kill "$NGINX" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -43,6 +47,7 @@ HZ=$(getconf CLK_TCK)
 echo "# Quotaflow benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
 echo "swift: $(swift --version 2>&1 | head -1)"
+echo "server log level: ${BENCH_LOG_LEVEL:-warning}, format ${BENCH_LOG_FORMAT:-text}"
 echo
 } > "$OUT/results.md"
 

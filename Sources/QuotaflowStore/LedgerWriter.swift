@@ -46,13 +46,13 @@ public final class LedgerWriter: Sendable {
     let db: Database
     let logger: Logger
     let maxBatch: Int
-    let afterCommit: @Sendable ([Item]) -> Void
+    let afterCommit: @Sendable (_ items: [Item], _ commitMicros: Int64) -> Void
     let queue = Mutex(Queue())
     let condition = NSConditionBox()
     let stats = Mutex(Stats())
     let finished = DispatchSemaphore(value: 0)
 
-    public init(db: Database, logger: Logger, maxBatch: Int = 512, afterCommit: @escaping @Sendable ([Item]) -> Void) {
+    public init(db: Database, logger: Logger, maxBatch: Int = 512, afterCommit: @escaping @Sendable (_ items: [Item], _ commitMicros: Int64) -> Void) {
         self.db = db
         self.logger = logger
         self.maxBatch = maxBatch
@@ -184,7 +184,7 @@ public final class LedgerWriter: Sendable {
             $0.totalCommitMicros += micros
             if !ok { $0.failures += rows.count }
         }
-        if ok { afterCommit(rows.map(\.0)) }
+        if ok { afterCommit(rows.map(\.0), micros) }
         for (_, c) in rows { c?.resume(returning: ok) }
         rows.removeAll(keepingCapacity: true)
     }

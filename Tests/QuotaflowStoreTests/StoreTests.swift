@@ -88,7 +88,7 @@ let quiet: Logger = {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Migrator.bundled().migrate(db, clock: SystemClock(), logger: quiet)
         let settled = Mutex<[Int]>([])
-        let writer = LedgerWriter(db: db, logger: quiet, maxBatch: 64) { items in
+        let writer = LedgerWriter(db: db, logger: quiet, maxBatch: 64) { items, _ in
             // Every row handed over here is already in the file.
             let count = (try? db.readSync { conn in try conn.queryOne("SELECT COUNT(*) FROM ledger")!.int(0) }) ?? -1
             settled.withLock { $0.append(Int(count)) }

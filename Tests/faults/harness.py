@@ -105,18 +105,19 @@ def start_upstream():
 class Quotaflow:
     """A `quotaflow serve` process on a free port with its own database directory."""
 
-    def __init__(self, directory=None, token="qf_op_fault-tests-operator-token", settings=None):
+    def __init__(self, directory=None, token="qf_op_fault-tests-operator-token", settings=None, log_args=None):
         self.dir = directory or tempfile.mkdtemp(prefix="qf-fault-")
         self.token = token
         self.port = free_port()
         self.base = "http://127.0.0.1:%d" % self.port
         self.settings = settings or {}
+        self.log_args = log_args or ["--log-level", "warning"]
         self.proc = None
         self.log = open(os.path.join(self.dir, "server.log"), "ab")
 
     def start(self):
         env = dict(os.environ, QUOTAFLOW_OPERATOR_TOKEN=self.token)
-        args = [binary(), "serve", "--port", str(self.port), "--database", os.path.join(self.dir, "q.db"), "--log-level", "warning"]
+        args = [binary(), "serve", "--port", str(self.port), "--database", os.path.join(self.dir, "q.db")] + self.log_args
         for k, v in self.settings.items():
             args += ["--set", "%s=%s" % (k, v)]
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=self.log)

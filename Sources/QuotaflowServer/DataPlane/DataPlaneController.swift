@@ -22,6 +22,13 @@ struct DataPlaneController {
 
     static let userHeader = HTTPField.Name("x-quotaflow-user")!
 
+    /// A refusal before there is an exchange (bad key, unreadable body): counted and logged, no ledger row.
+    func refusedEarly(_ refusal: Refusal, _ context: AppRequestContext) -> Refusal {
+        runtime.metrics.refusedBeforeAuth(refusal.reason)
+        context.logger.info("refused", metadata: ["status": .stringConvertible(refusal.status), "reason": .string(refusal.reason.rawValue)])
+        return refusal
+    }
+
     // MARK: chat
 
     func chat(_ request: Request, _ context: AppRequestContext, format: WireFormat, endpoint: String) async throws -> Response {
@@ -29,8 +36,7 @@ struct DataPlaneController {
         let now = state.clock.nowMs()
         let caller: Caller
         do { caller = try Caller.authenticate(request, catalog: state.catalog, now: now) } catch {
-            runtime.metrics.refusedBeforeAuth(error.reason)
-            throw error
+            throw refusedEarly(error, context)
         }
         let buffer: ByteBuffer
         do {
@@ -45,8 +51,7 @@ struct DataPlaneController {
             parsed = try ParsedRequest.parse(
                 Array(buffer.readableBytesView), format: format, userHeader: request.headers[Self.userHeader])
         } catch {
-            runtime.metrics.refusedBeforeAuth(error.reason)
-            throw error
+            throw refusedEarly(error, context)
         }
         let userDigest = parsed.user.map { runtime.userDigest($0, tenant: caller.tenant) }
         let limits = caller.requestLimits

@@ -158,6 +158,7 @@ final class Exchange: Sendable {
         let (item, release) = makeItem(o)
         release()
         runtime.metrics.recordRequest(item.entry)
+        runtime.logRequest(item.entry)
         let committed = await runtime.ledger.append(item)
         if !committed { runtime.state.logger.error("ledger row could not be committed", metadata: ["request_id": "\(requestId)"]) }
         return true
@@ -174,6 +175,7 @@ final class Exchange: Sendable {
         let (item, release) = makeItem(Outcome(status: r.status, reason: r.reason, usage: nil, servedModel: nil))
         release()
         runtime.metrics.recordRequest(item.entry)
+        runtime.logRequest(item.entry)
         runtime.ledger.appendDetached(item)
     }
 }

@@ -7,6 +7,7 @@ import Synchronization
 final class Metrics: Sendable {
     struct Histogram {
         static let latencyBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+        static let commitBuckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1]
         static let sizeBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
         var bounds: [Double]
         var counts: [Int64]
@@ -38,6 +39,7 @@ final class Metrics: Sendable {
         var upstreamFailures: [String: Int64] = [:]
         var routing: [String: Int64] = [:]
         var ledgerBatches = Histogram(bounds: Histogram.sizeBuckets)
+        var ledgerCommit = Histogram(bounds: Histogram.commitBuckets)
         var probes: [String: Int64] = [:]
         var webhooks: [String: Int64] = [:]
         var cooldowns: Int64 = 0
@@ -68,7 +70,12 @@ final class Metrics: Sendable {
             s.upstreamLatency[p.rawValue] = h
         }
     }
-    func ledgerBatch(_ size: Int) { state.withLock { $0.ledgerBatches.observe(Double(size)) } }
+    func ledgerBatch(_ size: Int, commitMicros: Int64) {
+        state.withLock {
+            $0.ledgerBatches.observe(Double(size))
+            $0.ledgerCommit.observe(Double(commitMicros) / 1_000_000)
+        }
+    }
     func probe(_ outcome: String) { state.withLock { $0.probes[outcome, default: 0] += 1 } }
     func webhook(_ outcome: String) { state.withLock { $0.webhooks[outcome, default: 0] += 1 } }
     func cooled() { state.withLock { $0.cooldowns += 1 } }
@@ -104,8 +111,8 @@ final class Metrics: Sendable {
         let stats = runtime.ledger.statistics
         family("quotaflow_ledger_batch_size", "histogram", "Rows per ledger transaction (group commit).")
         histogram("quotaflow_ledger_batch_size", "", s.ledgerBatches)
-        family("quotaflow_ledger_commit_seconds_total", "counter", "Time spent committing ledger batches.")
-        out += "quotaflow_ledger_commit_seconds_total \(Double(stats.totalCommitMicros) / 1_000_000)\n"
+        family("quotaflow_ledger_commit_seconds", "histogram", "Ledger write latency: time to commit one batch.")
+        histogram("quotaflow_ledger_commit_seconds", "", s.ledgerCommit)
         family("quotaflow_ledger_rows_total", "counter", "Ledger rows committed.")
         out += "quotaflow_ledger_rows_total \(stats.rows)\n"
         family("quotaflow_ledger_write_failures_total", "counter", "Ledger rows that could not be committed.")

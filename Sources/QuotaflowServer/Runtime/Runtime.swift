@@ -47,10 +47,10 @@ public final class Runtime: Sendable {
         let metrics = self.metrics
         let alerts = Alerts(state: state, engine: engine, metrics: metrics)
         self.alerts = alerts
-        self.ledger = LedgerWriter(db: state.db, logger: state.logger, maxBatch: state.config.ledgerBatchSize) { items in
+        self.ledger = LedgerWriter(db: state.db, logger: state.logger, maxBatch: state.config.ledgerBatchSize) { items, micros in
             let settled = engine.settle(items.compactMap { item in item.settlement.map { ($0, item.entry.at) } })
             alerts.check(settled)
-            metrics.ledgerBatch(items.count)
+            metrics.ledgerBatch(items.count, commitMicros: micros)
         }
         self.verifier = Verifier(state: state, engine: engine, client: http, metrics: metrics)
         let applied = (try? Migrator.bundled().appliedVersion(state.db)) == (try? Migrator.bundled().latestVersion)
@@ -221,6 +221,33 @@ public final class Runtime: Sendable {
             _ = self.pendingApprovals.withLock { $0.removeValue(forKey: dedupe) }
         }
         return id
+    }
+
+    // MARK: access log
+
+    /// One `info` line per data-plane request once its row is built: who, what, where it went and how
+    /// it ended. No prompt, response, key or credential; the ledger stays the record of account.
+    func logRequest(_ e: LedgerEntry) {
+        let logger = state.logger
+        guard logger.logLevel <= .info else { return }
+        var metadata: Logger.Metadata = [
+            "request_id": .string(e.requestId), "tenant": .string(e.tenantId), "project": .string(e.projectId), "endpoint": .string(e.endpoint),
+            "model": .string(e.modelRequested), "status": .stringConvertible(e.status), "latency_ms": .string(Self.millis(e.latencyUs)),
+        ]
+        if let r = e.reason { metadata["reason"] = .string(r) }
+        if let r = e.resourceId { metadata["resource"] = .string(r) }
+        if e.overflow { metadata["overflow"] = "true" }
+        if e.usage.total > 0 {
+            metadata["tokens_in"] = .stringConvertible(e.usage.input)
+            metadata["tokens_out"] = .stringConvertible(e.usage.output)
+            metadata["cost_micros"] = .stringConvertible(e.costMicros)
+        }
+        logger.info("request", metadata: metadata)
+    }
+
+    static func millis(_ us: Int64) -> String {
+        let tenths = (us + 50) / 100
+        return "\(tenths / 10).\(tenths % 10)"
     }
 
     // MARK: identities and headers
