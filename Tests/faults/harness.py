@@ -1,4 +1,5 @@
 """Process-level test harness: a stub upstream, a real `quotaflow serve` process, and admin helpers."""
+import atexit
 import json
 import os
 import signal
@@ -102,6 +103,18 @@ def start_upstream():
     return server, "http://127.0.0.1:%d" % server.server_address[1]
 
 
+_started = []
+
+
+@atexit.register
+def _stop_leftovers():
+    """A failed assertion must not leave a server running after the test session."""
+    for proc in _started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 class Quotaflow:
     """A `quotaflow serve` process on a free port with its own database directory."""
 
@@ -121,6 +134,7 @@ class Quotaflow:
         for k, v in self.settings.items():
             args += ["--set", "%s=%s" % (k, v)]
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=self.log)
+        _started.append(self.proc)
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
