@@ -76,12 +76,7 @@ struct ConfigOptions: ParsableArguments {
 enum LogSetup {
     static func bootstrap(level: Logger.Level, json: Bool) -> Logger {
         LoggingSystem.bootstrap { label in
-            if json {
-                var h = JSONLogHandler(label: label)
-                h.logLevel = level
-                return h
-            }
-            var h = TextLogHandler(label: label)
+            var h = LineLogHandler(label: label, format: json ? .json : .text)
             h.logLevel = level
             return h
         }

@@ -74,6 +74,34 @@ final class Controllable: Sendable {
         try await t.get("/resources/\(id)").json["state"]?.stringValue ?? "?"
     }
 
+    /// A server on a manual clock with one resource that has passed admission.
+    struct Admitted {
+        let clock: ManualClock
+        let server: TestServer
+        let up: Controllable
+        let upstream: StubUpstream
+        let t: TenantFixture
+        let id: String
+
+        func stop() async {
+            await upstream.stop()
+            await server.stop()
+        }
+    }
+
+    func admitted(extra: [(String, JSONValue)] = []) async throws -> Admitted {
+        let clock = ManualClock(nowMs: Self.start)
+        let server = try await makeServer(clock)
+        let up = Controllable()
+        let upstream = try await up.start()
+        let t = try await TenantFixture.make(server)
+        let id = try await t.resource(baseURL: upstream.url + "/v1", models: ["gpt-4.1-mini"], extra: extra, waitActive: false)
+        try await t.waitState(id, "verifying")
+        clock.advance(byMs: 1_000)
+        try await t.waitState(id, "active")
+        return Admitted(clock: clock, server: server, up: up, upstream: upstream, t: t, id: id)
+    }
+
     @Test func aGoodKeyIsAdmittedAfterNProbes() async throws {
         let clock = ManualClock(nowMs: Self.start)
         let server = try await makeServer(clock)
@@ -144,17 +172,9 @@ final class Controllable: Sendable {
     }
 
     @Test func aFlappingUpstreamGoesDegradedSuspendedAndBack() async throws {
-        let clock = ManualClock(nowMs: Self.start)
-        let server = try await makeServer(clock)
-        defer { Task { await server.stop() } }
-        let up = Controllable()
-        let upstream = try await up.start()
-        defer { Task { await upstream.stop() } }
-        let t = try await TenantFixture.make(server)
-        let id = try await t.resource(baseURL: upstream.url + "/v1", models: ["gpt-4.1-mini"], waitActive: false)
-        try await t.waitState(id, "verifying")
-        clock.advance(byMs: 1_000)
-        try await t.waitState(id, "active")
+        let a = try await admitted()
+        defer { Task { await a.stop() } }
+        let (clock, server, up, t, id) = (a.clock, a.server, a.up, a.t, a.id)
         let probes = { try await t.get("/resources/\(id)/health").json["probes"]?.arrayValue?.count ?? 0 }
         up.status.store(503, ordering: .relaxed)
         var seen: [String] = []
@@ -179,17 +199,9 @@ final class Controllable: Sendable {
     }
 
     @Test func a429CoolsTheResourceUntilAHalfOpenProbe() async throws {
-        let clock = ManualClock(nowMs: Self.start)
-        let server = try await makeServer(clock)
-        defer { Task { await server.stop() } }
-        let up = Controllable()
-        let upstream = try await up.start()
-        defer { Task { await upstream.stop() } }
-        let t = try await TenantFixture.make(server)
-        let id = try await t.resource(baseURL: upstream.url + "/v1", models: ["gpt-4.1-mini"], waitActive: false)
-        try await t.waitState(id, "verifying")
-        clock.advance(byMs: 1_000)
-        try await t.waitState(id, "active")
+        let a = try await admitted()
+        defer { Task { await a.stop() } }
+        let (clock, server, up, t, id) = (a.clock, a.server, a.up, a.t, a.id)
         let key = try await t.key(project: try await t.project())
         up.chatStatus.store(429, ordering: .relaxed)
         let r = try await server.chat(key: key.secret)
@@ -210,17 +222,9 @@ final class Controllable: Sendable {
     }
 
     @Test func aPersonsSuspendSurvivesPassingProbes() async throws {
-        let clock = ManualClock(nowMs: Self.start)
-        let server = try await makeServer(clock)
-        defer { Task { await server.stop() } }
-        let up = Controllable()
-        let upstream = try await up.start()
-        defer { Task { await upstream.stop() } }
-        let t = try await TenantFixture.make(server)
-        let id = try await t.resource(baseURL: upstream.url + "/v1", models: ["gpt-4.1-mini"], waitActive: false)
-        try await t.waitState(id, "verifying")
-        clock.advance(byMs: 1_000)
-        try await t.waitState(id, "active")
+        let a = try await admitted()
+        defer { Task { await a.stop() } }
+        let (clock, server, up, t, id) = (a.clock, a.server, a.up, a.t, a.id)
         try await t.call(.POST, "/resources/\(id)/suspend", ["reason": "owner left"])
         clock.advance(byMs: 200_000)
         try await Task.sleep(for: .milliseconds(150))
@@ -236,17 +240,9 @@ final class Controllable: Sendable {
     }
 
     @Test func manualVerifyReturnsTheResultAndIsRateLimited() async throws {
-        let clock = ManualClock(nowMs: Self.start)
-        let server = try await makeServer(clock)
-        defer { Task { await server.stop() } }
-        let up = Controllable()
-        let upstream = try await up.start()
-        defer { Task { await upstream.stop() } }
-        let t = try await TenantFixture.make(server)
-        let id = try await t.resource(baseURL: upstream.url + "/v1", models: ["gpt-4.1-mini"], extra: [("probe", ["completion": true])], waitActive: false)
-        try await t.waitState(id, "verifying")
-        clock.advance(byMs: 1_000)
-        try await t.waitState(id, "active")
+        let a = try await admitted(extra: [("probe", ["completion": true])])
+        defer { Task { await a.stop() } }
+        let (clock, server, up, t, id) = (a.clock, a.server, a.up, a.t, a.id)
         // The 1-token completion probe runs only because this resource asked for it.
         #expect(up.chatCalls.load(ordering: .relaxed) == 2)
         clock.advance(byMs: 5_000)
