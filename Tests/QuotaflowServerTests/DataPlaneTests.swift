@@ -289,6 +289,42 @@ import Testing
         #expect(row.attempts == 1 && row.flags.contains("stream_interrupted"))
     }
 
+    @Test func anAnswerThatBreaksOffOrIsTooLargeIsA502AndIsNotRetried() async throws {
+        let server = try await TestServer.start { $0.maxUpstreamResponseBytes = 4096 }
+        defer { Task { await server.stop() } }
+        let calls = Recorder()
+        // The head arrives, then the body breaks off (or grows past the limit) for a non-streaming request.
+        let upstream = try await Stub.upstream(recorder: calls) { body, _ in
+            if body["model"] == "gpt-4.1" {
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(repeating: 0x20, count: 10_000)))
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: ResponseBody { writer in
+                    try await writer.write(ByteBuffer(string: #"{"id":"c","object":"chat.completion","choi"#))
+                    throw CancellationError()
+                })
+        }
+        defer { Task { await upstream.stop() } }
+        let t = try await TenantFixture.make(server)
+        let first = try await t.resource(baseURL: upstream.url + "/v1")
+        let second = try await t.resource(baseURL: upstream.url + "/v1")
+        let key = try await t.key(project: try await t.project())
+        let broken = try await server.chat(key: key.secret, model: "gpt-4.1-mini")
+        #expect(broken.status == 502)
+        #expect(broken.json["error"]?["message"]?.stringValue?.contains("broke off") == true)
+        let large = try await server.chat(key: key.secret, model: "gpt-4.1")
+        #expect(large.status == 502)
+        #expect(large.json["error"]?["message"]?.stringValue?.contains("larger than 4096 bytes") == true)
+        // The upstream answered each time: one call per request, no retry elsewhere, nobody cooled.
+        #expect(calls.count == 2)
+        let rows = try await server.ledger(t.id)
+        #expect(rows.count == 2)
+        #expect(rows.allSatisfy { $0.attempts == 1 && $0.status == 502 && $0.flags.contains("upstream_body_failed") && $0.costMicros == 0 })
+        #expect(try await t.get("/resources/\(first)").json["state"] == "active")
+        #expect(try await t.get("/resources/\(second)").json["state"] == "active")
+    }
+
     @Test func clientDisconnectCancelsTheUpstreamAndFreesCapacity() async throws {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }

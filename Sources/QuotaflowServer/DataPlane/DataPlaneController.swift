@@ -213,7 +213,7 @@ struct DataPlaneController {
             let url = Self.url(resource, format: x.parsed.format)
             let headers = Self.headers(resource, format: x.parsed.format, stream: x.parsed.stream, client: request.headers)
             let sentAt = state.clock.nowMs()
-            // A stream's head arrives first and its body is relayed; other answers are read whole on this event loop.
+            // A stream's head arrives first and its body is relayed; other answers are read whole in one call.
             var streamed: HTTPClientResponse?
             let head: UpstreamAnswer
             do {
@@ -245,6 +245,17 @@ struct DataPlaneController {
             }
             x.markFirstByte()
             runtime.metrics.upstreamLatency(resource.resource.provider, micros: (state.clock.nowMs() - sentAt) * 1000)
+            if let error = head.bodyError {
+                if error is CancellationError || runtime.connections.isGone(context.channel) {
+                    await x.finish(.init(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: ["client_closed"]))
+                    throw Refusal(.clientClosed, "the client closed the connection")
+                }
+                await x.finish(.init(status: 502, reason: .upstreamError, usage: nil, servedModel: nil, extraFlags: ["upstream_body_failed"]))
+                let tooLarge = error is NIOTooManyBytesError
+                throw Refusal(
+                    .upstreamError,
+                    tooLarge ? "the upstream answer is larger than \(config.maxUpstreamResponseBytes) bytes" : "the upstream answer broke off", status: 502)
+            }
             let status = head.status
             if Self.retryable.contains(status) {
                 // Nothing has reached the client yet: record the evidence, cool the resource, try the next one.
@@ -379,5 +390,7 @@ struct UpstreamAnswer: Sendable {
     let status: UInt
     let headers: HTTPHeaders
     let body: ByteBuffer?
+    /// Why the body could not be read after the head arrived.
+    var bodyError: (any Error)? = nil
 }
 

@@ -53,6 +53,12 @@ final class ConnectionRegistry: Sendable {
         }
     }
 
+    /// Whether the client of `channel` has gone away (closed, or half-closed its side).
+    func isGone(_ channel: any Channel) -> Bool {
+        let closed = entries.withLock { $0[ObjectIdentifier(channel)]?.closed }
+        return closed ?? !channel.isActive
+    }
+
     var count: Int { entries.withLock { $0.count } }
 }
 

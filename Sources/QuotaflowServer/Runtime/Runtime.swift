@@ -112,6 +112,7 @@ public final class Runtime: Sendable {
     }
 
     /// Sends an upstream request and reads the whole answer in one task; cancelled if the client leaves first.
+    /// Throws only when no answer head arrived; a body that fails later comes back in `bodyError`.
     func fetch(url: String, headers: HTTPHeaders, body: [UInt8], channel: any Channel, timeoutMs: Int64, limit: Int) async throws -> UpstreamAnswer {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
@@ -121,7 +122,13 @@ public final class Runtime: Sendable {
         let logger = state.logger
         let task = Task {
             let response = try await http.execute(request, timeout: .milliseconds(timeoutMs), logger: logger)
-            return UpstreamAnswer(status: response.status.code, headers: response.headers, body: try await response.body.collect(upTo: limit))
+            // A failure after the head is not a connection failure: the upstream answered (and may have
+            // charged), so it is reported as such and never retried elsewhere.
+            do {
+                return UpstreamAnswer(status: response.status.code, headers: response.headers, body: try await response.body.collect(upTo: limit))
+            } catch {
+                return UpstreamAnswer(status: response.status.code, headers: response.headers, body: nil, bodyError: error)
+            }
         }
         connections.watch(channel) { task.cancel() }
         defer { connections.unwatch(channel) }
