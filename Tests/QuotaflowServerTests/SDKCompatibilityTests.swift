@@ -22,21 +22,12 @@ import Testing
         let p = try await t.project(extra: [("allowed_models", ["gpt-4.1*", "claude-*"])])
         let key = try await t.key(project: p)
         let limited = try await t.key(project: p, extra: [("rpm", 1)])
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.scriptPath]
         var env = ProcessInfo.processInfo.environment
         env["QF_BASE"] = server.base
         env["QF_KEY"] = key.secret
         env["QF_LIMITED_KEY"] = limited.secret
-        process.environment = env
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let output = await Task.detached { String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }.value
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "sdk_compat.py failed (pip install -r Tests/requirements.txt):\n\(output)")
+        let (status, output) = try await ChildProcess.run(["python3", Self.scriptPath], environment: env)
+        #expect(status == 0, "sdk_compat.py failed (pip install -r Tests/requirements.txt):\n\(output)")
         #expect(output.contains("ALL SDK CHECKS PASSED"), "\(output)")
         // Every request the SDKs made is in the ledger.
         let rows = try await server.ledger(t.id)

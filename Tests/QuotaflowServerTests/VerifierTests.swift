@@ -65,7 +65,8 @@ final class Controllable: Sendable {
             $0.admissionSpacingMs = 1_000
             $0.probeIntervalMs = 60_000
             $0.suspendAfterFailures = 3
-            $0.probeTimeoutMs = 300
+            // Long enough for a loaded machine; the slow upstream below takes four times as long.
+            $0.probeTimeoutMs = 1_500
             $0.defaultCooldownMs = 30_000
         }
     }
@@ -140,7 +141,7 @@ final class Controllable: Sendable {
         let up = Controllable()
         let upstream = try await up.start()
         let slowUp = Controllable()
-        slowUp.delayMs.store(2_000, ordering: .relaxed)
+        slowUp.delayMs.store(6_000, ordering: .relaxed)
         let slow = try await slowUp.start()
         defer { Task { await upstream.stop(); await slow.stop() } }
         let t = try await TenantFixture.make(server)
@@ -154,7 +155,7 @@ final class Controllable: Sendable {
                 "credential": "sk-upstream-test-credential", "models": ["gpt-4.1-mini"]])
         let orphan = try #require(unattested["id"]?.stringValue)
         let expected = [
-            (refused, "401 from upstream: the key was refused"), (tooSlow, "no answer within 300 ms"),
+            (refused, "401 from upstream: the key was refused"), (tooSlow, "no answer within 1500 ms"),
             (wrongModel, "the models list does not include any model this resource claims to serve"),
             (partly, "the models list does not include claimed model(s): o9-ultra"),
             (orphan, "no owner attestation: record who confirmed permission to connect this resource"),
