@@ -32,7 +32,7 @@ sed -e "s#__DIR__#$OUT#g" -e "s#__PORT__#$MOCK_PORT#g" "$ROOT/bench/mock-nginx.c
 nginx -c "$OUT/nginx.conf" & NGINX=$!
 QUOTAFLOW_OPERATOR_TOKEN="$TOKEN" "$BIN" serve --port "$QF_PORT" --database "$OUT/quotaflow.db" \
     --log-level "${BENCH_LOG_LEVEL:-warning}" --log-format "${BENCH_LOG_FORMAT:-text}" \
-    --set admission_spacing_ms=100 > "$OUT/quotaflow.log" 2>&1 & QF=$!
+    --set admission_spacing_ms=100 --set allow_private_egress=true > "$OUT/quotaflow.log" 2>&1 & QF=$!
 cleanup() { kill "$QF" 2>/dev/null || true; kill "$NGINX" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$QF_PORT/readyz" >/dev/null && curl -sf "http://127.0.0.1:$MOCK_PORT/v1/models" >/dev/null && break; sleep 0.1; done

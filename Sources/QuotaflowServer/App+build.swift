@@ -32,7 +32,8 @@ public enum QuotaflowApp {
     /// The router: health endpoints, the admin API and the data plane.
     public static func buildRouter(state: AppState, runtime: Runtime) -> Router<AppRequestContext> {
         let router = Router(context: AppRequestContext.self)
-        router.add(middleware: ErrorMiddleware())
+        let routes = RouteIndex()
+        router.add(middleware: ErrorMiddleware(routes: routes))
         router.get("healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
         router.get("readyz") { _, _ in
             let ready = await state.db.ping() && runtime.migrationsApplied
@@ -43,11 +44,12 @@ public enum QuotaflowApp {
         let admin = router.group("admin/v1").add(middleware: AdminAuthMiddleware(state: state))
         TenantsController(kit: kit).register(on: admin)
         PoolsController(kit: kit).register(on: admin)
-        ResourcesController(kit: kit, verify: { tenantId, id in try await runtime.verify(tenantId: tenantId, resourceId: id) }).register(on: admin)
+        ResourcesController(kit: kit, egress: runtime.clients).register(on: admin)
         ProjectsController(kit: kit).register(on: admin)
         AuditController(kit: kit).register(on: admin)
         OffersController(kit: kit).register(on: admin)
         runtime.registerRoutes(router: router, admin: admin, kit: kit)
+        routes.load(router.routes.map { (path: $0.path.description, method: $0.method) })
         return router
     }
 

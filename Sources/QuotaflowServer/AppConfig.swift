@@ -49,5 +49,12 @@ public struct AppConfig: Sendable {
     /// Largest ledger batch per transaction.
     public var ledgerBatchSize = 512
 
+    /// Whether tenant-set URLs may reach loopback and private ranges (link-local and cloud metadata
+    /// addresses are refused either way). Off by default; tests, the demo and single-company installs
+    /// turn it on.
+    public var allowPrivateEgress = false
+    /// Digest of the token that may read `/metrics` besides the operator token (`QUOTAFLOW_METRICS_TOKEN`).
+    public var metricsTokenDigest: String?
+
     public init() {}
 }

@@ -37,17 +37,11 @@ struct Backup: AsyncParsableCommand {
     func run() async throws {
         let resolved = try options.resolve()
         let source = resolved.config.databasePath
-        guard FileManager.default.fileExists(atPath: source) else { fail("no database at \(source)") }
-        if FileManager.default.fileExists(atPath: to) {
-            guard force else { fail("\(to) exists; pass --force to overwrite it") }
-            try? FileManager.default.removeItem(atPath: to)
-        }
         do {
-            let conn = try SQLiteConnection(path: source)
-            try conn.backup(to: to)
+            try DatabaseBackup.run(database: source, to: to, force: force)
             print("backed up \(source) to \(to); keep the master key file with it")
         } catch {
-            fail("backup failed: \(error)")
+            fail(error.description)
         }
     }
 }

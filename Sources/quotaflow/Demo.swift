@@ -31,6 +31,8 @@ struct Demo: AsyncParsableCommand {
         config.port = port
         config.databasePath = dir.appendingPathComponent("demo.db").path
         config.admissionSpacingMs = 200
+        // The simulated provider listens on loopback.
+        config.allowPrivateEgress = true
         let operatorToken = SecretKind.operatorToken.generate()
         let state = try QuotaflowApp.bootstrap(
             config: config, clock: SystemClock(), logger: logger, masterKey: nil, masterKeyFile: nil, operatorToken: operatorToken,

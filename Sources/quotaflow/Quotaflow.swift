@@ -39,6 +39,7 @@ struct ConfigOptions: ParsableArguments {
         var masterKey: String?
         var masterKeyFile: String?
         var operatorToken: String?
+        var metricsToken: String?
         var logLevel: Logger.Level
         var json: Bool
     }
@@ -59,7 +60,8 @@ struct ConfigOptions: ParsableArguments {
         if let masterKeyFile { flags["master_key_file"] = masterKeyFile }
         if let logLevel { flags["log_level"] = logLevel }
         if let logFormat { flags["log_format"] = logFormat }
-        let (config, values) = try Settings.resolve(flags: flags, environment: env, file: file)
+        let (resolvedConfig, values) = try Settings.resolve(flags: flags, environment: env, file: file)
+        var config = resolvedConfig
         let levelText = values["log_level"] ?? "info"
         guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
             throw ValidationError("log_level must be trace, debug, info, notice, warning, error or critical")
@@ -67,6 +69,10 @@ struct ConfigOptions: ParsableArguments {
         let format = (values["log_format"] ?? "text").lowercased()
         guard format == "text" || format == "json" else { throw ValidationError("log_format must be text or json") }
         let keyFile = values["master_key_file"].flatMap { $0.isEmpty ? nil : $0 }
+        if let metrics = env["QUOTAFLOW_METRICS_TOKEN"] ?? file["metrics_token"], !metrics.isEmpty {
+            guard metrics.count >= 16 else { throw ValidationError("QUOTAFLOW_METRICS_TOKEN must be at least 16 characters") }
+            config.metricsTokenDigest = SecretDigest.of(metrics)
+        }
         return Resolved(
             config: config, values: values, masterKey: env["QUOTAFLOW_MASTER_KEY"] ?? file["master_key"], masterKeyFile: keyFile,
             operatorToken: env["QUOTAFLOW_OPERATOR_TOKEN"] ?? file["operator_token"], logLevel: level, json: format == "json")

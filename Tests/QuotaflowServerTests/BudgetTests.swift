@@ -135,8 +135,16 @@ let exactPricing: JSONValue = [
         let refused = try await ask(server, key.secret)
         #expect(refused.status == 429 && refused.json["error"]?["code"] == "quota_exceeded")
         let message = refused.json["error"]?["message"]?.stringValue ?? ""
-        #expect(message.contains("marketing") && message.contains("$0.000200 of $0.000250") && message.contains("ends 2026-12-01T00:00:00Z"), "\(message)")
-        #expect(refused.header("retry-after") != nil)
+        let periodEnd = Timestamp.format(BillingPeriod.containing(SystemClock().nowMs(), anchor: PeriodAnchor()).end)
+        // Money is left, but not enough for this request's worst case: the message says so and how to fix it.
+        #expect(
+            message.contains("marketing") && message.contains("worst case ($0.000100") && message.contains("$0.000050 left")
+                && message.contains("ends \(periodEnd)") && message.contains("max_tokens"), "\(message)")
+        // No Retry-After (SDKs would sleep until the period ends): the reset time and "don't retry" instead.
+        #expect(refused.header("retry-after") == nil)
+        #expect(refused.header("x-should-retry") == "false")
+        #expect(refused.header("x-quotaflow-budget-resets-at") == periodEnd)
+        #expect(refused.json["error"]?["resets_at"]?.stringValue == periodEnd)
         // A smaller request that fits is still admitted.
         #expect((try await ask(server, key.secret, tokens: 50)).status == 200)
     }

@@ -123,7 +123,8 @@ class Quotaflow:
         self.token = token
         self.port = free_port()
         self.base = "http://127.0.0.1:%d" % self.port
-        self.settings = settings or {}
+        # Stub upstreams and webhook receivers listen on loopback.
+        self.settings = dict({"allow_private_egress": "true"}, **(settings or {}))
         self.log_args = log_args or ["--log-level", "warning"]
         self.proc = None
         self.log = open(os.path.join(self.dir, "server.log"), "ab")

@@ -120,7 +120,7 @@ def test_slow_clients_and_slow_upstreams_do_not_hold_capacity():
     assert time.time() - t0 < 6
     # Capacity came back: four concurrent requests fit the resource's limit of four again.
     time.sleep(1.2)
-    metrics = server.request("GET", "/metrics")[1].decode()
+    metrics = server.request("GET", "/metrics", token=server.token)[1].decode()
     inflight = [l for l in metrics.splitlines() if l.startswith("quotaflow_resource_inflight") and a["resource"] in l]
     assert inflight and inflight[0].endswith(" 0"), inflight
     assert server.terminate() == 0

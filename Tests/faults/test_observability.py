@@ -47,7 +47,7 @@ def test_metrics_cover_requests_routing_resources_ledger_probes_and_webhooks():
         assert server.chat(fx["key"])[0] == 200
     assert server.chat(fx["key"], model="unknown-model")[0] == 403
     assert server.chat("qf_sk_not-a-real-key-000000000000")[0] == 401
-    status, body, headers = server.request("GET", "/metrics")
+    status, body, headers = server.request("GET", "/metrics", token=server.token)
     assert status == 200 and headers.get("Content-Type", headers.get("content-type", "")).startswith("text/plain")
     text = body.decode()
     assert server.terminate() == 0

@@ -14,23 +14,32 @@ public struct PriceEntry: Sendable, Equatable {
 public struct PricingTable: Sendable, Equatable {
     public let entries: [PriceEntry]
     public let defaultPrice: TokenPrice?
+    /// The tenant's fee per provider-billed tool call, applied to every price this table gives.
+    public let toolCallMicros: Int64
     let exact: [String: TokenPrice]
     /// Patterns, longest first, so the first match is the most specific.
     let patterns: [PriceEntry]
 
-    public init(entries: [PriceEntry], defaultPrice: TokenPrice? = nil) {
+    public init(entries: [PriceEntry], defaultPrice: TokenPrice? = nil, toolCallMicros: Int64 = TokenPrice.defaultToolCallMicros) {
         self.entries = entries
         self.defaultPrice = defaultPrice
+        self.toolCallMicros = toolCallMicros
         var exact: [String: TokenPrice] = [:]
         for e in entries where !e.model.contains("*") { exact[e.model] = e.price }
         self.exact = exact
         self.patterns = entries.filter { $0.model.contains("*") }.sorted { $0.model.utf8.count > $1.model.utf8.count }
     }
 
-    public static func == (a: PricingTable, b: PricingTable) -> Bool { a.entries == b.entries && a.defaultPrice == b.defaultPrice }
+    public static func == (a: PricingTable, b: PricingTable) -> Bool {
+        a.entries == b.entries && a.defaultPrice == b.defaultPrice && a.toolCallMicros == b.toolCallMicros
+    }
 
     /// An exact name wins; then the longest matching pattern; then the default price.
     public func price(for model: String) -> TokenPrice? {
+        listed(model)?.withToolCallFee(toolCallMicros)
+    }
+
+    func listed(_ model: String) -> TokenPrice? {
         if let price = exact[model] { return price }
         for e in patterns where ModelPattern.matches(pattern: e.model, model) { return e.price }
         return defaultPrice

@@ -7,13 +7,22 @@ public struct ProbeOutcome: Sendable, Equatable {
     public var latencyMs: Int64
     /// Upstream limits learned from rate-limit headers.
     public var rateLimits: RateLimitInfo?
+    /// The provider refused the credential (401/403): the resource cannot serve anyone.
+    public var credentialRefused: Bool
+    /// The provider answered 429: the credential works but is rate limited until this time.
+    public var rateLimitedUntil: Int64?
 
-    public init(ok: Bool, reason: String, status: Int? = nil, latencyMs: Int64 = 0, rateLimits: RateLimitInfo? = nil) {
+    public init(
+        ok: Bool, reason: String, status: Int? = nil, latencyMs: Int64 = 0, rateLimits: RateLimitInfo? = nil, credentialRefused: Bool = false,
+        rateLimitedUntil: Int64? = nil
+    ) {
         self.ok = ok
         self.reason = reason
         self.status = status
         self.latencyMs = latencyMs
         self.rateLimits = rateLimits
+        self.credentialRefused = credentialRefused
+        self.rateLimitedUntil = rateLimitedUntil
     }
 }
 
@@ -35,6 +44,10 @@ public struct HealthCounters: Sendable, Equatable {
 /// - `active` → `degraded` on a failed probe; `degraded` → `suspended` after `suspendAfter`
 ///   failures in a row; a passing probe brings `degraded` or (automatically) `suspended` back to `active`.
 /// - `cooling` gets one half-open probe at its reset time: pass → `active`; fail → stays cooling.
+/// - A probe answered 429 proves the credential works: it counts as neither pass nor failure. An
+///   admission waits (the state stays) and tries again at the reset; a resource in service cools until it.
+/// - A refused credential (401/403) suspends a resource in service at once; it is not a request-specific
+///   refusal, since probes ask for nothing but the models list or a 1-token completion.
 /// - A person's suspend (`manualHold`) and `revoked` are never changed by a probe. `rejected` is
 ///   left alone by scheduled probes; a manual verify that passes starts admission again.
 public enum HealthMachine {
@@ -49,6 +62,18 @@ public enum HealthMachine {
         state: ResourceState, manualHold: Bool, counters: HealthCounters, outcome: ProbeOutcome, admissionProbes: Int, suspendAfter: Int
     ) -> Decision {
         var c = counters
+        if let until = outcome.rateLimitedUntil, !outcome.ok {
+            if state == .revoked || manualHold { return Decision(state: state, counters: c, cause: nil) }
+            switch state {
+            case .pending, .verifying, .rejected:
+                let s: ResourceState = state == .rejected ? .pending : state
+                return Decision(state: s, counters: c, cause: "rate limited by the upstream during admission; trying again at \(Timestamp.format(until))")
+            case .active, .degraded, .suspended, .cooling:
+                return Decision(state: .cooling, counters: c, cause: state == .cooling ? nil : "rate limited by the upstream until \(Timestamp.format(until))")
+            case .revoked:
+                return Decision(state: state, counters: c, cause: nil)
+            }
+        }
         if outcome.ok {
             c.consecutiveOK += 1
             c.consecutiveFail = 0
@@ -68,9 +93,12 @@ public enum HealthMachine {
             if c.consecutiveOK >= admissionProbes { return to(.active, "admitted after \(c.consecutiveOK) passing probes") }
             return to(.verifying, "probe \(c.consecutiveOK) of \(admissionProbes) passed")
         case .active:
-            return outcome.ok ? to(.active, "") : to(.degraded, "probe failed: \(outcome.reason)")
+            if outcome.ok { return to(.active, "") }
+            if outcome.credentialRefused { return to(.suspended, "the provider refused the credential: \(outcome.reason)") }
+            return to(.degraded, "probe failed: \(outcome.reason)")
         case .degraded:
             if outcome.ok { return to(.active, "probe passed again") }
+            if outcome.credentialRefused { return to(.suspended, "the provider refused the credential: \(outcome.reason)") }
             if c.consecutiveFail >= suspendAfter {
                 return to(.suspended, "\(c.consecutiveFail) probes failed in a row; last: \(outcome.reason)")
             }
@@ -79,6 +107,7 @@ public enum HealthMachine {
             return outcome.ok ? to(.active, "probe passed after automatic suspension") : to(.suspended, "")
         case .cooling:
             if outcome.ok { return to(.active, "half-open probe after the cooldown passed") }
+            if outcome.credentialRefused { return to(.suspended, "the provider refused the credential: \(outcome.reason)") }
             if c.consecutiveFail >= suspendAfter {
                 return to(.suspended, "\(c.consecutiveFail) probes failed in a row; last: \(outcome.reason)")
             }

@@ -79,4 +79,22 @@ public struct SlidingCounter: Sendable {
         advance(to: nowMs / 1000)
         return runningTotal
     }
+
+    /// The earliest time (ms) at which the total drops to `limit - amount` or below, as old
+    /// seconds fall out of the window; `nowMs` when it already has. A bucket counted at second
+    /// `s` leaves the window when the clock reaches second `s + buckets`.
+    public mutating func roomAt(_ amount: Int64, limit: Int64, nowMs: Int64) -> Int64 {
+        let now = nowMs / 1000
+        advance(to: now)
+        var total = runningTotal
+        if total + amount <= limit { return nowMs }
+        let n = Int64(counts.count)
+        var s = now - n + 1
+        while s <= now {
+            total -= counts[Int(((s % n) + n) % n)]
+            if total + amount <= limit { return (s + n) * 1000 }
+            s += 1
+        }
+        return (now + n) * 1000
+    }
 }

@@ -154,14 +154,14 @@ extension TenantSettings: JSONCodable {
             ("request_limits", requestLimits.json()), ("enforcement", .string(enforcement.rawValue)),
             ("default_price", defaultPrice?.json()), ("max_seat_duration_seconds", .int(maxSeatDurationSeconds)),
             ("hash_end_users", .bool(hashEndUsers)), ("lease_idle_seconds", .int(leaseIdleSeconds)),
-            ("alert_thresholds", .array(alertThresholds.map { .int(Int64($0)) })),
+            ("alert_thresholds", .array(alertThresholds.map { .int(Int64($0)) })), ("tool_call_price_micros", .int(toolCallPriceMicros)),
         ])
     }
 
     public init(reading r: ObjectReader) throws {
         try r.rejectUnknown([
             "monthly_limit_micros", "period", "request_limits", "enforcement", "default_price", "max_seat_duration_seconds",
-            "hash_end_users", "lease_idle_seconds", "alert_thresholds",
+            "hash_end_users", "lease_idle_seconds", "alert_thresholds", "tool_call_price_micros",
         ])
         self.init(
             monthlyLimitMicros: try r.optional("monthly_limit_micros", Field.micros),
@@ -172,7 +172,8 @@ extension TenantSettings: JSONCodable {
             maxSeatDurationSeconds: try r.optional("max_seat_duration_seconds", Field.int(60...(3650 * 86_400))) ?? 90 * 86_400,
             hashEndUsers: try r.optional("hash_end_users", Field.bool) ?? true,
             leaseIdleSeconds: try r.optional("lease_idle_seconds", Field.int(1...86_400)) ?? 600,
-            alertThresholds: try r.optional("alert_thresholds", Thresholds.converter) ?? Budget.defaultThresholds)
+            alertThresholds: try r.optional("alert_thresholds", Thresholds.converter) ?? Budget.defaultThresholds,
+            toolCallPriceMicros: try r.optional("tool_call_price_micros", Field.int(0...100_000_000)) ?? TokenPrice.defaultToolCallMicros)
     }
 }
 
@@ -222,11 +223,24 @@ extension Attestation: JSONCodable {
 }
 
 extension ProbeSettings: JSONCodable {
-    public func json() -> JSONValue { .compact([("completion", .bool(completion)), ("model", model.map(JSONValue.string))]) }
+    public func json() -> JSONValue {
+        .compact([("completion", .bool(completion)), ("model", model.map(JSONValue.string)), ("waiver", waiver?.json())])
+    }
 
     public init(reading r: ObjectReader) throws {
-        try r.rejectUnknown(["completion", "model"])
-        self.init(completion: try r.optional("completion", Field.bool) ?? false, model: try r.optional("model", Field.string(maxLength: 200)))
+        try r.rejectUnknown(["completion", "model", "waiver"])
+        self.init(
+            completion: try r.optional("completion", Field.bool) ?? false, model: try r.optional("model", Field.string(maxLength: 200)),
+            waiver: try r.optional("waiver", Waiver.converter))
+    }
+}
+
+extension Waiver: JSONCodable {
+    public func json() -> JSONValue { ["by": .string(by), "note": .string(note)] }
+
+    public init(reading r: ObjectReader) throws {
+        try r.rejectUnknown(["by", "note"])
+        self.init(by: try r.required("by", Field.name), note: try r.required("note", Field.string(maxLength: 2000)))
     }
 }
 

@@ -6,12 +6,29 @@ public struct TokenPrice: Sendable, Equatable, Codable {
     public var cachedInputPerMTok: Int64
     /// Price of input tokens written to a prompt cache; defaults to 1.25 × the input price.
     public var cacheWritePerMTok: Int64
+    /// Fee per server-side tool call billed by the provider (web search), in micro-USD. Not part of a
+    /// model's row in the pricing table: it comes from the tenant's `tool_call_price_micros` setting.
+    public var toolCallMicros: Int64
 
-    public init(inputPerMTok: Int64, outputPerMTok: Int64, cachedInputPerMTok: Int64? = nil, cacheWritePerMTok: Int64? = nil) {
+    /// $10 per 1,000 web searches, the providers' list fee.
+    public static let defaultToolCallMicros: Int64 = 10_000
+
+    public init(
+        inputPerMTok: Int64, outputPerMTok: Int64, cachedInputPerMTok: Int64? = nil, cacheWritePerMTok: Int64? = nil,
+        toolCallMicros: Int64 = TokenPrice.defaultToolCallMicros
+    ) {
         self.inputPerMTok = inputPerMTok
         self.outputPerMTok = outputPerMTok
         self.cachedInputPerMTok = cachedInputPerMTok ?? inputPerMTok
         self.cacheWritePerMTok = cacheWritePerMTok ?? (inputPerMTok / 4 * 5 + (inputPerMTok % 4) * 5 / 4)
+        self.toolCallMicros = toolCallMicros
+    }
+
+    /// The same token prices with another tool-call fee.
+    public func withToolCallFee(_ micros: Int64) -> TokenPrice {
+        var p = self
+        p.toolCallMicros = micros
+        return p
     }
 }
 
@@ -23,12 +40,15 @@ public struct TokenUsage: Sendable, Equatable, Codable {
     public var cachedInput: Int64
     /// Input written to a prompt cache.
     public var cacheWrite: Int64
+    /// Server-side tool calls the provider bills per call (web searches).
+    public var serverToolCalls: Int64
 
-    public init(input: Int64 = 0, output: Int64 = 0, cachedInput: Int64 = 0, cacheWrite: Int64 = 0) {
+    public init(input: Int64 = 0, output: Int64 = 0, cachedInput: Int64 = 0, cacheWrite: Int64 = 0, serverToolCalls: Int64 = 0) {
         self.input = input
         self.output = output
         self.cachedInput = cachedInput
         self.cacheWrite = cacheWrite
+        self.serverToolCalls = serverToolCalls
     }
 
     public var total: Int64 { input + output }
@@ -43,7 +63,7 @@ public enum Money {
         let uncached = max(0, usage.input - cached - written)
         let parts = [
             mul(uncached, price.inputPerMTok), mul(cached, price.cachedInputPerMTok), mul(written, price.cacheWritePerMTok),
-            mul(max(0, usage.output), price.outputPerMTok),
+            mul(max(0, usage.output), price.outputPerMTok), mul(mul(max(0, usage.serverToolCalls), price.toolCallMicros), 1_000_000),
         ]
         var total: Int64 = 0
         for p in parts {
@@ -54,7 +74,7 @@ public enum Money {
         return total / 1_000_000 + (total % 1_000_000 == 0 ? 0 : 1)
     }
 
-    static func mul(_ a: Int64, _ b: Int64) -> Int64 {
+    public static func mul(_ a: Int64, _ b: Int64) -> Int64 {
         let (product, overflow) = a.multipliedReportingOverflow(by: b)
         return overflow ? Int64.max : product
     }

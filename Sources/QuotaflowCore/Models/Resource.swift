@@ -31,6 +31,8 @@ public struct Resource: Sendable, Equatable {
     public var creditCapMicros: Int64?
     public var createdAt: Int64
     public var updatedAt: Int64
+    /// The operator set this resource's URL: the tenant egress policy does not apply to it.
+    public var egressExempt: Bool
 
     public init(
         id: String, tenantId: String, poolId: String, name: String, kind: ResourceKind, provider: Provider,
@@ -38,7 +40,7 @@ public struct Resource: Sendable, Equatable {
         attestation: Attestation? = nil, allowedUse: String = "", costBasis: CostBasis = .none, limits: ResourceLimits = .init(),
         leaseMode: LeaseMode? = nil, probe: ProbeSettings = .init(), state: ResourceState = .pending, stateReason: String = "",
         stateChangedAt: Int64 = 0, coolingUntil: Int64? = nil, manualHold: Bool = false, offerId: String? = nil,
-        creditCapMicros: Int64? = nil, createdAt: Int64 = 0, updatedAt: Int64 = 0
+        creditCapMicros: Int64? = nil, createdAt: Int64 = 0, updatedAt: Int64 = 0, egressExempt: Bool = false
     ) {
         self.id = id
         self.tenantId = tenantId
@@ -66,6 +68,7 @@ public struct Resource: Sendable, Equatable {
         self.creditCapMicros = creditCapMicros
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.egressExempt = egressExempt
     }
 
     /// Whether this resource serves `model` (exact names or `*` wildcards).
@@ -146,15 +149,30 @@ public struct ResourceLimits: Sendable, Equatable, Codable {
 }
 
 /// How the verifier probes a resource.
-public struct ProbeSettings: Sendable, Equatable, Codable {
+public struct ProbeSettings: Sendable, Equatable {
     /// Send a 1-token completion as part of the probe. Off by default: it costs money.
     public var completion: Bool
     /// Model for the completion probe; the first exact model name otherwise.
     public var model: String?
+    /// An admin's decision to admit a relay that has no models list without a completion probe.
+    /// Without either, such a relay is not admitted: nothing would prove its credential and route.
+    public var waiver: Waiver?
 
-    public init(completion: Bool = false, model: String? = nil) {
+    public init(completion: Bool = false, model: String? = nil, waiver: Waiver? = nil) {
         self.completion = completion
         self.model = model
+        self.waiver = waiver
+    }
+}
+
+/// Who decided to admit a resource without proof of its route, and why (kept in the audit log).
+public struct Waiver: Sendable, Equatable {
+    public var by: String
+    public var note: String
+
+    public init(by: String, note: String) {
+        self.by = by
+        self.note = note
     }
 }
 

@@ -37,11 +37,14 @@ public struct TenantSettings: Sendable, Equatable, Codable {
     public var leaseIdleSeconds: Int64
     /// Alert thresholds (percent) for the tenant limit.
     public var alertThresholds: [Int]
+    /// Fee per provider-billed tool call (a web search), in micro-USD; default $10 per 1,000.
+    public var toolCallPriceMicros: Int64
 
     public init(
         monthlyLimitMicros: Int64? = nil, period: PeriodAnchor = .init(), requestLimits: RequestLimits = .init(),
         enforcement: Enforcement = .enforce, defaultPrice: TokenPrice? = nil, maxSeatDurationSeconds: Int64 = 90 * 86_400,
-        hashEndUsers: Bool = true, leaseIdleSeconds: Int64 = 600, alertThresholds: [Int] = Budget.defaultThresholds
+        hashEndUsers: Bool = true, leaseIdleSeconds: Int64 = 600, alertThresholds: [Int] = Budget.defaultThresholds,
+        toolCallPriceMicros: Int64 = TokenPrice.defaultToolCallMicros
     ) {
         self.monthlyLimitMicros = monthlyLimitMicros
         self.period = period
@@ -52,6 +55,7 @@ public struct TenantSettings: Sendable, Equatable, Codable {
         self.hashEndUsers = hashEndUsers
         self.leaseIdleSeconds = leaseIdleSeconds
         self.alertThresholds = alertThresholds
+        self.toolCallPriceMicros = toolCallPriceMicros
     }
 }
 

@@ -69,8 +69,8 @@ public enum SecretDigest {
     }
 }
 
-/// The last four characters of a credential, for recognition without disclosure.
+/// The last characters of a credential, for recognition without disclosure: four for credentials of
+/// 16 characters or more, and never more than a quarter of a shorter one.
 public func credentialHint(_ credential: String) -> String {
-    guard credential.count >= 12 else { return "…" }
-    return "…" + credential.suffix(4)
+    "…" + credential.suffix(min(4, credential.count / 4))
 }

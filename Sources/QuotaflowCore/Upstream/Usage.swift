@@ -17,7 +17,10 @@ public enum UsageReader {
         let read = usage["cache_read_input_tokens"]?.int64Value ?? 0
         let write = usage["cache_creation_input_tokens"]?.int64Value ?? 0
         let output = usage["output_tokens"]?.int64Value ?? 0
-        return TokenUsage(input: max(0, input) + max(0, read) + max(0, write), output: max(0, output), cachedInput: max(0, read), cacheWrite: max(0, write))
+        let searches = usage["server_tool_use"]?["web_search_requests"]?.int64Value ?? 0
+        return TokenUsage(
+            input: max(0, input) + max(0, read) + max(0, write), output: max(0, output), cachedInput: max(0, read), cacheWrite: max(0, write),
+            serverToolCalls: max(0, searches))
     }
 }
 

@@ -272,11 +272,20 @@ struct BudgetsController {
         }
         let ciphertext = try state.cipher.seal(secret, context: "webhook:\(w.id)")
         let who = try context.admin
+        try await checkEgress(w.url)
         try await state.mutate { conn in
             try conn.insertWebhook(w, secretCiphertext: ciphertext)
             try kit.audit(conn, who, tenant: tenantId, "webhook.create", "webhook", w.id, Self.rep(w))
         }
         return JSONResponse.make(Self.rep(w, secret: secret), status: .created)
+    }
+
+    /// Webhook URLs are tenant-set: they must not point at an address the egress policy refuses
+    /// (it is checked again on every delivery).
+    func checkEgress(_ url: String) async throws {
+        do { try await runtime.clients.validate(url) } catch {
+            throw ProblemError.invalid("url", "\(error.description); webhooks must use a public address")
+        }
     }
 
     @Sendable func listWebhooks(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -312,6 +321,7 @@ struct BudgetsController {
         }
         w.updatedAt = kit.now
         let who = try context.admin
+        if w.url != current.url { try await checkEgress(w.url) }
         try await state.mutate { [w] conn in
             try conn.updateWebhook(w)
             try kit.audit(conn, who, tenant: tenantId, "webhook.update", "webhook", w.id, Rep.diff(Self.rep(current), Self.rep(w)))

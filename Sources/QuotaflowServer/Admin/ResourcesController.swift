@@ -5,7 +5,7 @@ import QuotaflowStore
 /// `/admin/v1/tenants/{tenant_id}/resources`: upstream capacity in the tenant's pools.
 struct ResourcesController {
     let kit: AdminKit
-    let verify: @Sendable (String, String) async throws -> JSONValue
+    let egress: UpstreamClients
     var state: AppState { kit.state }
 
     func register(on admin: RouterGroup<AppRequestContext>) {
@@ -115,11 +115,20 @@ struct ResourcesController {
             resource.credentialHint = offer.credentialHint
         }
         let who = try context.admin
+        resource.egressExempt = who.isOperator && resource.kind != .overflow
+        if !who.isOperator && resource.kind != .overflow { try await checkEgress(resource) }
         try await state.mutate { [resource, ciphertext] conn in
             try conn.insertResource(resource, ciphertext: ciphertext)
             try kit.audit(conn, who, tenant: tenantId, "resource.create", "resource", resource.id, Rep.resource(resource))
         }
         return JSONResponse.make(Rep.resource(resource), status: .created)
+    }
+
+    /// A tenant admin's base URL must not point at an address the egress policy refuses.
+    func checkEgress(_ r: Resource) async throws {
+        do { try await egress.validate(r.baseURL) } catch {
+            throw ProblemError.invalid("base_url", "\(error.description); tenant resources must use the provider's public address")
+        }
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -174,14 +183,21 @@ struct ResourcesController {
         updated.updatedAt = now
         let upstreamChanged =
             updated.baseURL != current.baseURL || updated.provider != current.provider || updated.wireFormat != current.wireFormat
-        if upstreamChanged && !updated.manualHold {
+        let restart = upstreamChanged && !updated.manualHold
+        if restart {
             updated.state = .pending
             updated.stateReason = "the upstream changed; waiting for the health verifier"
             updated.stateChangedAt = now
+            updated.coolingUntil = nil
         }
         let who = try context.admin
+        if upstreamChanged || body["base_url"] != nil {
+            updated.egressExempt = who.isOperator
+            if !who.isOperator { try await checkEgress(updated) }
+        }
         try await state.mutate { [updated] conn in
             try conn.updateResource(updated)
+            if restart { try conn.restartVerification(id: updated.id) }
             try kit.audit(conn, who, tenant: tenantId, "resource.update", "resource", updated.id, Rep.diff(Rep.resource(current), Rep.resource(updated)))
         }
         return JSONResponse.make(Rep.resource(updated))
@@ -209,6 +225,7 @@ struct ResourcesController {
             r.stateChangedAt = before == r.state ? r.stateChangedAt : now
             r.updatedAt = now
             try conn.updateResource(r)
+            if r.state == .pending && before != .pending { try conn.restartVerification(id: r.id) }
             try kit.audit(
                 conn, who, tenant: tenantId, "resource.\(action)", "resource", id,
                 ["from": .string(before.rawValue), "to": .string(r.state.rawValue), "reason": .string(note)])
@@ -233,6 +250,7 @@ struct ResourcesController {
             guard r.manualHold else { throw ProblemError.conflict("the resource was not suspended by a person; nothing to resume") }
             r.manualHold = false
             r.state = .pending
+            r.coolingUntil = nil
             r.stateReason = "resumed \(why); waiting for the health verifier"
         }
     }
@@ -266,9 +284,11 @@ struct ResourcesController {
             updated.state = .pending
             updated.stateReason = "credential rotated; waiting for the health verifier"
             updated.stateChangedAt = now
+            updated.coolingUntil = nil
         }
         try await state.mutate { [updated] conn in
             try conn.updateResource(updated)
+            if updated.state == .pending { try conn.restartVerification(id: id) }
             try conn.setResourceCredential(tenantId: tenantId, id: id, ciphertext: ciphertext, hint: hint, at: now)
             try kit.audit(
                 conn, who, tenant: tenantId, "resource.rotate_credential", "resource", id,

@@ -66,10 +66,11 @@ final class Caller: Sendable {
         return Caller(catalog: catalog, key: key, tenant: tenant, chain: chain)
     }
 
-    /// Whether `model` is allowed by every project up the chain and by the key, or granted by an approval.
+    /// Whether `model` is allowed by the key's own list, and by every project up the chain or by an
+    /// approval's grant. A grant widens the projects' lists, never a key's or seat's own.
     func allows(model: String, grantedModels: Set<String>) -> Bool {
-        if grantedModels.contains(model) { return true }
         guard ModelPattern.allowed(model, by: key.allowedModels) else { return false }
+        if grantedModels.contains(where: { ModelPattern.matches(pattern: $0, model) }) { return true }
         return chain.allSatisfy { ModelPattern.allowed(model, by: $0.allowedModels) }
     }
 

@@ -40,11 +40,14 @@ struct DataPlaneController {
         }
         let buffer: ByteBuffer
         do {
-            buffer = try await BodyReader.read(request, limit: state.config.maxRequestBodyBytes, timeoutMs: state.config.bodyTimeoutMs)
+            buffer = try await BodyReader.read(
+                request, limit: state.config.maxRequestBodyBytes, timeoutMs: state.config.bodyTimeoutMs, on: context.channel.eventLoop)
         } catch .tooLarge(let limit) {
             throw Refusal(.requestTooLarge, "the request body is larger than \(limit) bytes")
         } catch .tooSlow(let ms) {
             throw Refusal(.invalidRequest, "the request body did not arrive within \(ms) ms", status: 408)
+        } catch .malformed(let why) {
+            throw Refusal(.invalidRequest, why)
         }
         let parsed: ParsedRequest
         do {
@@ -61,7 +64,7 @@ struct DataPlaneController {
             runtime: runtime, caller: caller, parsed: parsed, plan: plan, listPrice: price ?? TokenPrice(inputPerMTok: 0, outputPerMTok: 0),
             requestId: context.requestId, endpoint: endpoint, userDigest: userDigest, startedAt: now, startNanos: startNanos)
         do {
-            try admit(exchange, price: price, limits: limits, now: now)
+            try await admit(exchange, price: price, limits: limits, now: now)
             return try await forward(exchange, request: request, context: context)
         } catch let refusal as Refusal {
             exchange.refuse(refusal)
@@ -70,7 +73,7 @@ struct DataPlaneController {
     }
 
     /// Model, per-request and rate checks, then budget holds and a resource (with overage policies).
-    func admit(_ x: Exchange, price: TokenPrice?, limits: RequestLimits, now: Int64) throws {
+    func admit(_ x: Exchange, price: TokenPrice?, limits: RequestLimits, now: Int64) async throws {
         let caller = x.caller
         let parsed = x.parsed
         let enforce = caller.enforce
@@ -103,7 +106,7 @@ struct DataPlaneController {
         if let rpm = project.rateLimits.rpmPerUser, let user = x.userDigest {
             checks.append(.init(key: "u:\(project.id):\(user)", limit: rpm, cost: 1, what: "the per-user request rate limit (\(rpm)/min)"))
         }
-        let tokens = parsed.estimatedInput + plan.outputCap
+        let tokens = plan.shape.worstTokens
         var tokenCharges: [(String, Int64, Int64)] = []
         for p in caller.chain {
             if let tpm = p.rateLimits.tpm {
@@ -138,21 +141,20 @@ struct DataPlaneController {
             case .refused(let r):
                 throw r
             case .overBudget(let projectId, let detail, let periodEnd):
-                let retry = max(1, (periodEnd - now) / 1000)
                 guard overage == nil, let p = caller.catalog.projects[projectId] else {
-                    throw Refusal(.quotaExceeded, detail, retryAfterSeconds: retry)
+                    throw Refusal(.quotaExceeded, detail, resetsAt: periodEnd)
                 }
                 switch p.budget.overagePolicy {
                 case .reject:
-                    throw Refusal(.quotaExceeded, detail, retryAfterSeconds: retry)
+                    throw Refusal(.quotaExceeded, detail, resetsAt: periodEnd)
                 case .approval:
-                    let approvalId = runtime.openApproval(caller: caller, projectId: projectId, model: parsed.model, detail: detail)
+                    let approvalId = try await runtime.openApproval(caller: caller, projectId: projectId, model: parsed.model, detail: detail)
                     throw Refusal(
                         .approvalRequired,
                         "\(detail). An approval request (\(approvalId)) was opened; an admin can grant a temporary increase")
                 case .fallbackModel:
                     guard let fb = p.budget.fallback, let fbPrice = caller.catalog.pricing[caller.tenant.id]?.price(for: fb.model) else {
-                        throw Refusal(.quotaExceeded, detail, retryAfterSeconds: retry)
+                        throw Refusal(.quotaExceeded, detail, resetsAt: periodEnd)
                     }
                     let cap = [limits.maxOutputTokens, fb.maxOutputTokens].compactMap { $0 }.min()
                     plan = RequestPlan.make(parsed, model: fb.model, outputLimit: cap)
@@ -160,7 +162,7 @@ struct DataPlaneController {
                     try check(plan, parsed: parsed, price: listPrice, limits: limits, fail: fail)
                     overage = (kind: "fallback", projectId: projectId)
                 case .overflow:
-                    guard caller.project.overflowAllowed else { throw Refusal(.quotaExceeded, detail, retryAfterSeconds: retry) }
+                    guard caller.project.overflowAllowed else { throw Refusal(.quotaExceeded, detail, resetsAt: periodEnd) }
                     overage = (kind: "overflow", projectId: projectId)
                 }
             }
@@ -175,12 +177,12 @@ struct DataPlaneController {
                     .requestTooLarge, "the input is estimated at \(parsed.estimatedInput) tokens, over the limit of \(maxInput) per request"))
         }
         if let maxCost = limits.maxCostMicros {
-            let worst = Money.cost(TokenUsage(input: parsed.estimatedInput, output: plan.outputCap), at: price)
+            let worst = plan.shape.worstCost(at: price)
             if worst > maxCost {
                 try fail(
                     Refusal(
                         .requestTooLarge,
-                        "the worst-case cost of this request (\(Money.format(worst)) for \(parsed.estimatedInput) input and \(plan.outputCap) output tokens of \(plan.model)) is over the per-request limit of \(Money.format(maxCost)); lower max_tokens"
+                        "the worst-case cost of this request (\(Money.format(worst)) for \(parsed.estimatedInput) input tokens and \(plan.shape.explanation) of \(plan.model)) is over the per-request limit of \(Money.format(maxCost)); lower max_tokens"
                     ))
             }
         }
@@ -192,8 +194,7 @@ struct DataPlaneController {
     ) -> Engine.Input {
         Engine.Input(
             catalog: x.caller.catalog, tenant: x.caller.tenant, chain: x.caller.chain, key: x.caller.key, model: plan.model,
-            wireFormat: x.parsed.format, holder: x.caller.holder(userDigest: x.userDigest), estimatedInput: x.parsed.estimatedInput,
-            outputCap: plan.outputCap, listPrice: price, enforce: enforce, overage: overage, grants: budgetGrants,
+            wireFormat: x.parsed.format, holder: x.caller.holder(userDigest: x.userDigest), shape: plan.shape, listPrice: price, enforce: enforce, overage: overage, grants: budgetGrants,
             leaseIdleMs: x.caller.tenant.settings.leaseIdleSeconds * 1000, now: now)
     }
 
@@ -204,6 +205,8 @@ struct DataPlaneController {
     func forward(_ x: Exchange, request: Request, context: AppRequestContext) async throws -> Response {
         let config = state.config
         var lastFailure: Refusal?
+        /// Answers that refused a resource's credential or route, each with its re-probe.
+        var refusals: [(UpstreamAnswer, Task<ProbeOutcome?, Never>)] = []
         while true {
             guard let admission = x.admission else { throw Refusal(.noCapacity, "no resource is available") }
             let resource = admission.resource
@@ -222,17 +225,26 @@ struct DataPlaneController {
                     upstream.method = .POST
                     upstream.headers = headers
                     upstream.body = .bytes(ByteBuffer(bytes: plan.body))
-                    let response = try await runtime.execute(upstream, channel: context.channel, timeoutMs: config.firstByteTimeoutMs)
+                    let response = try await runtime.execute(
+                        upstream, resource: resource, channel: context.channel, timeoutMs: config.firstByteTimeoutMs)
                     streamed = response
                     head = UpstreamAnswer(status: response.status.code, headers: response.headers, body: nil)
                 } else {
                     head = try await runtime.fetch(
-                        url: url, headers: headers, body: plan.body, channel: context.channel, timeoutMs: config.firstByteTimeoutMs,
+                        url: url, resource: resource, headers: headers, body: plan.body, channel: context.channel, timeoutMs: config.firstByteTimeoutMs,
                         limit: config.maxUpstreamResponseBytes)
                 }
             } catch is CancellationError {
-                await x.finish(.init(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: ["client_closed"]))
+                await x.finish(.init(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: ["client_closed"], brokeOff: true))
                 throw Refusal(.clientClosed, "the client closed the connection")
+            } catch let denied as UpstreamClients.Denied {
+                // The resource's address is refused by the egress policy: it cannot serve anyone.
+                let why = "the upstream address is not allowed: \(denied.description)"
+                runtime.coolDown(resource, until: state.clock.nowMs() + config.defaultCooldownMs, status: nil, evidence: [("egress", why)], cause: why)
+                lastFailure = Refusal(.upstreamError, "the resource's upstream address is refused by the egress policy", status: 502)
+                if attempt < config.maxAttempts, retry(x) { continue }
+                await x.finish(.init(status: lastFailure!.status, reason: lastFailure!.reason, usage: nil, servedModel: nil))
+                throw lastFailure!
             } catch {
                 let timedOut = "\(error)".lowercased().contains("deadline") || "\(error)".lowercased().contains("timeout")
                 let why = timedOut ? "no answer within \(config.firstByteTimeoutMs) ms" : "connection failed"
@@ -247,10 +259,11 @@ struct DataPlaneController {
             runtime.metrics.upstreamLatency(resource.resource.provider, micros: (state.clock.nowMs() - sentAt) * 1000)
             if let error = head.bodyError {
                 if error is CancellationError || runtime.connections.isGone(context.channel) {
-                    await x.finish(.init(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: ["client_closed"]))
+                    await x.finish(.init(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: ["client_closed"], brokeOff: true))
                     throw Refusal(.clientClosed, "the client closed the connection")
                 }
-                await x.finish(.init(status: 502, reason: .upstreamError, usage: nil, servedModel: nil, extraFlags: ["upstream_body_failed"]))
+                await x.finish(
+                    .init(status: 502, reason: .upstreamError, usage: nil, servedModel: nil, extraFlags: ["upstream_body_failed"], brokeOff: true))
                 let tooLarge = error is NIOTooManyBytesError
                 throw Refusal(
                     .upstreamError,
@@ -269,29 +282,73 @@ struct DataPlaneController {
                     cause: "\(status) from upstream")
                 lastFailure =
                     status == 429
-                    ? Refusal(.noCapacity, "every eligible resource is rate limited upstream", retryAfterSeconds: max(1, (until - now) / 1000))
+                    ? Refusal(
+                        .noCapacity, "every eligible resource is rate limited upstream",
+                        retryAfterSeconds: runtime.engine.retryAfterSeconds(engineInput(x, now: state.clock.nowMs())))
                     : Refusal(.upstreamError, "the upstream answered \(status)", status: 502)
                 if attempt < config.maxAttempts, retry(x) { continue }
                 await x.finish(.init(status: lastFailure!.status, reason: lastFailure!.reason, usage: nil, servedModel: nil))
                 throw lastFailure!
             }
-            if let streamed {
-                if (200..<300).contains(status), head.headers.first(name: "content-type")?.lowercased().contains("text/event-stream") ?? false {
-                    return StreamRelay(exchange: x, runtime: runtime).response(streamed, context: context)
-                }
-                // A stream was asked for but a plain answer came back (an error, say): read it whole.
-                let body = (try? await streamed.body.collect(upTo: config.maxUpstreamResponseBytes)) ?? ByteBuffer()
-                return await complete(x, answer: UpstreamAnswer(status: status, headers: head.headers, body: body))
+            if let streamed, (200..<300).contains(status),
+                head.headers.first(name: "content-type")?.lowercased().contains("text/event-stream") ?? false
+            {
+                return StreamRelay(exchange: x, runtime: runtime).response(streamed, context: context)
             }
-            return await complete(x, answer: head)
+            // Anything else is read whole (a stream was asked for but a plain answer came back, say).
+            var answer = head
+            if let streamed {
+                answer = UpstreamAnswer(
+                    status: status, headers: head.headers, body: (try? await streamed.body.collect(upTo: config.maxUpstreamResponseBytes)) ?? ByteBuffer())
+            }
+            if (300..<400).contains(status) {
+                // Redirects are never followed: one could carry the resource's credential anywhere.
+                await x.finish(.init(status: 502, reason: .upstreamError, usage: nil, servedModel: nil, extraFlags: ["upstream_redirect"]))
+                throw Refusal(.upstreamError, "the upstream answered \(status) (a redirect); redirects are not followed", status: 502)
+            }
+            if status == 401 || status == 403 || status == 404 {
+                let body = answer.body.map { Array($0.readableBytesView) } ?? []
+                switch UpstreamRefusal.classify(status: Int(status), body: body) {
+                case .credential, .route:
+                    // Perhaps the resource's credential or route, perhaps this request: re-probe the resource
+                    // at once and meanwhile try another. Only a failed probe takes it out of service.
+                    let verifier = runtime.verifier
+                    refusals.append((answer, Task { await verifier.recheck(resource) }))
+                    if attempt < config.maxAttempts, retry(x) { continue }
+                    for (refused, recheck) in refusals.reversed() where await recheck.value?.ok ?? true {
+                        // The resource is fine: the refusal was about this request, and reaches the client verbatim.
+                        return await complete(x, answer: refused)
+                    }
+                    let failure = Refusal(
+                        .upstreamError,
+                        "the provider refused the credential or address of every resource that could serve this request; they failed their "
+                            + "re-verification and are out of service until an admin fixes them", status: 502)
+                    await x.finish(.init(status: failure.status, reason: failure.reason, usage: nil, servedModel: nil, extraFlags: ["resource_refused"]))
+                    throw failure
+                case .model:
+                    runtime.coolModel(resource, model: x.plan.model, evidence: body)
+                    if attempt < config.maxAttempts, retry(x) { continue }
+                case .request:
+                    break
+                }
+            }
+            return await complete(x, answer: answer)
         }
+    }
+
+    /// The engine's view of this request as it stands (model, price and overage after admission).
+    func engineInput(_ x: Exchange, now: Int64) -> Engine.Input {
+        let m = x.mutable.withLock { $0 }
+        return engineInput(
+            x, plan: m.plan, price: m.listPrice, overage: m.overage, enforce: x.caller.enforce,
+            budgetGrants: runtime.grants(project: x.caller.chain, now: now).budget, now: now)
     }
 
     /// Frees the failed resource and picks another; `false` when none is left.
     func retry(_ x: Exchange) -> Bool {
         guard var a = x.admission else { return false }
         let m = x.mutable.withLock { $0 }
-        runtime.engine.release(resourceId: a.resource.id, estimatedTokens: x.parsed.estimatedInput + m.plan.outputCap, actualTokens: 0, now: state.clock.nowMs())
+        runtime.engine.release(resourceId: a.resource.id, estimatedTokens: m.plan.shape.worstTokens, actualTokens: 0, now: state.clock.nowMs())
         let input = engineInput(
             x, plan: m.plan, price: m.listPrice, overage: m.overage, enforce: x.caller.enforce,
             budgetGrants: runtime.grants(project: x.caller.chain, now: state.clock.nowMs()).budget, now: state.clock.nowMs())
@@ -300,9 +357,12 @@ struct DataPlaneController {
         return found
     }
 
-    /// A non-streaming answer, read whole: meter it, commit the row, then answer.
+    /// A non-streaming answer, read whole: meter it, commit the row, then answer (with the
+    /// resource's credential redacted from whatever the upstream echoed).
     func complete(_ x: Exchange, answer: UpstreamAnswer) async -> Response {
-        let body = answer.body ?? ByteBuffer()
+        let redactor = x.admission?.resource.redactor ?? .none
+        var body = answer.body ?? ByteBuffer()
+        if let scrubbed = body.withUnsafeReadableBytes({ redactor.redacted($0) }) { body = ByteBuffer(bytes: scrubbed) }
         let status = Int(answer.status)
         var usage: TokenUsage?
         var served: String?
@@ -315,7 +375,7 @@ struct DataPlaneController {
         headers[.contentType] = answer.headers.first(name: "content-type") ?? "application/json"
         runtime.addBudgetHeaders(&headers, exchange: x)
         if let upstreamId = answer.headers.first(name: "x-request-id") ?? answer.headers.first(name: "request-id") {
-            headers[HTTPField.Name("x-upstream-request-id")!] = upstreamId
+            headers[HTTPField.Name("x-upstream-request-id")!] = redactor.redact(upstreamId)
         }
         return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: body))
     }

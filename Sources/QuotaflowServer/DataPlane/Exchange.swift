@@ -52,7 +52,7 @@ final class Exchange: Sendable {
             return open
         }
         if abandoned {
-            let outcome = Outcome(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: ["abandoned"])
+            let outcome = Outcome(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: ["abandoned"], brokeOff: true)
             let (item, release) = makeItem(outcome)
             release()
             runtime.ledger.appendDetached(item)
@@ -73,12 +73,36 @@ final class Exchange: Sendable {
     struct Outcome {
         var status: Int
         var reason: ReasonCode?
-        /// `nil` when the upstream never reported usage.
+        /// What the upstream reported; for an answer that broke off, possibly only a part (Anthropic's
+        /// `message_start` input). `nil` when it reported nothing.
         var usage: TokenUsage?
         var servedModel: String?
         var extraFlags: [String] = []
-        /// For streams cut short: output tokens estimated from the deltas already delivered.
-        var partialOutput: Int64?
+        /// The request was dispatched but its answer did not run to its end: the client left, the
+        /// stream stalled, timed out or was cut, or the upstream sent an error event mid-stream.
+        var brokeOff = false
+        /// Output the client received, counted from the stream's content events (about a token each).
+        var seenOutput: Int64 = 0
+    }
+
+    /// One rule charges every request (README, "What a request is charged"):
+    /// - usage reported for an answer that ran to its end: charged as reported;
+    /// - an answer that ran to its end without usage: the reserved worst case, flagged `usage_missing`;
+    ///   the token columns keep only what was seen, never the estimate;
+    /// - an answer that broke off: the reported parts, else the input estimate, plus the output seen,
+    ///   flagged `usage_estimated` with its cause;
+    /// - a refusal or an error answer without usage: nothing.
+    static func charged(_ o: Outcome, estimatedInput: Int64) -> (usage: TokenUsage, worstCase: Bool, flag: String?) {
+        if o.brokeOff {
+            let reported = o.usage ?? TokenUsage()
+            var u = reported
+            if reported.input <= 0 { u.input = estimatedInput }
+            u.output = max(reported.output, o.seenOutput)
+            return (u, false, "usage_estimated")
+        }
+        if let usage = o.usage { return (usage, false, nil) }
+        if (200..<300).contains(o.status) { return (TokenUsage(output: o.seenOutput), true, "usage_missing") }
+        return (TokenUsage(), false, nil)
     }
 
     /// Builds the ledger row and settlement, and a closure that frees the resource slot.
@@ -110,34 +134,26 @@ final class Exchange: Sendable {
         e.provider = resource?.resource.provider.rawValue
         e.modelServed = o.servedModel ?? (resource != nil ? m.plan.model : nil)
         e.reservedMicros = a.worstCase
-        var usage = o.usage
-        if usage == nil, let partial = o.partialOutput {
-            usage = TokenUsage(input: parsed.estimatedInput, output: partial)
-            e.flags.append("usage_estimated")
-        }
-        if let usage {
-            e.usage = usage
-            e.costMicros = Money.cost(usage, at: m.listPrice)
-            if let resource {
-                e.upstreamCostMicros = resource.resource.costBasis.marginalCost(usage) ?? Money.cost(usage, at: resource.price ?? m.listPrice)
-            }
-        } else if (200..<300).contains(o.status) {
-            // The response completed but its usage never arrived: charge the reserved worst case.
-            e.usage = TokenUsage(input: parsed.estimatedInput, output: m.plan.outputCap)
+        let (usage, worstCase, flag) = resource == nil ? (TokenUsage(), false, nil) : Self.charged(o, estimatedInput: parsed.estimatedInput)
+        e.usage = usage
+        if let flag { e.flags.append(flag) }
+        if worstCase {
             e.costMicros = a.worstCase
             e.upstreamCostMicros = a.upstreamWorstCase
-            e.flags.append("usage_missing")
+        } else if let resource {
+            e.costMicros = Money.cost(usage, at: m.listPrice)
+            e.upstreamCostMicros = resource.resource.costBasis.marginalCost(usage) ?? Money.cost(usage, at: resource.price ?? m.listPrice)
         }
         let charges = Charging.charges(a.facts, cost: e.costMicros, upstream: e.upstreamCostMicros)
         let settlement = Settlement(reservation: a.reservation, charges: charges)
+        let actual = worstCase ? nil : usage.total
         if let resource {
-            let estimated = parsed.estimatedInput + m.plan.outputCap
-            let actual = usage?.total
+            let estimated = m.plan.shape.worstTokens
             let engine = runtime.engine
             release = { engine.release(resourceId: resource.id, estimatedTokens: estimated, actualTokens: actual, now: now) }
         }
         // Give back rate-limit tokens charged for the worst case but not used.
-        if let actual = usage?.total {
+        if let actual {
             for charge in m.rateCharged where charge.tokens > actual {
                 runtime.engine.refundTokens(key: charge.key, limit: charge.limit, tokens: charge.tokens - actual)
             }

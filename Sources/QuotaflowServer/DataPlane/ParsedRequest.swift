@@ -15,6 +15,10 @@ struct ParsedRequest: Sendable {
     /// Whether an OpenAI client asked for `stream_options.include_usage` itself.
     let clientWantsUsage: Bool
     let estimatedInput: Int64
+    /// Choices per request (OpenAI `n`); each is billed its own output.
+    let choices: Int64
+    /// Provider-billed tools the request switches on (Anthropic web search and fetch).
+    let tools: ServerTools.Bounds
 
     static func parse(_ body: [UInt8], format: WireFormat, userHeader: String?) throws(Refusal) -> ParsedRequest {
         let scanned: Result<JSONObjectScan, JSONObjectScan.ScanError> = body.withUnsafeBytes { buffer in
@@ -62,17 +66,29 @@ struct ParsedRequest: Sendable {
             throw Refusal(.invalidRequest, "'messages' must be an array")
         }
         let wantsUsage = value("stream_options")?["include_usage"]?.boolValue ?? false
+        var choices: Int64 = 1
+        if format == .openai, let n = value("n"), !n.isNull {
+            guard let v = n.int64Value, (1...128).contains(v) else { throw Refusal(.invalidRequest, "'n' must be an integer from 1 to 128") }
+            choices = v
+        }
+        var tools = ServerTools.Bounds()
+        if format == .anthropic, let t = value("tools"), !t.isNull {
+            do throws(FieldError) { tools = try ServerTools.anthropic(t) } catch { throw Refusal(.invalidRequest, "'\(error.field)' \(error.message)") }
+        }
         return ParsedRequest(
             format: format, body: body, scan: scan, model: model, stream: stream, maxTokensField: field, requestedMaxTokens: requested,
-            user: user?.isEmpty == true ? nil : user, clientWantsUsage: wantsUsage, estimatedInput: TokenEstimate.input(scan))
+            user: user?.isEmpty == true ? nil : user, clientWantsUsage: wantsUsage, estimatedInput: TokenEstimate.input(scan), choices: choices,
+            tools: tools)
     }
 }
 
 /// What will be sent upstream: the model, the output cap, and the body with our changes spliced in.
 struct RequestPlan: Sendable {
     var model: String
-    /// The output tokens the request may produce (clamped), used for the worst case.
+    /// The output tokens each choice may produce (clamped), used for the worst case.
     var outputCap: Int64
+    /// Everything that multiplies the request's cost: the worst case comes from here.
+    var shape: CostShape
     /// Whether the cap was set or lowered by policy (so the body must carry it).
     var capEnforced: Bool
     var body: [UInt8]
@@ -96,7 +112,12 @@ struct RequestPlan: Sendable {
             splice.set("stream_options", ["include_usage": true])
             added = true
         }
+        // A web tool without max_uses gets one, so its fees are bounded.
+        if let tools = p.tools.rewritten { splice.set("tools", tools) }
         let body = splice.isEmpty ? p.body : p.body.withUnsafeBytes { splice.apply(to: $0, scan: p.scan) }
-        return RequestPlan(model: model, outputCap: cap, capEnforced: enforced, body: body, addedUsageOption: added)
+        let shape = CostShape(
+            inputTokens: p.estimatedInput, outputCap: cap, choices: p.choices, toolCalls: p.tools.toolCalls,
+            toolInputTokens: p.tools.toolInputTokens)
+        return RequestPlan(model: model, outputCap: cap, shape: shape, capEnforced: enforced, body: body, addedUsageOption: added)
     }
 }

@@ -10,13 +10,29 @@ public struct Refusal: Error, Sendable {
     public let message: String
     public let status: Int
     public var retryAfterSeconds: Int64?
+    /// When the budget period that refused the request ends (quota refusals): sent as
+    /// `x-quotaflow-budget-resets-at` and in the body, never as `Retry-After`, because SDKs would
+    /// sleep until then.
+    public var resetsAt: Int64?
     public var headers: [(String, String)] = []
 
-    public init(_ reason: ReasonCode, _ message: String, status: Int? = nil, retryAfterSeconds: Int64? = nil) {
+    public init(_ reason: ReasonCode, _ message: String, status: Int? = nil, retryAfterSeconds: Int64? = nil, resetsAt: Int64? = nil) {
         self.reason = reason
         self.message = message
         self.status = status ?? reason.httpStatus
         self.retryAfterSeconds = retryAfterSeconds
+        self.resetsAt = resetsAt
+    }
+
+    /// Refusals a retry cannot fix carry `x-should-retry: false`, which the official OpenAI and
+    /// Anthropic SDKs obey, so clients fail at once instead of sleeping or retrying.
+    public var retryable: Bool {
+        switch reason {
+        case .rateLimited, .noCapacity, .upstreamError, .upstreamTimeout, .clientClosed: return true
+        case .quotaExceeded, .modelNotAllowed, .approvalRequired, .keyExpired, .keyRevoked, .invalidKey, .tenantDisabled, .projectArchived,
+            .requestTooLarge, .invalidRequest:
+            return false
+        }
     }
 
     var openAIType: String {
@@ -44,11 +60,22 @@ public struct Refusal: Error, Sendable {
     }
 
     public func body(format: WireFormat) -> JSONValue {
+        let resets: JSONValue? = resetsAt.map { .string(Timestamp.format($0)) }
         switch format {
         case .openai:
-            return ["error": ["message": .string(message), "type": .string(openAIType), "param": .null, "code": .string(reason.rawValue)]]
+            return [
+                "error": .compact([
+                    ("message", .string(message)), ("type", .string(openAIType)), ("param", .null), ("code", .string(reason.rawValue)),
+                    ("resets_at", resets),
+                ])
+            ]
         case .anthropic:
-            return ["type": "error", "error": ["type": .string(anthropicType), "message": .string(message), "code": .string(reason.rawValue)]]
+            return [
+                "type": "error",
+                "error": .compact([
+                    ("type", .string(anthropicType)), ("message", .string(message)), ("code", .string(reason.rawValue)), ("resets_at", resets),
+                ]),
+            ]
         }
     }
 
@@ -57,6 +84,8 @@ public struct Refusal: Error, Sendable {
         fields[.contentType] = "application/json"
         fields[HTTPField.Name("x-quotaflow-reason")!] = reason.rawValue
         if let retryAfterSeconds { fields[.retryAfter] = String(max(1, retryAfterSeconds)) }
+        if !retryable { fields[HTTPField.Name("x-should-retry")!] = "false" }
+        if let resetsAt { fields[HTTPField.Name("x-quotaflow-budget-resets-at")!] = Timestamp.format(resetsAt) }
         for (name, value) in headers {
             if let n = HTTPField.Name(name) { fields[n] = value }
         }

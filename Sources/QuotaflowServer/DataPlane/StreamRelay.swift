@@ -10,7 +10,7 @@ import QuotaflowCore
 /// Each chunk is written as soon as it is read (no buffering of the stream); writes are awaited, so a
 /// slow client slows the upstream read instead of filling memory. The ledger row is committed before
 /// the terminal event (`[DONE]` or `message_stop`) is written, so a client never sees a stream end
-/// whose row could still be lost.
+/// whose row could still be lost. The resource's credential is redacted from every byte relayed.
 struct StreamRelay {
     let exchange: Exchange
     let runtime: Runtime
@@ -20,8 +20,9 @@ struct StreamRelay {
         headers[.contentType] = upstream.headers.first(name: "content-type") ?? "text/event-stream"
         headers[.cacheControl] = "no-cache"
         runtime.addBudgetHeaders(&headers, exchange: exchange)
+        let redactor = exchange.admission?.resource.redactor ?? .none
         if let upstreamId = upstream.headers.first(name: "x-request-id") ?? upstream.headers.first(name: "request-id") {
-            headers[HTTPField.Name("x-upstream-request-id")!] = upstreamId
+            headers[HTTPField.Name("x-upstream-request-id")!] = redactor.redact(upstreamId)
         }
         let status = Int(upstream.status.code)
         let body = upstream.body
@@ -34,41 +35,56 @@ struct StreamRelay {
             status: .init(code: status), headers: headers,
             body: ResponseBody { writer in
                 var meter = StreamMeter(format: format, dropUsageChunk: drop)
+                var scrub = StreamRedactor(redactor)
                 var clientGone = false
-                /// A stream that ran to its end without usage is charged the worst case; one cut short
-                /// is charged the output already delivered.
-                func outcome(_ status: Int, _ reason: ReasonCode?, _ flags: [String], cutShort: Bool = false) -> Exchange.Outcome {
+                /// A stream that ran to its end is charged its usage (the worst case when none came); one
+                /// that broke off, or carried an upstream error event, is charged what it delivered.
+                func outcome(_ status: Int, _ reason: ReasonCode?, _ flags: [String], brokeOff: Bool = false) -> Exchange.Outcome {
                     var flags = flags
-                    if meter.sawError { flags.append("stream_error") }
+                    var status = status
+                    var reason = reason
+                    var brokeOff = brokeOff
+                    if meter.sawError {
+                        flags.append("stream_error")
+                        brokeOff = true
+                        if (200..<300).contains(status) {
+                            status = 502
+                            reason = .upstreamError
+                        }
+                    }
                     return Exchange.Outcome(
-                        status: status, reason: reason, usage: meter.usage, servedModel: meter.servedModel, extraFlags: flags,
-                        partialOutput: cutShort && meter.usage == nil ? meter.deltas : nil)
+                        status: status, reason: reason, usage: meter.usage, servedModel: meter.servedModel, extraFlags: flags, brokeOff: brokeOff,
+                        seenOutput: meter.deltas)
+                }
+                func send(_ bytes: [UInt8]) async throws {
+                    guard !bytes.isEmpty else { return }
+                    do { try await writer.write(ByteBuffer(bytes: bytes)) } catch {
+                        clientGone = true
+                        throw error
+                    }
                 }
                 do {
                     for try await chunk in body {
                         if clock.nowMs() > deadline { throw StreamTimeout() }
                         let (out, terminal) = chunk.withUnsafeReadableBytes { meter.feed($0) }
+                        let safe = scrub.feed(out)
                         if terminal {
                             await exchange.finish(outcome(status, nil, []))
                         }
-                        if !out.isEmpty {
-                            do { try await writer.write(ByteBuffer(bytes: out)) } catch {
-                                clientGone = true
-                                throw error
-                            }
-                        }
+                        try await send(safe)
                     }
-                    let rest = meter.flush()
-                    await exchange.finish(outcome(status, nil, meter.sawTerminal ? [] : ["stream_unterminated"]))
-                    if !rest.isEmpty { try await writer.write(ByteBuffer(bytes: rest)) }
+                    let rest = scrub.feed(meter.flush()) + scrub.finish()
+                    let ended = meter.sawTerminal
+                    await exchange.finish(outcome(status, nil, ended ? [] : ["stream_unterminated"], brokeOff: !ended))
+                    try await send(rest)
                     try await writer.finish(nil)
                 } catch {
                     if clientGone {
-                        await exchange.finish(outcome(499, .clientClosed, ["client_closed"], cutShort: true))
+                        await exchange.finish(outcome(499, .clientClosed, ["client_closed"], brokeOff: true))
                     } else if error is StreamTimeout {
-                        await exchange.finish(outcome(504, .upstreamTimeout, ["stream_timeout"], cutShort: true))
+                        await exchange.finish(outcome(504, .upstreamTimeout, ["stream_timeout"], brokeOff: true))
                     } else {
-                        await exchange.finish(outcome(502, .upstreamError, ["stream_interrupted"], cutShort: true))
+                        await exchange.finish(outcome(502, .upstreamError, ["stream_interrupted"], brokeOff: true))
                     }
                     throw error
                 }

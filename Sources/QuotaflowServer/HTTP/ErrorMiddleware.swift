@@ -4,16 +4,29 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import QuotaflowCore
+import Synchronization
 
 /// Turns every error into a clear answer: problem+json on the admin API, the provider's own error
 /// shape on the data plane. Adds `x-request-id` to every response. Nothing escapes as a bare 500.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
+    /// The route table, to answer 405 (with `Allow`) for a known path called with the wrong method.
+    let routes: RouteIndex
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response: Response
         do {
             response = try await next(request, context)
+        } catch let e as HTTPError where e.status == .notFound && e.body == nil {
+            let allowed = routes.methods(for: request.uri.path)
+            if allowed.isEmpty {
+                response = Self.response(for: e, request: request, context: context)
+            } else {
+                let list = allowed.map(\.rawValue).sorted().joined(separator: ", ")
+                let message = "\(request.method) is not allowed on \(request.uri.path.prefix(200)); use \(list)"
+                response = Self.response(for: HTTPError(.methodNotAllowed, message: message), request: request, context: context)
+                response.headers[.allow] = list
+            }
         } catch {
             response = Self.response(for: error, request: request, context: context)
         }
@@ -57,4 +70,27 @@ struct ErrorMiddleware: RouterMiddleware {
 extension HTTPField.Name {
     static let requestId = HTTPField.Name("x-request-id")!
     static let retryAfter = HTTPField.Name("retry-after")!
+}
+
+/// The registered routes by path pattern, filled once the router is built.
+final class RouteIndex: Sendable {
+    let patterns = Mutex<[(segments: [Substring], method: HTTPRequest.Method)]>([])
+
+    func load(_ routes: [(path: String, method: HTTPRequest.Method)]) {
+        patterns.withLock { p in p = routes.map { (Self.segments($0.path), $0.method) } }
+    }
+
+    static func segments(_ path: String) -> [Substring] { path.split(separator: "/") }
+
+    /// The methods registered for `path`, matching `{parameter}` segments to anything.
+    func methods(for path: String) -> Set<HTTPRequest.Method> {
+        let parts = Self.segments(path)
+        return patterns.withLock { p in
+            var out = Set<HTTPRequest.Method>()
+            for (segments, method) in p where segments.count == parts.count {
+                if zip(segments, parts).allSatisfy({ $0.0.hasPrefix("{") || $0.0.hasPrefix(":") || $0.0 == $0.1 }) { out.insert(method) }
+            }
+            return out
+        }
+    }
 }

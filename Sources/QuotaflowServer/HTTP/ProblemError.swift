@@ -86,6 +86,8 @@ extension Request {
             throw ProblemError.tooLarge(limit)
         } catch .tooSlow(let ms) {
             throw ProblemError(.requestTimeout, code: "body_timeout", "the request body did not arrive within \(ms) ms")
+        } catch .malformed(let why) {
+            throw ProblemError.badRequest(why)
         }
     }
 }

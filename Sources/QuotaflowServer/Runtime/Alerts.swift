@@ -200,7 +200,8 @@ struct OutboxService: Service {
             request.headers.add(name: "x-quotaflow-event-type", value: d.eventType)
             request.headers.add(name: "x-quotaflow-signature", value: Self.signature(secret: secret, timestamp: timestamp, body: d.payload))
             request.body = .bytes(ByteBuffer(string: d.payload))
-            let response = try await runtime.http.execute(request, timeout: .seconds(10))
+            let http = try await runtime.clients.client(for: URLTarget(webhook.url), checked: true, use: .whole)
+            let response = try await http.execute(request, timeout: .seconds(10))
             _ = try? await response.body.collect(upTo: 64 * 1024)
             httpStatus = Int(response.status.code)
             if !(200..<300).contains(response.status.code) { failure = "the endpoint answered \(response.status.code)" }

@@ -49,8 +49,13 @@ public final class RoutableResource: Sendable {
     /// Request URLs, built once.
     public let chatURL: String
     public let messagesURL: String
+    /// Removes this resource's credential from everything relayed back to clients.
+    public let redactor: SecretRedactor
+    /// Where calls go, and whether the egress policy applies (tenant-set URLs) or not (the operator's).
+    public let target: URLTarget?
+    public let egressChecked: Bool
 
-    public init(resource: Resource, credential: String, baseURL: String, price: TokenPrice?) {
+    public init(resource: Resource, credential: String, baseURL: String, price: TokenPrice?, egressChecked: Bool = true) {
         self.resource = resource
         self.credential = credential
         self.baseURL = baseURL
@@ -58,6 +63,9 @@ public final class RoutableResource: Sendable {
         self.id = resource.id
         self.chatURL = baseURL + "/chat/completions"
         self.messagesURL = baseURL + "/v1/messages"
+        self.redactor = SecretRedactor(secrets: [credential])
+        self.target = URLTarget(baseURL)
+        self.egressChecked = egressChecked
     }
 }
 

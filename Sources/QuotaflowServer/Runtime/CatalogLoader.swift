@@ -60,15 +60,20 @@ enum CatalogLoader {
                 credential = plain
                 if case .perToken(let p) = resource.costBasis { price = p }
             }
+            if let fee = tenants[resource.tenantId]?.settings.toolCallPriceMicros, let p = price { price = p.withToolCallFee(fee) }
             resources[resource.tenantId, default: []].append(
-                RoutableResource(resource: resource, credential: credential, baseURL: baseURL, price: price))
+                RoutableResource(
+                    resource: resource, credential: credential, baseURL: baseURL, price: price,
+                    egressChecked: resource.kind != .overflow && !resource.egressExempt))
         }
         var pricing: [String: PricingTable] = [:]
         for (tenantId, entries) in try conn.allPriceEntries() {
-            pricing[tenantId] = PricingTable(entries: entries, defaultPrice: tenants[tenantId]?.settings.defaultPrice)
+            let settings = tenants[tenantId]?.settings
+            pricing[tenantId] = PricingTable(
+                entries: entries, defaultPrice: settings?.defaultPrice, toolCallMicros: settings?.toolCallPriceMicros ?? TokenPrice.defaultToolCallMicros)
         }
         for (id, t) in tenants where pricing[id] == nil {
-            pricing[id] = PricingTable(entries: [], defaultPrice: t.settings.defaultPrice)
+            pricing[id] = PricingTable(entries: [], defaultPrice: t.settings.defaultPrice, toolCallMicros: t.settings.toolCallPriceMicros)
         }
         var approvals: [String: [Approval]] = [:]
         for a in try conn.liveApprovals(now: now) { approvals[a.projectId, default: []].append(a) }

@@ -21,6 +21,8 @@ final class Engine: Sendable {
         var leaseGrants: Int64 = 0
         var coolingUntil: Int64 = 0
         var routed: Int64 = 0
+        /// Models this resource answered 404 for, cooled until the time given.
+        var modelCooling: [String: Int64] = [:]
 
         mutating func load(now: Int64, limits: ResourceLimits) -> ResourceLoad {
             rollWindows(now: now, limits: limits)
@@ -138,8 +140,8 @@ final class Engine: Sendable {
         let model: String
         let wireFormat: WireFormat
         let holder: String
-        let estimatedInput: Int64
-        let outputCap: Int64
+        /// What multiplies the request's cost; the worst case and the tokens held come from it.
+        let shape: CostShape
         let listPrice: TokenPrice
         let enforce: Bool
         /// `fallback` or `overflow` with the project whose budget it stands in for.
@@ -150,7 +152,7 @@ final class Engine: Sendable {
 
         init(
             catalog: Catalog, tenant: Tenant, chain: [Project], key: DataPlaneKey, model: String, wireFormat: WireFormat, holder: String,
-            estimatedInput: Int64, outputCap: Int64, listPrice: TokenPrice, enforce: Bool, overage: (kind: String, projectId: String)?,
+            shape: CostShape, listPrice: TokenPrice, enforce: Bool, overage: (kind: String, projectId: String)?,
             grants: [String: Int64], leaseIdleMs: Int64, now: Int64
         ) {
             self.catalog = catalog
@@ -160,8 +162,7 @@ final class Engine: Sendable {
             self.model = model
             self.wireFormat = wireFormat
             self.holder = holder
-            self.estimatedInput = estimatedInput
-            self.outputCap = outputCap
+            self.shape = shape
             self.listPrice = listPrice
             self.enforce = enforce
             self.overage = overage
@@ -191,7 +192,7 @@ final class Engine: Sendable {
 
 
     func admit(_ input: Input) -> Outcome {
-        let worst = Money.cost(TokenUsage(input: input.estimatedInput, output: input.outputCap), at: input.listPrice)
+        let worst = input.shape.worstCost(at: input.listPrice)
         let leaf = input.chain.first!
         var facts = Charging.Facts(
             tenantId: input.tenant.id, chain: input.chain.map(\.id), keyId: input.key.kind == .projectKey ? input.key.id : nil,
@@ -210,12 +211,12 @@ final class Engine: Sendable {
                     let limit = cap + c.carry
                     let left = limit - c.spent - c.reserved
                     if worst > left {
-                        let detail = Self.describe(key, catalog: input.catalog, used: c.spent + c.reserved, limit: limit, periodEnd: c.period.end)
+                        let detail = Self.describe(
+                            key, catalog: input.catalog, used: c.spent + c.reserved, limit: limit, periodEnd: c.period.end, worst: worst,
+                            shape: input.shape)
                         if input.enforce {
                             if case .project(let id) = key { return .overBudget(projectId: id, detail: detail, retryAt: c.period.end) }
-                            var refusal = Refusal(.quotaExceeded, detail)
-                            refusal.retryAfterSeconds = max(1, (c.period.end - input.now) / 1000)
-                            return .refused(refusal)
+                            return .refused(Refusal(.quotaExceeded, detail, resetsAt: c.period.end))
                         }
                         flags.append("would_refuse:quota_exceeded")
                     }
@@ -234,12 +235,11 @@ final class Engine: Sendable {
                 choice = Self.select(&s, input: input, overflow: true, excluding: [])
             }
             guard let (resource, upstreamWorst) = choice else {
-                let soonest = Self.soonestCooling(s, input: input)
                 var refusal = Refusal(
                     .noCapacity,
                     "no resource in this project's pools can take a \(input.model) request right now"
                         + (leaf.overflowAllowed ? "" : " (overflow is not enabled for this project)"))
-                refusal.retryAfterSeconds = soonest.map { max(1, ($0 - input.now + 999) / 1000) } ?? 1
+                refusal.retryAfterSeconds = Self.retryAfterSeconds(&s, input: input)
                 return .refused(refusal)
             }
             facts.overflow = resource.resource.kind == .overflow
@@ -310,10 +310,10 @@ final class Engine: Sendable {
         rt.inFlight += 1
         rt.routed += 1
         rt.requests.add(1, nowMs: input.now)
-        rt.tokens.add(input.estimatedInput + input.outputCap, nowMs: input.now)
+        rt.tokens.add(input.shape.worstTokens, nowMs: input.now)
         for i in rt.windows.indices {
             rt.windows[i].requests += 1
-            rt.windows[i].tokens += input.estimatedInput + input.outputCap
+            rt.windows[i].tokens += input.shape.worstTokens
         }
         if resource.resource.leaseMode == .exclusive, rt.leaseHolder != input.holder {
             rt.leaseHolder = input.holder
@@ -330,7 +330,7 @@ final class Engine: Sendable {
         let pools = leaf.poolIds
         var eligible: [(RoutableResource, Int64)] = []
         var candidates: [Routing.Candidate] = []
-        let tokens = input.estimatedInput + input.outputCap
+        let tokens = input.shape.worstTokens
         for r in input.catalog.resourcesByTenant[input.tenant.id] ?? [] {
             let res = r.resource
             guard (res.kind == .overflow) == overflow, pools.contains(res.poolId), !excluding.contains(r.id), res.tenantId == input.tenant.id,
@@ -338,6 +338,7 @@ final class Engine: Sendable {
             else { continue }
             var rt = s.resources[r.id] ?? ResourceRuntime()
             if rt.coolingUntil > input.now { continue }
+            if !rt.modelCooling.isEmpty, let until = rt.modelCooling[input.model], until > input.now { continue }
             let load = rt.load(now: input.now, limits: res.limits)
             s.resources[r.id] = rt
             guard Routing.hasRoom(load, limits: res.limits, tokens: tokens) else { continue }
@@ -348,8 +349,8 @@ final class Engine: Sendable {
             } else if res.leaseMode == .exclusive, rt.leaseHolder == input.holder {
                 held = true
             }
-            let upstreamWorst = res.costBasis.marginalCost(TokenUsage(input: input.estimatedInput, output: input.outputCap))
-                ?? Money.cost(TokenUsage(input: input.estimatedInput, output: input.outputCap), at: r.price ?? input.listPrice)
+            let upstreamWorst = res.costBasis.marginalCost(input.shape.worstUsage)
+                ?? input.shape.worstCost(at: r.price ?? input.listPrice)
             // Caps on the resource itself (monthly spend, overflow credit).
             let capKey: BudgetKey = overflow ? .overflowCredit(r.id) : .resource(r.id)
             let capSpec = spec(capKey, catalog: input.catalog, tenantId: input.tenant.id, projectId: leaf.id, keyCap: nil, grants: 0)
@@ -379,14 +380,57 @@ final class Engine: Sendable {
         return eligible[index]
     }
 
-    static func soonestCooling(_ s: State, input: Input) -> Int64? {
-        (input.catalog.resourcesByTenant[input.tenant.id] ?? []).compactMap { r -> Int64? in
-            let until = max(s.resources[r.id]?.coolingUntil ?? 0, r.resource.state == .cooling ? (r.resource.coolingUntil ?? 0) : 0)
-            return until > input.now ? until : nil
-        }.min()
+    /// Seconds until some resource this request could use has room again, from time alone: a
+    /// cooldown ends, a rate-limit slot or usage window frees, an idle lease returns, a spending cap's
+    /// period ends. 1 when none is known (a request in flight may finish any moment).
+    static func retryAfterSeconds(_ s: inout State, input: Input) -> Int64 {
+        guard let at = earliestRoom(&s, input: input) else { return 1 }
+        return max(1, (at - input.now + 999) / 1000)
     }
 
-    static func describe(_ key: BudgetKey, catalog: Catalog, used: Int64, limit: Int64, periodEnd: Int64) -> String {
+    func retryAfterSeconds(_ input: Input) -> Int64 { state.withLock { Self.retryAfterSeconds(&$0, input: input) } }
+
+    static func earliestRoom(_ s: inout State, input: Input) -> Int64? {
+        let leaf = input.chain.first!
+        let tokens = input.shape.worstTokens
+        let now = input.now
+        var best: Int64?
+        for r in input.catalog.resourcesByTenant[input.tenant.id] ?? [] {
+            let res = r.resource
+            guard leaf.poolIds.contains(res.poolId), res.kind != .overflow || leaf.overflowAllowed, res.wireFormat == input.wireFormat,
+                res.serves(model: input.model), res.state.isRoutable || res.state == .cooling
+            else { continue }
+            var rt = s.resources[r.id] ?? ResourceRuntime()
+            rt.rollWindows(now: now, limits: res.limits)
+            var at = max(now, rt.coolingUntil, res.state == .cooling ? (res.coolingUntil ?? now) : now)
+            if let until = rt.modelCooling[input.model] { at = max(at, until) }
+            let limits = res.limits
+            if let c = limits.maxConcurrency, rt.inFlight >= c { at = max(at, now + 1000) }
+            if let rpm = limits.rpm { at = max(at, rt.requests.roomAt(1, limit: rpm, nowMs: now)) }
+            if let tpm = limits.tpm, rt.tokens.total(nowMs: now) > 0 { at = max(at, rt.tokens.roomAt(min(tokens, tpm), limit: tpm, nowMs: now)) }
+            for (i, w) in limits.windows.enumerated() where i < rt.windows.count {
+                let full = (w.requests.map { rt.windows[i].requests >= $0 } ?? false)
+                    || (w.tokens.map { rt.windows[i].tokens > 0 && rt.windows[i].tokens + tokens > $0 } ?? false)
+                if full { at = max(at, rt.windows[i].start + w.windowSeconds * 1000) }
+            }
+            if res.leaseMode == .exclusive, let holder = rt.leaseHolder, holder != input.holder {
+                at = max(at, rt.inFlight > 0 ? now + 1000 : rt.lastActive + input.leaseIdleMs)
+            }
+            let capKey: BudgetKey = res.kind == .overflow ? .overflowCredit(r.id) : .resource(r.id)
+            if let c = s.counters[capKey], let cap = spec(capKey, catalog: input.catalog, tenantId: input.tenant.id, projectId: leaf.id, keyCap: nil, grants: 0).cap,
+                c.spent + c.reserved >= cap + c.carry
+            {
+                at = max(at, c.period.end)
+            }
+            s.resources[r.id] = rt
+            best = min(best ?? at, at)
+        }
+        return best
+    }
+
+    /// Why a request does not fit a budget. When money is left but not enough for this request's
+    /// worst case, the message says so and how to lower it, instead of blaming the budget.
+    static func describe(_ key: BudgetKey, catalog: Catalog, used: Int64, limit: Int64, periodEnd: Int64, worst: Int64, shape: CostShape) -> String {
         let name: String
         switch key {
         case .project(let id): name = "the budget of project '\(catalog.projects[id]?.name ?? id)'"
@@ -395,6 +439,11 @@ final class Engine: Sendable {
         case .seat: name = "this seat's budget"
         case .projectFallback(let id): name = "the fallback budget of project '\(catalog.projects[id]?.name ?? id)'"
         default: name = "a spending cap"
+        }
+        let left = limit - used
+        if left > 0 {
+            return "this request's worst case (\(Money.format(worst)) at \(shape.explanation)) exceeds the \(Money.format(left)) left of "
+                + "\(name) this period, which ends \(Timestamp.format(periodEnd)); set max_tokens lower"
         }
         return "\(name) is used up: \(Money.format(used)) of \(Money.format(limit)) this period, which ends \(Timestamp.format(periodEnd))"
     }
@@ -427,8 +476,24 @@ final class Engine: Sendable {
         }
     }
 
+    /// Takes one model off a resource until `until`; returns whether this call extended it.
+    func coolModel(resourceId: String, model: String, until: Int64) -> Bool {
+        state.withLock { s in
+            var rt = s.resources[resourceId] ?? ResourceRuntime()
+            guard until > rt.modelCooling[model] ?? 0 else { return false }
+            rt.modelCooling = rt.modelCooling.filter { $0.value > until - Runtime.modelCooldownMs }
+            rt.modelCooling[model] = until
+            s.resources[resourceId] = rt
+            return true
+        }
+    }
+
+    /// A probe passed: the resource and the models its list claims are routable again.
     func clearCooling(resourceId: String) {
-        state.withLock { s in s.resources[resourceId]?.coolingUntil = 0 }
+        state.withLock { s in
+            s.resources[resourceId]?.coolingUntil = 0
+            s.resources[resourceId]?.modelCooling = [:]
+        }
     }
 
     /// Moves holds to spend for committed rows (called on the ledger thread after commit).

@@ -17,32 +17,17 @@ public final class Runtime: Sendable {
     public let state: AppState
     let engine = Engine()
     let ledger: LedgerWriter
-    /// Upstream calls whose answer is read whole (its read timeout is the first-byte limit).
-    let http: HTTPClient
-    /// Streams (its read timeout is the stall limit between chunks).
-    let streamingHTTP: HTTPClient
+    /// Upstream, probe and webhook calls, with the egress rule for tenant-set URLs.
+    let clients: UpstreamClients
     let connections = ConnectionRegistry()
     let metrics = Metrics()
     let verifier: Verifier
     let alerts: Alerts
     let migrationsAppliedFlag: Atomic<Bool>
-    let pendingApprovals = Mutex<[String: String]>([:])
 
-    public init(state: AppState, httpClient: HTTPClient? = nil) throws {
+    public init(state: AppState, resolver: any HostResolver = SystemResolver()) throws {
         self.state = state
-        func client(readTimeoutMs: Int64) -> HTTPClient {
-            var config = HTTPClient.Configuration()
-            config.timeout = .init(connect: .milliseconds(state.config.connectTimeoutMs), read: .milliseconds(readTimeoutMs))
-            config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
-            // Fail fast on a refused connection: the router retries on another resource itself.
-            config.connectionPool.retryConnectionEstablishment = false
-            config.decompression = .disabled
-            // No spans: the default no-op tracer still costs a span and its attributes per call.
-            config.tracing.tracer = nil
-            return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: config)
-        }
-        self.http = httpClient ?? client(readTimeoutMs: max(state.config.firstByteTimeoutMs, state.config.stallTimeoutMs))
-        self.streamingHTTP = client(readTimeoutMs: state.config.stallTimeoutMs)
+        self.clients = UpstreamClients(config: state.config, resolver: resolver, clock: state.clock)
         let engine = self.engine
         let metrics = self.metrics
         let alerts = Alerts(state: state, engine: engine, metrics: metrics)
@@ -52,7 +37,7 @@ public final class Runtime: Sendable {
             alerts.check(settled)
             metrics.ledgerBatch(items.count, commitMicros: micros)
         }
-        self.verifier = Verifier(state: state, engine: engine, client: http, metrics: metrics)
+        self.verifier = Verifier(state: state, engine: engine, clients: clients, metrics: metrics)
         let applied = (try? Migrator.bundled().appliedVersion(state.db)) == (try? Migrator.bundled().latestVersion)
         self.migrationsAppliedFlag = Atomic(applied)
         try recomputeCountersSync()
@@ -65,10 +50,9 @@ public final class Runtime: Sendable {
     /// Background services, in start order (they stop in reverse, after the HTTP server has drained).
     public var services: [any Service] {
         [
-            ClosureService(name: "http-client") { [http, streamingHTTP] in
+            ClosureService(name: "http-client") { [clients] in
                 try? await gracefulShutdown()
-                try await http.shutdown()
-                try await streamingHTTP.shutdown()
+                await clients.shutdown()
             },
             ClosureService(name: "ledger") { [ledger] in
                 try? await gracefulShutdown()
@@ -88,8 +72,13 @@ public final class Runtime: Sendable {
         BudgetsController(kit: kit, runtime: self).register(on: admin)
         SeatsController(kit: kit, runtime: self).register(on: admin)
         ReportsController(kit: kit, runtime: self).register(on: admin)
-        router.get("metrics") { [self] _, _ in
-            Response(
+        router.get("metrics") { [self] request, _ in
+            // Metrics name every tenant and resource: only the operator (or the metrics token) reads them.
+            guard let token = request.bearerToken, token.utf8.count <= 256 else { throw ProblemError.unauthorized }
+            let digest = SecretDigest.of(token)
+            guard SecretDigest.equal(digest, state.operatorDigest) || state.config.metricsTokenDigest.map({ SecretDigest.equal(digest, $0) }) == true
+            else { throw ProblemError.unauthorized }
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(string: metrics.exposition(runtime: self))))
         }
@@ -102,8 +91,10 @@ public final class Runtime: Sendable {
     // MARK: upstream calls that end when the client leaves
 
     /// Sends a streaming upstream request and returns at its head; cancelled if the client connection closes first.
-    func execute(_ request: HTTPClientRequest, channel: any Channel, timeoutMs: Int64) async throws -> HTTPClientResponse {
-        let http = self.streamingHTTP
+    func execute(_ request: HTTPClientRequest, resource: RoutableResource, channel: any Channel, timeoutMs: Int64) async throws
+        -> HTTPClientResponse
+    {
+        let http = try await clients.client(for: resource.target, checked: resource.egressChecked, use: .streaming)
         let logger = state.logger
         let task = Task { try await http.execute(request, timeout: .milliseconds(timeoutMs), logger: logger) }
         connections.watch(channel) { task.cancel() }
@@ -113,12 +104,14 @@ public final class Runtime: Sendable {
 
     /// Sends an upstream request and reads the whole answer in one task; cancelled if the client leaves first.
     /// Throws only when no answer head arrived; a body that fails later comes back in `bodyError`.
-    func fetch(url: String, headers: HTTPHeaders, body: [UInt8], channel: any Channel, timeoutMs: Int64, limit: Int) async throws -> UpstreamAnswer {
+    func fetch(
+        url: String, resource: RoutableResource, headers: HTTPHeaders, body: [UInt8], channel: any Channel, timeoutMs: Int64, limit: Int
+    ) async throws -> UpstreamAnswer {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers = headers
         request.body = .bytes(ByteBuffer(bytes: body))
-        let http = self.http
+        let http = try await clients.client(for: resource.target, checked: resource.egressChecked, use: .whole)
         let logger = state.logger
         let task = Task {
             let response = try await http.execute(request, timeout: .milliseconds(timeoutMs), logger: logger)
@@ -173,6 +166,29 @@ public final class Runtime: Sendable {
         }
     }
 
+    /// Takes `model` off a resource that answered 404 for it, for `modelCooldownMs`, and records why.
+    /// The resource keeps serving its other models.
+    func coolModel(_ resource: RoutableResource, model: String, evidence body: [UInt8]) {
+        let now = state.clock.nowMs()
+        let until = now + Self.modelCooldownMs
+        guard engine.coolModel(resourceId: resource.id, model: model, until: until) else { return }
+        let entry = AuditEntry(
+            tenantId: resource.resource.tenantId, at: now, actor: "system:router", action: "resource.model_cooled", targetType: "resource",
+            targetId: resource.id,
+            summary: [
+                "model": .string(model), "until": .string(Timestamp.format(until)), "status": 404,
+                "upstream_error": .string(resource.redactor.redact(String(decoding: body.prefix(500), as: UTF8.self))),
+            ])
+        let state = self.state
+        Task {
+            do { try await state.db.write { conn in try conn.appendAudit(entry) } } catch {
+                state.logger.error("could not record a model cooldown", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    static let modelCooldownMs: Int64 = 600_000
+
     // MARK: approvals and grants
 
     struct Grants {
@@ -193,39 +209,28 @@ public final class Runtime: Sendable {
         return g
     }
 
-    /// Opens an approval request for a project (one open request per project and key) and returns its id.
-    func openApproval(caller: Caller, projectId: String, model: String, detail: String) -> String {
-        let dedupe = "\(projectId)/\(caller.key.id)"
-        if let open = caller.catalog.approvals[projectId]?.first(where: { $0.status == .open && $0.keyId == caller.key.id }) {
-            return open.id
-        }
-        let (id, isNew) = pendingApprovals.withLock { p -> (String, Bool) in
-            if let id = p[dedupe] { return (id, false) }
-            let id = Identifier.make("apr")
-            p[dedupe] = id
-            return (id, true)
-        }
-        guard isNew else { return id }
+    /// Opens an approval request for a project, or finds the one already open for the same project
+    /// and key, and returns its id. The check and the insert are one write transaction, so concurrent
+    /// over-budget requests never open two.
+    func openApproval(caller: Caller, projectId: String, model: String, detail: String) async throws -> String {
         let approval = Approval(
-            id: id, tenantId: caller.tenant.id, projectId: projectId, keyId: caller.key.id,
+            id: Identifier.make("apr"), tenantId: caller.tenant.id, projectId: projectId, keyId: caller.key.id,
             requestedBy: "\(caller.key.kind == .seat ? "seat" : "key"):\(caller.key.id)", model: model, detail: detail,
             requestedAt: state.clock.nowMs())
-        let state = self.state
-        let alerts = self.alerts
-        Task {
-            do {
-                try await state.mutate { conn in
-                    try conn.insertApproval(approval)
-                    try conn.appendAudit(
-                        AuditEntry(
-                            tenantId: approval.tenantId, at: approval.requestedAt, actor: approval.requestedBy, action: "approval.open",
-                            targetType: "approval", targetId: id, summary: ["project_id": .string(projectId), "detail": .string(detail)]))
-                }
-                try await alerts.approvalOpened(approval)
-            } catch {
-                state.logger.error("could not open an approval request", metadata: ["error": "\(error)"])
+        let (id, created) = try await state.db.write { conn in
+            let result = try conn.openOrReuseApproval(approval)
+            if result.created {
+                try conn.appendAudit(
+                    AuditEntry(
+                        tenantId: approval.tenantId, at: approval.requestedAt, actor: approval.requestedBy, action: "approval.open",
+                        targetType: "approval", targetId: approval.id, summary: ["project_id": .string(projectId), "detail": .string(detail)]))
             }
-            _ = self.pendingApprovals.withLock { $0.removeValue(forKey: dedupe) }
+            return result
+        }
+        if created {
+            do { try await alerts.approvalOpened(approval) } catch {
+                state.logger.error("could not queue the approval event", metadata: ["error": "\(error)"])
+            }
         }
         return id
     }

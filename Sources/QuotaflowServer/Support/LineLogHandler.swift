@@ -26,8 +26,13 @@ public struct LineLogHandler: LogHandler {
     static let requestIdKey = "hb.request.id"
 
     public func log(event: LogEvent) {
+        LogOutput.write(line(event, time: Timestamp.format(SystemClock().nowMs())))
+    }
+
+    /// One whole line, ending in a newline. Every field is escaped, so nothing a client sends (a model
+    /// name with a newline, say) can start a forged line.
+    func line(_ event: LogEvent, time: String) -> [UInt8] {
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        let time = Timestamp.format(SystemClock().nowMs())
         switch format {
         case .json:
             var fields: [(String, JSONValue)] = [
@@ -39,15 +44,39 @@ public struct LineLogHandler: LogHandler {
             }
             var bytes = JSONWriter.bytes(.object(fields))
             bytes.append(0x0A)
-            LogOutput.write(bytes)
+            return bytes
         case .text:
             var text = "\(time) \(event.level.rawValue.uppercased())"
-            if let id = merged[Self.requestIdKey] { text += " [\(id)]" }
-            text += " \(event.message)"
-            for (k, v) in merged.sorted(by: { $0.key < $1.key }) where k != Self.requestIdKey { text += " \(k)=\(v)" }
+            if let id = merged[Self.requestIdKey] { text += " [\(Self.escape(id.description))]" }
+            text += " \(Self.escape(event.message.description))"
+            for (k, v) in merged.sorted(by: { $0.key < $1.key }) where k != Self.requestIdKey {
+                text += " \(Self.escape(k))=\(Self.escape(v.description))"
+            }
             text += "\n"
-            LogOutput.write(Array(text.utf8))
+            return Array(text.utf8)
         }
+    }
+
+    /// Control characters (and the Unicode line and paragraph separators) as visible escapes.
+    static func escape(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where needsEscape(scalar):
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    static func needsEscape(_ s: Unicode.Scalar) -> Bool {
+        s.value < 0x20 || s.value == 0x7F || (0x80...0x9F).contains(s.value) || s.value == 0x2028 || s.value == 0x2029
     }
 }
 

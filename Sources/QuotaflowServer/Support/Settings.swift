@@ -78,7 +78,13 @@ public enum Settings {
             $0.bodyTimeoutMs = $1
         },
         int("ledger_batch_size", "Largest ledger batch per transaction.", 512, range: 1...100_000) { $0.ledgerBatchSize = Int($1) },
+        bool(
+            "allow_private_egress", "Let tenant-set URLs reach loopback and private addresses (link-local and metadata never).", false
+        ) { $0.allowPrivateEgress = $1 },
     ]
+
+    /// Secrets read from the environment or the config file, never from flags.
+    public static let secretNames: Set<String> = ["master_key", "operator_token", "metrics_token"]
 
     /// Parses a config file: `key = value` lines (or `QUOTAFLOW_KEY=value`), `#` comments.
     public static func parseFile(_ text: String) throws -> [String: String] {
@@ -93,7 +99,7 @@ public enum Settings {
             if key.hasPrefix("quotaflow_") { key.removeFirst("quotaflow_".count) }
             var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
             if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
-            guard all.contains(where: { $0.name == key }) || key == "master_key" || key == "operator_token" else {
+            guard all.contains(where: { $0.name == key }) || secretNames.contains(key) else {
                 throw InvalidSetting(description: "config file line \(n + 1): unknown setting '\(key.prefix(60))'")
             }
             out[key] = value

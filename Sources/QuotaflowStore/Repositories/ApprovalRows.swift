@@ -24,6 +24,18 @@ extension SQLiteConnection {
             ])
     }
 
+    /// Opens `a`, or returns the request already open for the same project and key. Run inside the
+    /// write transaction, this is atomic: concurrent over-budget requests share one approval request
+    /// (a unique index backs it up). Returns the id and whether it was created now.
+    public func openOrReuseApproval(_ a: Approval) throws -> (id: String, created: Bool) {
+        let existing = try queryOne(
+            "SELECT id FROM approvals WHERE tenant_id = ? AND project_id = ? AND COALESCE(key_id, '') = ? AND status = 'open'",
+            [.text(a.tenantId), .text(a.projectId), .text(a.keyId ?? "")])
+        if let existing { return (existing.string(0), false) }
+        try insertApproval(a)
+        return (a.id, true)
+    }
+
     public func updateApproval(_ a: Approval) throws {
         try run(
             """

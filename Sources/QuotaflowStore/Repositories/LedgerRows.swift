@@ -4,14 +4,16 @@ extension SQLiteConnection {
     static let ledgerColumns = """
         seq, request_id, at, started_at, tenant_id, project_id, key_id, seat_id, user_digest, resource_id, pool_id, overflow, provider, \
         wire_format, endpoint, model_requested, model_served, stream, tokens_in, tokens_out, tokens_cached, tokens_cache_write, \
-        cost_micros, upstream_cost_micros, reserved_micros, status, reason, flags, overage, overage_project_id, latency_us, ttfb_us, attempts
+        cost_micros, upstream_cost_micros, reserved_micros, status, reason, flags, overage, overage_project_id, latency_us, ttfb_us, attempts, \
+        tool_calls
         """
 
     static let insertLedgerSQL = """
         INSERT INTO ledger (request_id, at, started_at, tenant_id, project_id, key_id, seat_id, user_digest, resource_id, pool_id, \
         overflow, provider, wire_format, endpoint, model_requested, model_served, stream, tokens_in, tokens_out, tokens_cached, \
         tokens_cache_write, cost_micros, upstream_cost_micros, reserved_micros, status, reason, flags, overage, overage_project_id, \
-        latency_us, ttfb_us, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        latency_us, ttfb_us, attempts, tool_calls) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
+        ?, ?, ?)
         """
 
     public func insertLedger(_ e: LedgerEntry) throws {
@@ -22,7 +24,7 @@ extension SQLiteConnection {
             .text(e.endpoint), .text(e.modelRequested), .text(e.modelServed), .bool(e.stream), .int(e.usage.input), .int(e.usage.output),
             .int(e.usage.cachedInput), .int(e.usage.cacheWrite), .int(e.costMicros), .int(e.upstreamCostMicros), .int(e.reservedMicros),
             .int(Int64(e.status)), .text(e.reason), .text(e.flags.joined(separator: ",")), .text(e.overage), .text(e.overageProjectId),
-            .int(e.latencyUs), .int(e.ttfbUs), .int(Int64(e.attempts)),
+            .int(e.latencyUs), .int(e.ttfbUs), .int(Int64(e.attempts)), .int(e.usage.serverToolCalls),
         ])
         while try statement.step() {}
     }
@@ -42,7 +44,7 @@ extension SQLiteConnection {
         e.provider = r.optionalString(12)
         e.modelServed = r.optionalString(16)
         e.stream = r.bool(17)
-        e.usage = TokenUsage(input: r.int(18), output: r.int(19), cachedInput: r.int(20), cacheWrite: r.int(21))
+        e.usage = TokenUsage(input: r.int(18), output: r.int(19), cachedInput: r.int(20), cacheWrite: r.int(21), serverToolCalls: r.int(33))
         e.costMicros = r.int(22)
         e.upstreamCostMicros = r.int(23)
         e.reservedMicros = r.int(24)

@@ -47,7 +47,7 @@ extension SQLiteConnection {
     static let resourceColumns = """
         id, tenant_id, pool_id, name, kind, provider, wire_format, base_url, credential_hint, models_json, owner, attestation_json, \
         allowed_use, cost_basis_json, limits_json, lease_mode, probe_json, state, state_reason, state_changed_at, cooling_until, \
-        manual_hold, offer_id, credit_cap_micros, created_at, updated_at
+        manual_hold, offer_id, credit_cap_micros, created_at, updated_at, egress_exempt
         """
 
     func resource(from row: Row) -> Resource {
@@ -63,7 +63,8 @@ extension SQLiteConnection {
             limits: ResourceLimits.decodeStored(row.string(14), fallback: .init()), leaseMode: LeaseMode(rawValue: row.string(15)),
             probe: ProbeSettings.decodeStored(row.string(16), fallback: .init()), state: ResourceState(rawValue: row.string(17)) ?? .suspended,
             stateReason: row.string(18), stateChangedAt: row.int(19), coolingUntil: row.optionalInt(20), manualHold: row.bool(21),
-            offerId: row.optionalString(22), creditCapMicros: row.optionalInt(23), createdAt: row.int(24), updatedAt: row.int(25))
+            offerId: row.optionalString(22), creditCapMicros: row.optionalInt(23), createdAt: row.int(24), updatedAt: row.int(25),
+            egressExempt: row.bool(26))
     }
 
     func resourceValues(_ r: Resource) -> [SQLValue] {
@@ -73,13 +74,13 @@ extension SQLiteConnection {
             .text(r.attestation?.json().text), .text(r.allowedUse), .text(r.costBasis.json().text), .text(r.limits.json().text),
             .text(r.leaseMode.rawValue), .text(r.probe.json().text), .text(r.state.rawValue), .text(r.stateReason),
             .int(r.stateChangedAt), .int(r.coolingUntil), .bool(r.manualHold), .text(r.offerId), .int(r.creditCapMicros),
-            .int(r.createdAt), .int(r.updatedAt),
+            .int(r.createdAt), .int(r.updatedAt), .bool(r.egressExempt),
         ]
     }
 
     public func insertResource(_ r: Resource, ciphertext: [UInt8]?) throws {
         try run(
-            "INSERT INTO resources (\(Self.resourceColumns), credential_ciphertext) VALUES (\(Array(repeating: "?", count: 27).joined(separator: ", ")))",
+            "INSERT INTO resources (\(Self.resourceColumns), credential_ciphertext) VALUES (\(Array(repeating: "?", count: 28).joined(separator: ", ")))",
             resourceValues(r) + [ciphertext.map { .blob($0) } ?? .null])
     }
 
@@ -146,7 +147,7 @@ extension SQLiteConnection {
     /// Every resource with its ciphertext, for the routing catalog.
     public func allResourcesWithCiphertext() throws -> [(Resource, [UInt8]?)] {
         try query("SELECT \(Self.resourceColumns), credential_ciphertext FROM resources WHERE state != 'revoked'").map { row in
-            let blob = row.blob(26)
+            let blob = row.blob(27)
             return (resource(from: row), blob.isEmpty ? nil : blob)
         }
     }

@@ -77,6 +77,14 @@ extension SQLiteConnection {
         try run("UPDATE resources SET health_json = ? WHERE id = ?", [.text(health.text), .text(id)])
     }
 
+    /// Starts verification over for a resource that went back to `pending` (a new credential, a new
+    /// upstream, a resume): its probe streaks and next probe time are cleared, so the verifier probes
+    /// it at once instead of at the old schedule or cooldown. What was learned of its limits stays.
+    public func restartVerification(id: String) throws {
+        let learned = try resourceHealth(id: id)["learned"]
+        try setResourceHealth(id: id, .compact([("learned", learned)]))
+    }
+
     /// Every resource's health document, for the verifier's schedule.
     public func allResourceHealth() throws -> [String: JSONValue] {
         var out: [String: JSONValue] = [:]

@@ -42,6 +42,7 @@ public final class SQLiteConnection: @unchecked Sendable {
     var statements: [String: Statement] = [:]
 
     public init(path: String, readOnly: Bool = false) throws {
+        if !readOnly { FileModes.restrict(databasePath: path) }
         var db: OpaquePointer?
         let flags =
             (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_URI
@@ -145,7 +146,9 @@ public final class SQLiteConnection: @unchecked Sendable {
     }
 
     /// Copies this database into `path` with SQLite's online backup API (consistent while others write).
+    /// The file is created readable by its owner only.
     public func backup(to path: String) throws {
+        FileModes.createPrivate(path)
         var dest: OpaquePointer?
         var rc = sqlite3_open_v2(path, &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nil)
         guard rc == SQLITE_OK, let dest else {
@@ -281,3 +284,4 @@ public struct Row: Sendable {
         }
     }
 }
+

@@ -113,6 +113,8 @@ final class TestServer: Sendable {
         config.firstByteTimeoutMs = 5_000
         config.stallTimeoutMs = 5_000
         config.shutdownGraceMs = 2_000
+        // Stub upstreams listen on loopback.
+        config.allowPrivateEgress = true
         configure(&config)
         let token = operatorToken ?? SecretKind.operatorToken.generate()
         var logger = Logger(label: "quotaflow-test")
