@@ -22,10 +22,13 @@ import Testing
         let p = try await t.project(extra: [("allowed_models", ["gpt-4.1*", "claude-*"])])
         let key = try await t.key(project: p)
         let limited = try await t.key(project: p, extra: [("rpm", 1)])
+        let brokeProject = try await t.project(extra: [("allowed_models", ["gpt-4.1*", "claude-*"]), ("budget", ["monthly_cap_micros": 1])])
+        let broke = try await t.key(project: brokeProject)
         var env = ProcessInfo.processInfo.environment
         env["QF_BASE"] = server.base
         env["QF_KEY"] = key.secret
         env["QF_LIMITED_KEY"] = limited.secret
+        env["QF_BROKE_KEY"] = broke.secret
         let (status, output) = try await ChildProcess.run(["python3", Self.scriptPath], environment: env)
         #expect(status == 0, "sdk_compat.py failed (pip install -r Tests/requirements.txt):\n\(output)")
         #expect(output.contains("ALL SDK CHECKS PASSED"), "\(output)")

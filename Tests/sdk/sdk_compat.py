@@ -94,4 +94,36 @@ try:
 except openai.PermissionDeniedError as e:
     check(e.body.get("code") == "model_not_allowed", "model_not_allowed code")
 
+# Refusals a retry cannot fix reach default clients (retries on) at once: they carry x-should-retry:
+# false, and a quota refusal has no Retry-After for the SDK to sleep on.
+broke = os.environ["QF_BROKE_KEY"]
+import time
+for name, call, exc in (
+    ("openai", lambda: openai.OpenAI(base_url=base + "/v1", api_key=broke).chat.completions.create(
+        model="gpt-4.1-mini", max_tokens=64, messages=[{"role": "user", "content": "x"}]), openai.RateLimitError),
+    ("anthropic", lambda: anthropic.Anthropic(base_url=base, api_key=broke).messages.create(
+        model="claude-haiku-4-5", max_tokens=64, messages=[{"role": "user", "content": "x"}]), anthropic.RateLimitError),
+):
+    started = time.monotonic()
+    try:
+        call()
+        check(False, f"{name}: an exhausted budget should fail")
+    except exc as e:
+        elapsed = time.monotonic() - started
+        check(elapsed < 2.0, f"{name}: the quota refusal came at once with default retries ({elapsed:.2f} s)")
+        check(e.response.headers.get("x-should-retry") == "false", f"{name}: x-should-retry false")
+        check(e.response.headers.get("retry-after") is None, f"{name}: no Retry-After on a quota refusal")
+        check(e.response.headers.get("x-quotaflow-budget-resets-at") is not None, f"{name}: the reset time is given")
+for name, call, exc in (
+    ("openai", lambda: openai.OpenAI(base_url=base + "/v1", api_key="qf_pk_wrong").models.list(), openai.AuthenticationError),
+    ("anthropic", lambda: anthropic.Anthropic(base_url=base, api_key=broke).messages.create(
+        model="gpt-5.4-pro", max_tokens=8, messages=[{"role": "user", "content": "x"}]), anthropic.PermissionDeniedError),
+):
+    started = time.monotonic()
+    try:
+        call()
+        check(False, f"{name}: should fail")
+    except exc:
+        check(time.monotonic() - started < 2.0, f"{name}: refused at once with default retries")
+
 print(f"ALL SDK CHECKS PASSED ({checks} checks)")

@@ -75,9 +75,25 @@ public struct EgressPolicy: Sendable, Equatable {
     /// Text form of 4 or 16 address bytes, for messages.
     public static func format(_ a: [UInt8]) -> String {
         if a.count == 4 { return a.map(String.init).joined(separator: ".") }
-        var groups: [String] = []
-        for i in stride(from: 0, to: a.count, by: 2) { groups.append(String(UInt16(a[i]) << 8 | UInt16(a[i + 1]), radix: 16)) }
-        return groups.joined(separator: ":")
+        let words = stride(from: 0, to: a.count, by: 2).map { UInt16(a[$0]) << 8 | UInt16(a[$0 + 1]) }
+        // The longest run of two or more zero words becomes "::" (RFC 5952).
+        var best = (start: -1, length: 0)
+        var i = 0
+        while i < words.count {
+            guard words[i] == 0 else {
+                i += 1
+                continue
+            }
+            var j = i
+            while j < words.count, words[j] == 0 { j += 1 }
+            if j - i > best.length { best = (i, j - i) }
+            i = j
+        }
+        let hex = words.map { String($0, radix: 16) }
+        guard best.length >= 2 else { return hex.joined(separator: ":") }
+        let head = hex[..<best.start].joined(separator: ":")
+        let tail = hex[(best.start + best.length)...].joined(separator: ":")
+        return head + "::" + tail
     }
 }
 

@@ -50,7 +50,10 @@ public struct StreamMeter: Sendable {
                 deltas += 1
                 return (true, false)
             }
-            if SSEEvent.hasObjectMember("error", in: data[...]) { sawError = true }
+            if SSEEvent.hasObjectMember("error", in: data[...]) {
+                sawError = true
+                return (true, false)
+            }
             deltas += 1
             return (true, false)
         case .anthropic:

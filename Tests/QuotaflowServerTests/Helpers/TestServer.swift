@@ -100,7 +100,8 @@ final class TestServer: Sendable {
     var clock: any WallClock { state.clock }
 
     static func start(
-        clock: any WallClock = SystemClock(), dir existing: String? = nil, operatorToken: String? = nil, _ configure: (inout AppConfig) -> Void = { _ in }
+        clock: any WallClock = SystemClock(), dir existing: String? = nil, operatorToken: String? = nil, resolver: (any HostResolver)? = nil,
+        _ configure: (inout AppConfig) -> Void = { _ in }
     ) async throws -> TestServer {
         let dir = existing ?? FileManager.default.temporaryDirectory.appendingPathComponent("qf-test-\(Identifier.random(10))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -121,7 +122,7 @@ final class TestServer: Sendable {
         logger.logLevel = .critical
         let state = try QuotaflowApp.bootstrap(
             config: config, clock: clock, logger: logger, masterKey: nil, masterKeyFile: nil, operatorToken: token, printOperatorToken: { _ in })
-        let runtime = try Runtime(state: state)
+        let runtime = try Runtime(state: state, resolver: resolver ?? SystemResolver())
         let app = try await RunningApp.start { onRunning in
             QuotaflowApp.buildApplication(state: state, runtime: runtime, onServerRunning: onRunning)
         }
