@@ -71,7 +71,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "QuotaflowCoreTests", dependencies: ["QuotaflowCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "QuotaflowStoreTests", dependencies: ["QuotaflowStore", "QuotaflowCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "QuotaflowStoreTests", dependencies: ["QuotaflowStore", "QuotaflowCore"], resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "QuotaflowServerTests",
             dependencies: [

@@ -49,9 +49,9 @@ import Testing
         let plain = Charging.Facts(tenantId: "t", chain: ["team", "div"], keyId: "k", resourceId: "r")
         #expect(Charging.budgetCounters(plain) == [.key("k"), .project("team"), .project("div"), .tenant("t")])
         #expect(Charging.upstreamCounters(plain) == [.resource("r")])
-        let fallback = Charging.Facts(tenantId: "t", chain: ["team", "div"], seatId: "s", resourceId: "r", overage: "fallback", overageProjectId: "div")
+        let fallback = Charging.Facts(tenantId: "t", chain: ["team", "div"], seatId: "s", resourceId: "r", overage: .fallback, overageProjectId: "div")
         #expect(Charging.budgetCounters(fallback) == [.seat("s"), .project("team"), .projectFallback("div"), .tenant("t")])
-        let overflow = Charging.Facts(tenantId: "t", chain: ["team"], keyId: "k", resourceId: "o", overflow: true, overage: "overflow", overageProjectId: "team")
+        let overflow = Charging.Facts(tenantId: "t", chain: ["team"], keyId: "k", resourceId: "o", overflow: true, overage: .overflow, overageProjectId: "team")
         #expect(Charging.budgetCounters(overflow) == [.key("k")])
         #expect(Charging.upstreamCounters(overflow) == [.overflowCredit("o"), .projectOverflow("team")])
     }

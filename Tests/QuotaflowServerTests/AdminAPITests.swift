@@ -86,7 +86,7 @@ import Testing
         try await t.call(.POST, "/admin-keys/\(extra["id"]!.stringValue!)/revoke")
         #expect((try await server.request(.GET, "/admin/v1/tenants/\(t.id)/pools", token: secret)).status == 401)
         // Only the digest is stored.
-        let stored = try await server.state.db.read { conn in try conn.query("SELECT digest, prefix FROM admin_keys").map { $0.string(0) + $0.string(1) } }
+        let stored = try await server.state.db.read { conn in try conn.query("SELECT digest, prefix FROM admin_keys").map { try $0.string("digest") + $0.string("prefix") } }
         #expect(!stored.joined().contains(secret))
     }
 
@@ -133,7 +133,7 @@ import Testing
             let r = try await t.get(path)
             #expect(!r.text.contains(credential), "\(path) leaked the credential")
         }
-        let raw = try await server.state.db.read { conn in try conn.queryOne("SELECT credential_ciphertext FROM resources")!.blob(0) }
+        let raw = try await server.state.db.read { conn in try conn.queryOne("SELECT credential_ciphertext FROM resources")!.blob("credential_ciphertext") ?? [] }
         #expect(!String(decoding: raw, as: UTF8.self).contains("NEVER-LEAK"))
         // Filters.
         #expect((try await t.get("/resources?kind=seat")).json["data"]?.arrayValue?.count == 1)

@@ -174,8 +174,8 @@ let exactPricing: JSONValue = [
         let refused = try await ask(server, key.secret)
         #expect(refused.status == 429 && refused.json["error"]?["code"] == "quota_exceeded")
         let rows = try await server.ledger(t.id).filter { $0.status == 200 }
-        #expect(rows.map(\.overage) == [nil, "fallback", "fallback"])
-        #expect(rows[1].flags.contains("fallback") && rows[1].modelRequested == "exact-model" && rows[1].modelServed == "fallback-model")
+        #expect(rows.map(\.overage) == [nil, .fallback, .fallback])
+        #expect(rows[1].flags.contains(.fallback) && rows[1].modelRequested == "exact-model" && rows[1].modelServed == "fallback-model")
         let budgets = try await t.call(.GET, "/budgets")
         let fb = budgets["data"]?.arrayValue?.first { $0["budget"] == .string("project_fallback:\(p)") }
         #expect(fb?["spent_micros"] == .int(4))
@@ -366,8 +366,8 @@ let exactPricing: JSONValue = [
         for _ in 0..<4 { #expect((try await ask(server, key.secret)).status == 200) }
         let rows = try await server.ledger(t.id)
         #expect(rows[0].flags.isEmpty)
-        #expect(rows[1].flags.contains("would_refuse:quota_exceeded"))
-        #expect(rows[2].flags.contains("would_refuse:rate_limited"))
+        #expect(rows[1].flags.contains(.wouldRefuse(.quotaExceeded)))
+        #expect(rows[2].flags.contains(.wouldRefuse(.rateLimited)))
         #expect(rows.map(\.costMicros).reduce(0, +) == 400)
         try await t.call(.PATCH, "/projects/\(p)", ["enforcement": "enforce"])
         #expect((try await ask(server, key.secret)).status == 429)
@@ -427,7 +427,7 @@ let exactPricing: JSONValue = [
         #expect((try await ask(server, k3.secret, tokens: 300)).status == 200)
         #expect((try await ask(server, k3.secret, tokens: 300)).status == 429)
         let rows = try await server.ledger(t.id)
-        #expect(rows.filter { $0.reason == "rate_limited" }.count == 4)
+        #expect(rows.filter { $0.reason == .rateLimited }.count == 4)
         // End users are stored as keyed digests, never by name.
         #expect(rows.compactMap(\.userDigest).allSatisfy { $0.hasPrefix("u_") && !$0.contains("dana") })
     }

@@ -295,7 +295,7 @@ import Testing
         #expect(calls.count == 1)
         try await server.eventually("the interrupted stream is in the ledger") { try await server.ledger(t.id).count == 1 }
         let row = try #require(try await server.ledger(t.id).first)
-        #expect(row.attempts == 1 && row.flags.contains("stream_interrupted"))
+        #expect(row.attempts == 1 && row.flags.contains(.streamInterrupted))
     }
 
     @Test func anAnswerThatBreaksOffOrIsTooLargeIsA502AndIsNotRetried() async throws {
@@ -330,8 +330,8 @@ import Testing
         let rows = try await server.ledger(t.id)
         #expect(rows.count == 2)
         // Dispatched but broken off: charged the input estimate and the output seen (none), flagged as estimated.
-        #expect(rows.allSatisfy { $0.attempts == 1 && $0.status == 502 && $0.flags.contains("upstream_body_failed") })
-        #expect(rows.allSatisfy { $0.flags.contains("usage_estimated") && $0.usage.output == 0 && $0.usage.input > 0 && $0.costMicros > 0 })
+        #expect(rows.allSatisfy { $0.attempts == 1 && $0.status == 502 && $0.flags.contains(.upstreamBodyFailed) })
+        #expect(rows.allSatisfy { $0.flags.contains(.usageEstimated) && $0.usage.output == 0 && $0.usage.input > 0 && $0.costMicros > 0 })
         #expect(try await t.get("/resources/\(first)").json["state"] == "active")
         #expect(try await t.get("/resources/\(second)").json["state"] == "active")
     }
@@ -359,9 +359,9 @@ import Testing
             server.runtime.engine.resourceSnapshot().values.allSatisfy { $0.inFlight == 0 }
         }
         let row = try #require(try await server.ledger(t.id).first)
-        #expect(row.status == 499 && row.reason == "client_closed")
+        #expect(row.status == 499 && row.reason == .clientClosed)
         // The request reached the upstream: it is charged its input estimate, flagged as estimated.
-        #expect(row.flags.contains("usage_estimated") && row.usage.output == 0 && row.costMicros == Money.cost(row.usage, at: TokenPrice(inputPerMTok: 400_000, outputPerMTok: 1_600_000)))
+        #expect(row.flags.contains(.usageEstimated) && row.usage.output == 0 && row.costMicros == Money.cost(row.usage, at: TokenPrice(inputPerMTok: 400_000, outputPerMTok: 1_600_000)))
         #expect(server.runtime.engine.reservationsHeld == 0)
     }
 

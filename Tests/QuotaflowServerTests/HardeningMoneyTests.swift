@@ -116,7 +116,7 @@ import Testing
         let key = try await t.key(project: try await t.project())
         #expect(try await server.chat(key: key.secret, model: "exact-model", extra: [("max_tokens", 100)]).status == 200)
         let row = try #require(try await server.ledger(t.id).first)
-        #expect(row.flags.contains("usage_missing"))
+        #expect(row.flags.contains(.usageMissing))
         #expect(row.costMicros == row.reservedMicros && row.costMicros == 100)
         #expect(row.usage.input == 0 && row.usage.output == 0)
     }
@@ -143,11 +143,11 @@ import Testing
         try await server.eventually("both rows") { try await server.ledger(t.id).count == 2 }
         let rows = try await server.ledger(t.id)
         for row in rows {
-            #expect(row.status == 502 && row.reason == "upstream_error", "\(row.flags)")
-            #expect(row.flags.contains("usage_estimated") && !row.flags.contains("usage_missing"), "\(row.flags)")
+            #expect(row.status == 502 && row.reason == .upstreamError, "\(row.flags)")
+            #expect(row.flags.contains(.usageEstimated) && !row.flags.contains(.usageMissing), "\(row.flags)")
             #expect(row.usage.output == 3 && row.costMicros == 3, "\(row.usage) \(row.flags) \(row.costMicros)")
         }
-        #expect(rows.contains { $0.flags.contains("stream_error") } && rows.contains { $0.flags.contains("stream_interrupted") })
+        #expect(rows.contains { $0.flags.contains(.streamError) } && rows.contains { $0.flags.contains(.streamInterrupted) })
         #expect(server.runtime.engine.reservationsHeld == 0)
     }
 

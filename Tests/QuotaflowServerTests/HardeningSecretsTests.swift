@@ -195,7 +195,7 @@ import Testing
         // A failed backup leaves the old one untouched.
         #expect(throws: DatabaseBackup.Failure.self) { try DatabaseBackup.run(database: dir + "/missing.db", to: backup, force: true) }
         let copy = try SQLiteConnection(path: backup, readOnly: true)
-        #expect(try copy.queryOne("SELECT count(*) FROM tenants")?.int(0) == 1)
+        #expect(try copy.queryOne("SELECT count(*) AS n FROM tenants")?.int("n") == 1)
         try DatabaseBackup.run(database: path, to: backup, force: true)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".tmp") }.isEmpty)
     }

@@ -35,6 +35,6 @@ import Testing
         // Every request the SDKs made is in the ledger.
         let rows = try await server.ledger(t.id)
         #expect(rows.filter { $0.status == 200 }.count >= 6)
-        #expect(rows.contains { $0.reason == "rate_limited" })
+        #expect(rows.contains { $0.reason == .rateLimited })
     }
 }

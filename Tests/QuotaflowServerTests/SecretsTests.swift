@@ -43,7 +43,7 @@ import Testing
         let db = try Database(path: dir + "/q.db")
         let stored = try db.readSync { try $0.setting("operator_token_digest") }
         #expect(stored == SecretDigest.of(token))
-        let dump = try db.readSync { conn in try conn.query("SELECT value FROM settings").map { $0.string(0) } }
+        let dump = try db.readSync { conn in try conn.query("SELECT value FROM settings").map { try $0.string("value") } }
         #expect(!dump.joined().contains(token))
         let state = try QuotaflowApp.bootstrap(
             config: config(dir), clock: SystemClock(), logger: logger, masterKey: nil, masterKeyFile: nil, operatorToken: nil,

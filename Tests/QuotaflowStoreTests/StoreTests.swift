@@ -31,7 +31,7 @@ let quiet: Logger = {
         #expect(try migrator.migrate(db, clock: SystemClock(), logger: quiet).isEmpty)
         #expect(try migrator.appliedVersion(db) == migrator.latestVersion)
         let pragmas = try db.readSync { conn in
-            (try conn.queryOne("PRAGMA journal_mode")!.string(0), try conn.queryOne("PRAGMA foreign_keys")!.int(0))
+            (try conn.queryOne("PRAGMA journal_mode")!.string("journal_mode"), try conn.queryOne("PRAGMA foreign_keys")!.int("foreign_keys"))
         }
         #expect(pragmas.0 == "wal" && pragmas.1 == 1)
     }
@@ -44,7 +44,7 @@ let quiet: Logger = {
             .init(version: 2, name: "0002_bad.sql", sql: "CREATE TABLE b (y INTEGER); INSERT INTO nowhere VALUES (1);"),
         ])
         #expect(throws: SQLiteError.self) { try bad.migrate(db, clock: SystemClock(), logger: quiet) }
-        let tables = try db.readSync { conn in try conn.query("SELECT name FROM sqlite_master WHERE type='table'").map { $0.string(0) } }
+        let tables = try db.readSync { conn in try conn.query("SELECT name FROM sqlite_master WHERE type='table'").map { try $0.string("name") } }
         #expect(tables.contains("a") && !tables.contains("b"))
         #expect(try bad.appliedVersion(db) == 1)
     }
@@ -90,7 +90,7 @@ let quiet: Logger = {
         let settled = Mutex<[Int]>([])
         let writer = LedgerWriter(db: db, logger: quiet, maxBatch: 64) { items, _ in
             // Every row handed over here is already in the file.
-            let count = (try? db.readSync { conn in try conn.queryOne("SELECT COUNT(*) FROM ledger")!.int(0) }) ?? -1
+            let count = (try? db.readSync { conn in try conn.queryOne("SELECT COUNT(*) AS n FROM ledger")!.int("n") }) ?? -1
             settled.withLock { $0.append(Int(count)) }
             _ = items
         }
@@ -109,7 +109,7 @@ let quiet: Logger = {
         let stats = writer.statistics
         #expect(stats.rows == 300)
         #expect(stats.batches < 300)
-        let total = try await writer.barrier { conn in try conn.queryOne("SELECT SUM(cost_micros), COUNT(*) FROM ledger")!.int(0) }
+        let total = try await writer.barrier { conn in try conn.queryOne("SELECT SUM(cost_micros) AS spent FROM ledger")!.int("spent") }
         #expect(total == 900)
         #expect(settled.withLock { $0.last } == 300)
         writer.shutdown()
@@ -133,7 +133,7 @@ let quiet: Logger = {
         let target = dir + "/copy.db"
         try db.readSync { conn in try conn.backup(to: target) }
         let copy = try SQLiteConnection(path: target, readOnly: true)
-        #expect(try copy.queryOne("SELECT COUNT(*) FROM tenants")?.int(0) == 1000)
-        #expect(try copy.queryOne("PRAGMA integrity_check")?.string(0) == "ok")
+        #expect(try copy.queryOne("SELECT COUNT(*) AS n FROM tenants")?.int("n") == 1000)
+        #expect(try copy.queryOne("PRAGMA integrity_check")?.string("integrity_check") == "ok")
     }
 }

@@ -11,14 +11,14 @@ public enum Charging {
         public var seatId: String?
         public var resourceId: String?
         public var overflow: Bool
-        /// `fallback` or `overflow` when an overage policy admitted the request.
-        public var overage: String?
+        /// Set when an overage policy admitted the request.
+        public var overage: OverageKind?
         /// The project whose budget was exceeded (and whose overage policy applied).
         public var overageProjectId: String?
 
         public init(
             tenantId: String, chain: [String], keyId: String? = nil, seatId: String? = nil, resourceId: String? = nil, overflow: Bool = false,
-            overage: String? = nil, overageProjectId: String? = nil
+            overage: OverageKind? = nil, overageProjectId: String? = nil
         ) {
             self.tenantId = tenantId
             self.chain = chain
@@ -40,8 +40,8 @@ public enum Charging {
             if f.overage != nil, p == f.overageProjectId { break }
             out.append(.project(p))
         }
-        if f.overage == "fallback", let p = f.overageProjectId { out.append(.projectFallback(p)) }
-        if f.overage != "overflow" { out.append(.tenant(f.tenantId)) }
+        if f.overage == .fallback, let p = f.overageProjectId { out.append(.projectFallback(p)) }
+        if f.overage != .overflow { out.append(.tenant(f.tenantId)) }
         return out
     }
 
@@ -55,6 +55,45 @@ public enum Charging {
     /// Every counter of the request with the amount it is charged from `cost` (list) and `upstream`.
     public static func charges(_ f: Facts, cost: Int64, upstream: Int64) -> [(BudgetKey, Int64)] {
         budgetCounters(f).map { ($0, cost) } + upstreamCounters(f).map { ($0, upstream) }
+    }
+}
+
+/// The parts of a ledger row that decide its charges, read back to recompute counters.
+public struct LedgerCharge: Sendable, Equatable {
+    public var at: Int64
+    public var tenantId: String
+    public var projectId: String
+    public var keyId: String?
+    public var seatId: String?
+    public var resourceId: String?
+    public var overflow: Bool
+    public var overage: OverageKind?
+    public var overageProjectId: String?
+    public var costMicros: Int64
+    public var upstreamCostMicros: Int64
+
+    public init(
+        at: Int64, tenantId: String, projectId: String, keyId: String?, seatId: String?, resourceId: String?, overflow: Bool, overage: OverageKind?,
+        overageProjectId: String?, costMicros: Int64, upstreamCostMicros: Int64
+    ) {
+        self.at = at
+        self.tenantId = tenantId
+        self.projectId = projectId
+        self.keyId = keyId
+        self.seatId = seatId
+        self.resourceId = resourceId
+        self.overflow = overflow
+        self.overage = overage
+        self.overageProjectId = overageProjectId
+        self.costMicros = costMicros
+        self.upstreamCostMicros = upstreamCostMicros
+    }
+
+    /// The charging facts, given the project chain of its project (innermost first).
+    public func facts(chain: [String]) -> Charging.Facts {
+        Charging.Facts(
+            tenantId: tenantId, chain: chain.isEmpty ? [projectId] : chain, keyId: keyId, seatId: seatId, resourceId: resourceId,
+            overflow: overflow, overage: overage, overageProjectId: overageProjectId)
     }
 }
 

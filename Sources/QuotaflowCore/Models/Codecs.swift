@@ -14,11 +14,6 @@ extension JSONCodable {
 
     public static var converter: FieldConverter<Self> { { value, name in try read(value, field: name) } }
 
-    /// Decodes from stored JSON text; storage is trusted, so failures fall back to `fallback`.
-    public static func decodeStored(_ text: String, fallback: Self) -> Self {
-        guard let value = try? JSONParser.parse(Array(text.utf8)), let decoded = try? read(value, field: "") else { return fallback }
-        return decoded
-    }
 }
 
 extension JSONValue {

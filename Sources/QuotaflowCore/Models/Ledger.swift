@@ -26,10 +26,10 @@ public struct LedgerEntry: Sendable, Equatable {
     public var upstreamCostMicros: Int64 = 0
     public var reservedMicros: Int64 = 0
     public var status: Int
-    public var reason: String?
-    public var flags: [String] = []
-    /// `fallback` or `overflow` when an overage policy admitted the request.
-    public var overage: String?
+    public var reason: ReasonCode?
+    public var flags: [LedgerFlag] = []
+    /// Set when an overage policy admitted the request.
+    public var overage: OverageKind?
     /// The project whose budget the overage policy came from.
     public var overageProjectId: String?
     public var latencyUs: Int64 = 0

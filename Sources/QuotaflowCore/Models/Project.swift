@@ -46,7 +46,7 @@ public struct Project: Sendable, Equatable {
 }
 
 /// When a monthly period starts: a day of the month in a time zone.
-public struct PeriodAnchor: Sendable, Equatable, Codable {
+public struct PeriodAnchor: Sendable, Hashable, Codable {
     /// 1...28, so every month has the day.
     public var day: Int
     /// An IANA time zone name such as `Europe/Berlin`.

@@ -78,6 +78,18 @@ struct Query {
 
     var limit: Int { get throws { Int(try int("limit", range: 1...1000) ?? 100) } }
 
+    /// `from`/`to` of a report: by default the current calendar month (UTC) up to now; ten years at most.
+    func reportRange(now: Int64) throws -> (from: Int64, to: Int64) {
+        let monthStart = BillingPeriod.containing(now, anchor: PeriodAnchor()).start
+        let from = try time("from") ?? monthStart
+        let to = try time("to") ?? now + 1
+        guard to > from else { throw ProblemError(.badRequest, code: "invalid_parameter", "'to' must be after 'from'", field: "to") }
+        guard to - from <= 3660 * Forecast.dayMs else {
+            throw ProblemError(.badRequest, code: "invalid_parameter", "the range may span at most ten years", field: "from")
+        }
+        return (from, to)
+    }
+
     /// An opaque cursor holding an integer position.
     func cursor() throws -> Int64? {
         guard let raw = try string("cursor", maxLength: 40) else { return nil }

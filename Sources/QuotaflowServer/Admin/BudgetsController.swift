@@ -244,16 +244,12 @@ struct BudgetsController {
     static func rep(_ w: Webhook, secret: String? = nil) -> JSONValue {
         .compact([
             ("id", .string(w.id)), ("tenant_id", .string(w.tenantId)), ("project_id", .string(w.projectId)), ("url", .string(w.url)),
-            ("format", .string(w.format)), ("secret", secret.map(JSONValue.string)), ("secret_hint", .string(w.secretHint)),
+            ("format", .string(w.format.rawValue)), ("secret", secret.map(JSONValue.string)), ("secret_hint", .string(w.secretHint)),
             ("active", .bool(w.active)), ("created_at", Rep.time(w.createdAt)), ("updated_at", Rep.time(w.updatedAt)),
         ])
     }
 
-    static let formatField: FieldConverter<String> = { value, name in
-        let s = try Field.string(maxLength: 10)(value, name)
-        guard s == "json" || s == "slack" else { throw FieldError(name, "must be json or slack") }
-        return s
-    }
+    static let formatField: FieldConverter<WebhookFormat> = Field.enumeration(WebhookFormat.self)
 
     @Sendable func createWebhook(_ request: Request, context: AppRequestContext) async throws -> Response {
         let tenantId = try context.tenantScope(state)
@@ -268,7 +264,7 @@ struct BudgetsController {
             }
             return Webhook(
                 id: Identifier.make("wh"), tenantId: tenantId, projectId: projectId, url: try body.required("url", Field.url),
-                format: try body.optional("format", Self.formatField) ?? "json", secretHint: "…" + secret.suffix(4), createdAt: now, updatedAt: now)
+                format: try body.optional("format", Self.formatField) ?? .json, secretHint: "…" + secret.suffix(4), createdAt: now, updatedAt: now)
         }
         let ciphertext = try state.cipher.seal(secret, context: "webhook:\(w.id)")
         let who = try context.admin
@@ -313,10 +309,10 @@ struct BudgetsController {
         var w = current
         try validating {
             let merged = try ObjectReader(
-                JSONMergePatch.apply(.object(body.members), to: ["url": .string(current.url), "format": .string(current.format), "active": .bool(current.active)]))
+                JSONMergePatch.apply(.object(body.members), to: ["url": .string(current.url), "format": .string(current.format.rawValue), "active": .bool(current.active)]))
             try merged.rejectUnknown(["url", "format", "active"])
             w.url = try merged.required("url", Field.url)
-            w.format = try merged.optional("format", Self.formatField) ?? "json"
+            w.format = try merged.optional("format", Self.formatField) ?? .json
             w.active = try merged.optional("active", Field.bool) ?? true
         }
         w.updatedAt = kit.now
@@ -346,7 +342,7 @@ struct BudgetsController {
         let now = kit.now
         let eventId = Identifier.make("evt")
         let payload: JSONValue =
-            w.format == "slack"
+            w.format == .slack
             ? ["text": "Quotaflow: test delivery"]
             : ["id": .string(eventId), "type": "webhook.test", "created_at": .string(Timestamp.format(now)), "tenant_id": .string(tenantId), "data": [:]]
         try await state.db.write { conn in
@@ -359,7 +355,7 @@ struct BudgetsController {
     static func rep(_ d: Delivery) -> JSONValue {
         [
             "id": .int(d.id), "webhook_id": .string(d.webhookId), "event_id": .string(d.eventId), "event_type": .string(d.eventType),
-            "status": .string(d.status), "attempts": .int(Int64(d.attempts)), "next_attempt_at": Rep.time(d.status == "pending" ? d.nextAttemptAt : nil),
+            "status": .string(d.status.rawValue), "attempts": .int(Int64(d.attempts)), "next_attempt_at": Rep.time(d.status == .pending ? d.nextAttemptAt : nil),
             "last_status": .int(d.lastStatus.map { Int64($0) }), "last_error": .string(d.lastError), "created_at": Rep.time(d.createdAt),
             "delivered_at": Rep.time(d.deliveredAt), "payload": .stored(d.payload),
         ]

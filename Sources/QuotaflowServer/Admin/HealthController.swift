@@ -27,7 +27,7 @@ struct HealthController {
         let tenantId = try context.tenantScope(state)
         let id = try context.parameters.require("resource_id")
         let limit = Int(try request.query.int("limit", range: 1...200) ?? 20)
-        let found = try await state.db.read { conn -> (Resource, JSONValue, [ProbeRecord])? in
+        let found = try await state.db.read { conn -> (Resource, ResourceHealth, [ProbeRecord])? in
             guard let r = try conn.resource(tenantId: tenantId, id: id) else { return nil }
             return (r, try conn.resourceHealth(id: id), try conn.probes(tenantId: tenantId, resourceId: id, limit: limit))
         }
@@ -37,13 +37,13 @@ struct HealthController {
         case .revoked, .rejected: next = .null
         case _ where r.manualHold: next = .null
         case .cooling: next = Rep.time(r.coolingUntil)
-        default: next = Rep.time(h["next_probe_at"]?.int64Value ?? state.clock.nowMs())
+        default: next = Rep.time(h.nextProbeAt ?? state.clock.nowMs())
         }
         return JSONResponse.make([
             "resource_id": .string(r.id), "state": .string(r.state.rawValue), "state_reason": .string(r.stateReason),
             "state_changed_at": Rep.time(r.stateChangedAt), "manual_hold": .bool(r.manualHold), "cooling_until": Rep.time(r.coolingUntil),
-            "consecutive_ok": .int(h["consecutive_ok"]?.int64Value ?? 0), "consecutive_fail": .int(h["consecutive_fail"]?.int64Value ?? 0),
-            "last_probe_at": Rep.time(h["last_probe_at"]?.int64Value), "next_probe_at": next, "learned_limits": h["learned"] ?? [:],
+            "consecutive_ok": .int(Int64(h.consecutiveOK)), "consecutive_fail": .int(Int64(h.consecutiveFail)),
+            "last_probe_at": Rep.time(h.lastProbeAt), "next_probe_at": next, "learned_limits": h.learned,
             "probes": .array(probes.map(Self.probe)),
         ])
     }
@@ -51,7 +51,7 @@ struct HealthController {
     static func probe(_ p: ProbeRecord) -> JSONValue {
         [
             "at": Rep.time(p.at), "ok": .bool(p.ok), "latency_ms": .int(p.latencyMs), "status": .int(p.status.map { Int64($0) }),
-            "reason": .string(p.reason), "checks": p.checks, "headers": p.headers, "trigger": .string(p.trigger),
+            "reason": .string(p.reason), "checks": p.checks, "headers": p.headers, "trigger": .string(p.trigger.rawValue),
         ]
     }
 }
@@ -102,7 +102,7 @@ struct LedgerController {
             "tokens_in": .int(e.usage.input), "tokens_out": .int(e.usage.output), "tokens_cached": .int(e.usage.cachedInput),
             "tokens_cache_write": .int(e.usage.cacheWrite), "tool_calls": .int(e.usage.serverToolCalls), "cost_micros": .int(e.costMicros), "upstream_cost_micros": .int(e.upstreamCostMicros),
             "overflow_charge_micros": .int(e.overflowChargeMicros), "reserved_micros": .int(e.reservedMicros), "status": .int(Int64(e.status)),
-            "reason": .string(e.reason), "flags": .strings(e.flags), "overage": .string(e.overage), "overage_project_id": .string(e.overageProjectId),
+            "reason": .string(e.reason?.rawValue), "flags": .strings(e.flags.map(\.rawValue)), "overage": .string(e.overage?.rawValue), "overage_project_id": .string(e.overageProjectId),
             "latency_us": .int(e.latencyUs), "ttfb_us": .int(e.ttfbUs), "attempts": .int(Int64(e.attempts)),
         ]
     }

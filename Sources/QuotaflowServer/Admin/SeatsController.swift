@@ -17,11 +17,7 @@ struct SeatsController {
         admin.post("tenants/{tenant_id}/projects/{project_id}/seats/{seat_id}/rotate", use: rotate)
     }
 
-    struct Usage: Sendable {
-        var requests: Int64 = 0
-        var totalMicros: Int64 = 0
-        var lastUsed: Int64?
-    }
+    typealias Usage = SeatUsage
 
     func rep(_ s: Seat, usage: Usage, secret: String? = nil) -> JSONValue {
         let now = state.clock.nowMs()
@@ -41,17 +37,7 @@ struct SeatsController {
     func usage(_ tenantId: String, seatIds: [String]) async throws -> [String: Usage] {
         guard !seatIds.isEmpty else { return [:] }
         await runtime.ledger.flush()
-        return try await state.db.read { conn in
-            var out: [String: Usage] = [:]
-            let marks = Array(repeating: "?", count: seatIds.count).joined(separator: ", ")
-            for row in try conn.query(
-                "SELECT seat_id, COUNT(*), SUM(cost_micros), MAX(at) FROM ledger WHERE tenant_id = ? AND seat_id IN (\(marks)) GROUP BY seat_id",
-                [.text(tenantId)] + seatIds.map { .text($0) })
-            {
-                out[row.string(0)] = Usage(requests: row.int(1), totalMicros: row.int(2), lastUsed: row.optionalInt(3))
-            }
-            return out
-        }
+        return try await state.db.read { conn in try conn.seatUsage(tenantId: tenantId, seatIds: seatIds) }
     }
 
     /// Reads the seat's expiry (a time or a duration) and caps, checked against the tenant and project.

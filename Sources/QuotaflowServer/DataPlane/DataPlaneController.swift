@@ -77,10 +77,10 @@ struct DataPlaneController {
         let caller = x.caller
         let parsed = x.parsed
         let enforce = caller.enforce
-        var flags: [String] = []
+        var flags: [LedgerFlag] = []
         func fail(_ r: Refusal) throws {
             if enforce { throw r }
-            flags.append("would_refuse:\(r.reason.rawValue)")
+            flags.append(.wouldRefuse(r.reason))
         }
         let grants = runtime.grants(project: caller.chain, now: now)
         if !caller.allows(model: parsed.model, grantedModels: grants.models) {
@@ -96,22 +96,22 @@ struct DataPlaneController {
         var checks: [Engine.RateCheck] = []
         let project = caller.project
         if let rpm = caller.key.rpm ?? project.rateLimits.rpmPerKey {
-            checks.append(.init(key: "k:\(caller.key.id)", limit: rpm, cost: 1, what: "the request rate limit of this key (\(rpm)/min)"))
+            checks.append(.init(key: .key(caller.key.id), limit: rpm, cost: 1, what: "the request rate limit of this key (\(rpm)/min)"))
         }
         for p in caller.chain {
             if let rpm = p.rateLimits.rpm {
-                checks.append(.init(key: "p:\(p.id)", limit: rpm, cost: 1, what: "the request rate limit of project '\(p.name)' (\(rpm)/min)"))
+                checks.append(.init(key: .project(p.id), limit: rpm, cost: 1, what: "the request rate limit of project '\(p.name)' (\(rpm)/min)"))
             }
         }
         if let rpm = project.rateLimits.rpmPerUser, let user = x.userDigest {
-            checks.append(.init(key: "u:\(project.id):\(user)", limit: rpm, cost: 1, what: "the per-user request rate limit (\(rpm)/min)"))
+            checks.append(.init(key: .user(projectId: project.id, user: user), limit: rpm, cost: 1, what: "the per-user request rate limit (\(rpm)/min)"))
         }
         let tokens = plan.shape.worstTokens
-        var tokenCharges: [(String, Int64, Int64)] = []
+        var tokenCharges: [(LimiterKey, Int64, Int64)] = []
         for p in caller.chain {
             if let tpm = p.rateLimits.tpm {
-                checks.append(.init(key: "t:\(p.id)", limit: tpm, cost: tokens, what: "the token rate limit of project '\(p.name)' (\(tpm)/min)"))
-                tokenCharges.append(("t:\(p.id)", tpm, tokens))
+                checks.append(.init(key: .projectTokens(p.id), limit: tpm, cost: tokens, what: "the token rate limit of project '\(p.name)' (\(tpm)/min)"))
+                tokenCharges.append((.projectTokens(p.id), tpm, tokens))
             }
         }
         if !checks.isEmpty {
@@ -124,7 +124,7 @@ struct DataPlaneController {
             m.flags = flags
         }
         // Budgets and a resource.
-        var overage: (kind: String, projectId: String)?
+        var overage: (kind: OverageKind, projectId: String)?
         while true {
             let input = engineInput(x, plan: plan, price: listPrice, overage: overage, enforce: enforce, budgetGrants: grants.budget, now: now)
             switch runtime.engine.admit(input) {
@@ -135,7 +135,7 @@ struct DataPlaneController {
                     m.listPrice = listPrice
                     m.overage = overage
                     m.flags += a.flags
-                    if overage?.kind == "fallback" { m.flags.append("fallback") }
+                    if overage?.kind == .fallback { m.flags.append(.fallback) }
                 }
                 return
             case .refused(let r):
@@ -160,10 +160,10 @@ struct DataPlaneController {
                     plan = RequestPlan.make(parsed, model: fb.model, outputLimit: cap)
                     listPrice = fbPrice
                     try check(plan, parsed: parsed, price: listPrice, limits: limits, fail: fail)
-                    overage = (kind: "fallback", projectId: projectId)
+                    overage = (kind: .fallback, projectId: projectId)
                 case .overflow:
                     guard caller.project.overflowAllowed else { throw Refusal(.quotaExceeded, detail, resetsAt: periodEnd) }
-                    overage = (kind: "overflow", projectId: projectId)
+                    overage = (kind: .overflow, projectId: projectId)
                 }
             }
         }
@@ -189,7 +189,7 @@ struct DataPlaneController {
     }
 
     func engineInput(
-        _ x: Exchange, plan: RequestPlan, price: TokenPrice, overage: (kind: String, projectId: String)?, enforce: Bool,
+        _ x: Exchange, plan: RequestPlan, price: TokenPrice, overage: (kind: OverageKind, projectId: String)?, enforce: Bool,
         budgetGrants: [String: Int64], now: Int64
     ) -> Engine.Input {
         Engine.Input(
@@ -235,7 +235,7 @@ struct DataPlaneController {
                         limit: config.maxUpstreamResponseBytes)
                 }
             } catch is CancellationError {
-                await x.finish(.init(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: ["client_closed"], brokeOff: true))
+                await x.finish(.init(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: [.clientClosed], brokeOff: true))
                 throw Refusal(.clientClosed, "the client closed the connection")
             } catch let denied as UpstreamClients.Denied {
                 // The resource's address is refused by the egress policy: it cannot serve anyone.
@@ -259,11 +259,11 @@ struct DataPlaneController {
             runtime.metrics.upstreamLatency(resource.resource.provider, micros: (state.clock.nowMs() - sentAt) * 1000)
             if let error = head.bodyError {
                 if error is CancellationError || runtime.connections.isGone(context.channel) {
-                    await x.finish(.init(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: ["client_closed"], brokeOff: true))
+                    await x.finish(.init(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: [.clientClosed], brokeOff: true))
                     throw Refusal(.clientClosed, "the client closed the connection")
                 }
                 await x.finish(
-                    .init(status: 502, reason: .upstreamError, usage: nil, servedModel: nil, extraFlags: ["upstream_body_failed"], brokeOff: true))
+                    .init(status: 502, reason: .upstreamError, usage: nil, servedModel: nil, extraFlags: [.upstreamBodyFailed], brokeOff: true))
                 let tooLarge = error is NIOTooManyBytesError
                 throw Refusal(
                     .upstreamError,
@@ -303,7 +303,7 @@ struct DataPlaneController {
             }
             if (300..<400).contains(status) {
                 // Redirects are never followed: one could carry the resource's credential anywhere.
-                await x.finish(.init(status: 502, reason: .upstreamError, usage: nil, servedModel: nil, extraFlags: ["upstream_redirect"]))
+                await x.finish(.init(status: 502, reason: .upstreamError, usage: nil, servedModel: nil, extraFlags: [.upstreamRedirect]))
                 throw Refusal(.upstreamError, "the upstream answered \(status) (a redirect); redirects are not followed", status: 502)
             }
             if status == 401 || status == 403 || status == 404 {
@@ -323,7 +323,7 @@ struct DataPlaneController {
                         .upstreamError,
                         "the provider refused the credential or address of every resource that could serve this request; they failed their "
                             + "re-verification and are out of service until an admin fixes them", status: 502)
-                    await x.finish(.init(status: failure.status, reason: failure.reason, usage: nil, servedModel: nil, extraFlags: ["resource_refused"]))
+                    await x.finish(.init(status: failure.status, reason: failure.reason, usage: nil, servedModel: nil, extraFlags: [.resourceRefused]))
                     throw failure
                 case .model:
                     runtime.coolModel(resource, model: x.plan.model, evidence: body)

@@ -12,12 +12,12 @@ final class Exchange: Sendable {
         var admission: Engine.Admission?
         var plan: RequestPlan
         var listPrice: TokenPrice
-        var flags: [String] = []
-        var overage: (kind: String, projectId: String)?
+        var flags: [LedgerFlag] = []
+        var overage: (kind: OverageKind, projectId: String)?
         var attempts = 0
         var ttfbUs: Int64?
         var finished = false
-        var rateCharged: [(key: String, limit: Int64, tokens: Int64)] = []
+        var rateCharged: [(key: LimiterKey, limit: Int64, tokens: Int64)] = []
     }
 
     let runtime: Runtime
@@ -52,7 +52,7 @@ final class Exchange: Sendable {
             return open
         }
         if abandoned {
-            let outcome = Outcome(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: ["abandoned"], brokeOff: true)
+            let outcome = Outcome(status: 499, reason: .clientClosed, usage: nil, servedModel: nil, extraFlags: [.abandoned], brokeOff: true)
             let (item, release) = makeItem(outcome)
             release()
             runtime.ledger.appendDetached(item)
@@ -77,7 +77,7 @@ final class Exchange: Sendable {
         /// `message_start` input). `nil` when it reported nothing.
         var usage: TokenUsage?
         var servedModel: String?
-        var extraFlags: [String] = []
+        var extraFlags: [LedgerFlag] = []
         /// The request was dispatched but its answer did not run to its end: the client left, the
         /// stream stalled, timed out or was cut, or the upstream sent an error event mid-stream.
         var brokeOff = false
@@ -92,16 +92,16 @@ final class Exchange: Sendable {
     /// - an answer that broke off: the reported parts, else the input estimate, plus the output seen,
     ///   flagged `usage_estimated` with its cause;
     /// - a refusal or an error answer without usage: nothing.
-    static func charged(_ o: Outcome, estimatedInput: Int64) -> (usage: TokenUsage, worstCase: Bool, flag: String?) {
+    static func charged(_ o: Outcome, estimatedInput: Int64) -> (usage: TokenUsage, worstCase: Bool, flag: LedgerFlag?) {
         if o.brokeOff {
             let reported = o.usage ?? TokenUsage()
             var u = reported
             if reported.input <= 0 { u.input = estimatedInput }
             u.output = max(reported.output, o.seenOutput)
-            return (u, false, "usage_estimated")
+            return (u, false, .usageEstimated)
         }
         if let usage = o.usage { return (usage, false, nil) }
-        if (200..<300).contains(o.status) { return (TokenUsage(output: o.seenOutput), true, "usage_missing") }
+        if (200..<300).contains(o.status) { return (TokenUsage(output: o.seenOutput), true, .usageMissing) }
         return (TokenUsage(), false, nil)
     }
 
@@ -116,7 +116,7 @@ final class Exchange: Sendable {
         e.seatId = caller.key.kind == .seat ? caller.key.id : nil
         e.userDigest = userDigest
         e.stream = parsed.stream
-        e.reason = o.reason?.rawValue
+        e.reason = o.reason
         e.flags = m.flags + o.extraFlags
         e.latencyUs = elapsedMicros()
         e.ttfbUs = m.ttfbUs

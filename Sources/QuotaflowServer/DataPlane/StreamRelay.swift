@@ -39,13 +39,13 @@ struct StreamRelay {
                 var clientGone = false
                 /// A stream that ran to its end is charged its usage (the worst case when none came); one
                 /// that broke off, or carried an upstream error event, is charged what it delivered.
-                func outcome(_ status: Int, _ reason: ReasonCode?, _ flags: [String], brokeOff: Bool = false) -> Exchange.Outcome {
+                func outcome(_ status: Int, _ reason: ReasonCode?, _ flags: [LedgerFlag], brokeOff: Bool = false) -> Exchange.Outcome {
                     var flags = flags
                     var status = status
                     var reason = reason
                     var brokeOff = brokeOff
                     if meter.sawError {
-                        flags.append("stream_error")
+                        flags.append(.streamError)
                         brokeOff = true
                         if (200..<300).contains(status) {
                             status = 502
@@ -75,16 +75,16 @@ struct StreamRelay {
                     }
                     let rest = scrub.feed(meter.flush()) + scrub.finish()
                     let ended = meter.sawTerminal
-                    await exchange.finish(outcome(status, nil, ended ? [] : ["stream_unterminated"], brokeOff: !ended))
+                    await exchange.finish(outcome(status, nil, ended ? [] : [.streamUnterminated], brokeOff: !ended))
                     try await send(rest)
                     try await writer.finish(nil)
                 } catch {
                     if clientGone {
-                        await exchange.finish(outcome(499, .clientClosed, ["client_closed"], brokeOff: true))
+                        await exchange.finish(outcome(499, .clientClosed, [.clientClosed], brokeOff: true))
                     } else if error is StreamTimeout {
-                        await exchange.finish(outcome(504, .upstreamTimeout, ["stream_timeout"], brokeOff: true))
+                        await exchange.finish(outcome(504, .upstreamTimeout, [.streamTimeout], brokeOff: true))
                     } else {
-                        await exchange.finish(outcome(502, .upstreamError, ["stream_interrupted"], brokeOff: true))
+                        await exchange.finish(outcome(502, .upstreamError, [.streamInterrupted], brokeOff: true))
                     }
                     throw error
                 }

@@ -97,7 +97,7 @@ final class Alerts: Sendable {
     ) throws {
         for w in try conn.webhooks(tenantId: tenantId) where w.active && (w.projectId == nil || w.projectId == projectId) {
             let payload: JSONValue
-            if w.format == "slack" {
+            if w.format == .slack {
                 payload = ["text": .string(text)]
             } else {
                 payload = [
@@ -184,7 +184,7 @@ struct OutboxService: Service {
             else {
                 try await state.db.write { conn in
                     try conn.recordDelivery(
-                        id: d.id, status: "failed", attempts: d.attempts, nextAttemptAt: now, httpStatus: nil, error: "the webhook was removed",
+                        id: d.id, status: .failed, attempts: d.attempts, nextAttemptAt: now, httpStatus: nil, error: "the webhook was removed",
                         deliveredAt: nil)
                 }
                 return
@@ -212,7 +212,7 @@ struct OutboxService: Service {
         let attempts = d.attempts + 1
         let ok = failure == nil
         runtime.metrics.webhook(ok ? "delivered" : (attempts >= Self.maxAttempts ? "failed" : "retry"))
-        let status = ok ? "delivered" : (attempts >= Self.maxAttempts ? "failed" : "pending")
+        let status: DeliveryStatus = ok ? .delivered : (attempts >= Self.maxAttempts ? .failed : .pending)
         let next = ok ? now : now + Self.backoffMs(attempts: attempts - 1)
         let (code, message) = (httpStatus, failure)
         do {

@@ -28,34 +28,19 @@ enum CounterMath {
             return entry
         }
         let since = now - 70 * 86_400_000
-        var sql = """
-            SELECT at, tenant_id, project_id, key_id, seat_id, resource_id, overflow, overage, overage_project_id, cost_micros, \
-            upstream_cost_micros FROM ledger WHERE at >= ?
-            """
-        var args: [SQLValue] = [.int(since)]
-        if let tenantId {
-            sql += " AND tenant_id = ?"
-            args.append(.text(tenantId))
-        }
-        try conn.forEach(sql, args) { row in
-            let at = row.int(0)
-            let tenant = row.string(1)
-            let project = row.string(2)
+        try conn.forEachCharge(since: since, tenantId: tenantId) { row in
             let chain: [String]
-            if let cached = chains[project] {
+            if let cached = chains[row.projectId] {
                 chain = cached
             } else {
-                chain = catalog.projectChain(project).map(\.id)
-                chains[project] = chain
+                chain = catalog.projectChain(row.projectId).map(\.id)
+                chains[row.projectId] = chain
             }
-            let facts = Charging.Facts(
-                tenantId: tenant, chain: chain.isEmpty ? [project] : chain, keyId: row.optionalString(3), seatId: row.optionalString(4),
-                resourceId: row.optionalString(5), overflow: row.bool(6), overage: row.optionalString(7), overageProjectId: row.optionalString(8))
-            for (key, amount) in Charging.charges(facts, cost: row.int(9), upstream: row.int(10)) {
-                let (current, previous, _, _) = period(key, tenant: tenant, project: project, keyCap: nil)
-                if current.contains(at) {
+            for (key, amount) in Charging.charges(row.facts(chain: chain), cost: row.costMicros, upstream: row.upstreamCostMicros) {
+                let (current, previous, _, _) = period(key, tenant: row.tenantId, project: row.projectId, keyCap: nil)
+                if current.contains(row.at) {
                     values[key, default: Value()].spent += amount
-                } else if previous.contains(at) {
+                } else if previous.contains(row.at) {
                     values[key, default: Value()].previous += amount
                 }
             }
@@ -76,9 +61,9 @@ enum CounterMath {
             spend[key] = (v.spent, v.previous, current, anchor, carry)
         }
         var fired: [BudgetKey: (periodStart: Int64, thresholds: Set<Int>)] = [:]
-        for row in try conn.query("SELECT budget_key, period_start, threshold FROM alerts_fired WHERE period_start >= ?", [.int(since)]) {
-            guard let key = BudgetKey(row.string(0)), let current = spend[key]?.period ?? periods[key]?.0, current.start == row.int(1) else { continue }
-            fired[key, default: (current.start, [])].thresholds.insert(Int(row.int(2)))
+        for alert in try conn.firedAlerts(since: since) {
+            guard let current = spend[alert.key]?.period ?? periods[alert.key]?.0, current.start == alert.periodStart else { continue }
+            fired[alert.key, default: (current.start, [])].thresholds.insert(alert.threshold)
         }
         return Result(spend: spend, fired: fired)
     }

@@ -66,7 +66,7 @@ final class Engine: Sendable {
     struct State {
         var resources: [String: ResourceRuntime] = [:]
         var counters: [BudgetKey: Counter] = [:]
-        var limiters: [String: GCRA] = [:]
+        var limiters: [LimiterKey: GCRA] = [:]
         var rotation: UInt64 = 0
         var reservationsHeld: Int64 = 0
     }
@@ -145,14 +145,14 @@ final class Engine: Sendable {
         let listPrice: TokenPrice
         let enforce: Bool
         /// `fallback` or `overflow` with the project whose budget it stands in for.
-        let overage: (kind: String, projectId: String)?
+        let overage: (kind: OverageKind, projectId: String)?
         let grants: [String: Int64]
         let leaseIdleMs: Int64
         let now: Int64
 
         init(
             catalog: Catalog, tenant: Tenant, chain: [Project], key: DataPlaneKey, model: String, wireFormat: WireFormat, holder: String,
-            shape: CostShape, listPrice: TokenPrice, enforce: Bool, overage: (kind: String, projectId: String)?,
+            shape: CostShape, listPrice: TokenPrice, enforce: Bool, overage: (kind: OverageKind, projectId: String)?,
             grants: [String: Int64], leaseIdleMs: Int64, now: Int64
         ) {
             self.catalog = catalog
@@ -178,7 +178,7 @@ final class Engine: Sendable {
         var facts: Charging.Facts
         var worstCase: Int64
         var upstreamWorstCase: Int64
-        var flags: [String]
+        var flags: [LedgerFlag]
         var budgetRemaining: Int64?
         var tried: [String]
     }
@@ -198,7 +198,7 @@ final class Engine: Sendable {
             tenantId: input.tenant.id, chain: input.chain.map(\.id), keyId: input.key.kind == .projectKey ? input.key.id : nil,
             seatId: input.key.kind == .seat ? input.key.id : nil, overage: input.overage?.kind, overageProjectId: input.overage?.projectId)
         return state.withLock { s -> Outcome in
-            var flags: [String] = []
+            var flags: [LedgerFlag] = []
             // 1. Budgets at list cost, innermost first.
             var holds: [(BudgetKey, Int64)] = []
             var remaining: Int64?
@@ -218,7 +218,7 @@ final class Engine: Sendable {
                             if case .project(let id) = key { return .overBudget(projectId: id, detail: detail, retryAt: c.period.end) }
                             return .refused(Refusal(.quotaExceeded, detail, resetsAt: c.period.end))
                         }
-                        flags.append("would_refuse:quota_exceeded")
+                        flags.append(.wouldRefuse(.quotaExceeded))
                     }
                     remaining = min(remaining ?? Int64.max, left - worst)
                 }
@@ -226,11 +226,11 @@ final class Engine: Sendable {
             }
             // 2. A resource: owned capacity first, overflow only when nothing owned is eligible.
             var choice: (RoutableResource, Int64)?
-            let ownedAllowed = input.overage?.kind != "overflow"
+            let ownedAllowed = input.overage?.kind != .overflow
             if ownedAllowed {
                 choice = Self.select(&s, input: input, overflow: false, excluding: [])
             }
-            if choice == nil, leaf.overflowAllowed, input.overage?.kind != "fallback" {
+            if choice == nil, leaf.overflowAllowed, input.overage?.kind != .fallback {
                 facts.overflow = true
                 choice = Self.select(&s, input: input, overflow: true, excluding: [])
             }
@@ -274,10 +274,10 @@ final class Engine: Sendable {
             }
             var facts = admission.facts
             var choice: (RoutableResource, Int64)?
-            if !facts.overflow && input.overage?.kind != "overflow" {
+            if !facts.overflow && input.overage?.kind != .overflow {
                 choice = Self.select(&s, input: input, overflow: false, excluding: Set(admission.tried))
             }
-            if choice == nil, input.chain.first!.overflowAllowed, input.overage?.kind != "fallback" {
+            if choice == nil, input.chain.first!.overflowAllowed, input.overage?.kind != .fallback {
                 choice = Self.select(&s, input: input, overflow: true, excluding: Set(admission.tried))
             }
             guard let (resource, upstreamWorst) = choice else {
@@ -541,14 +541,14 @@ final class Engine: Sendable {
     }
 
     struct RateCheck {
-        let key: String
+        let key: LimiterKey
         let limit: Int64
         let cost: Int64
         let what: String
     }
 
     /// Takes one unit from every limiter or none. In audit mode takes them all and reports what would refuse.
-    func rateLimit(_ checks: [RateCheck], now: Int64, enforce: Bool) -> (RateOutcome, [String]) {
+    func rateLimit(_ checks: [RateCheck], now: Int64, enforce: Bool) -> (RateOutcome, [LedgerFlag]) {
         state.withLock { s in
             var taken: [RateCheck] = []
             for check in checks {
@@ -566,7 +566,7 @@ final class Engine: Sendable {
                     g.force(now: now, limit: check.limit, periodMs: 60_000, cost: check.cost)
                     s.limiters[check.key] = g
                     taken.append(check)
-                    return (.allowed, ["would_refuse:rate_limited"])
+                    return (.allowed, [.wouldRefuse(.rateLimited)])
                 }
                 s.limiters[check.key] = g
                 taken.append(check)
@@ -575,12 +575,12 @@ final class Engine: Sendable {
         }
     }
 
-    func refundTokens(key: String, limit: Int64, tokens: Int64) {
+    func refundTokens(key: LimiterKey, limit: Int64, tokens: Int64) {
         guard tokens > 0 else { return }
         state.withLock { s in s.limiters[key]?.refund(limit: limit, periodMs: 60_000, cost: tokens) }
     }
 
-    func remaining(limiter key: String, limit: Int64, now: Int64) -> Int64 {
+    func remaining(limiter key: LimiterKey, limit: Int64, now: Int64) -> Int64 {
         state.withLock { s in (s.limiters[key] ?? GCRA()).remaining(now: now, limit: limit, periodMs: 60_000) }
     }
 

@@ -49,13 +49,13 @@ final class Metrics: Sendable {
     let state = Mutex(State())
 
     func recordRequest(_ e: LedgerEntry) {
-        let key = RequestKey(route: e.endpoint, status: e.status, reason: e.reason ?? "")
+        let key = RequestKey(route: e.endpoint, status: e.status, reason: e.reason?.rawValue ?? "")
         state.withLock { s in
             s.requests[key, default: 0] += 1
             if e.resourceId != nil {
-                s.routing[e.overflow ? "overflow" : (e.overage == "fallback" ? "fallback" : "owned"), default: 0] += 1
+                s.routing[e.overflow ? "overflow" : (e.overage == .fallback ? "fallback" : "owned"), default: 0] += 1
                 if e.attempts > 1 { s.routing["retried", default: 0] += 1 }
-            } else if e.reason == ReasonCode.noCapacity.rawValue {
+            } else if e.reason == .noCapacity {
                 s.routing["no_capacity", default: 0] += 1
             }
         }

@@ -71,7 +71,8 @@ public final class Runtime: Sendable {
         HealthController(kit: kit, runtime: self).register(on: admin)
         BudgetsController(kit: kit, runtime: self).register(on: admin)
         SeatsController(kit: kit, runtime: self).register(on: admin)
-        ReportsController(kit: kit, runtime: self).register(on: admin)
+        UsageReportsController(kit: kit, runtime: self).register(on: admin)
+        CapacityReportsController(kit: kit, runtime: self).register(on: admin)
         router.get("metrics") { [self] request, _ in
             // Metrics name every tenant and resource: only the operator (or the metrics token) reads them.
             guard let token = request.bearerToken, token.utf8.count <= 256 else { throw ProblemError.unauthorized }
@@ -246,7 +247,7 @@ public final class Runtime: Sendable {
             "request_id": .string(e.requestId), "tenant": .string(e.tenantId), "project": .string(e.projectId), "endpoint": .string(e.endpoint),
             "model": .string(e.modelRequested), "status": .stringConvertible(e.status), "latency_ms": .string(Self.millis(e.latencyUs)),
         ]
-        if let r = e.reason { metadata["reason"] = .string(r) }
+        if let r = e.reason { metadata["reason"] = .string(r.rawValue) }
         if let r = e.resourceId { metadata["resource"] = .string(r) }
         if e.overflow { metadata["overflow"] = "true" }
         if e.usage.total > 0 {
@@ -279,10 +280,10 @@ public final class Runtime: Sendable {
         let caller = exchange.caller
         var best: (Int64, Int64)?
         if let rpm = caller.key.rpm ?? caller.project.rateLimits.rpmPerKey {
-            best = (engine.remaining(limiter: "k:\(caller.key.id)", limit: rpm, now: now), rpm)
+            best = (engine.remaining(limiter: .key(caller.key.id), limit: rpm, now: now), rpm)
         }
         if let rpm = caller.project.rateLimits.rpm {
-            let left = engine.remaining(limiter: "p:\(caller.project.id)", limit: rpm, now: now)
+            let left = engine.remaining(limiter: .project(caller.project.id), limit: rpm, now: now)
             if best == nil || left < best!.0 { best = (left, rpm) }
         }
         if let (left, limit) = best {

@@ -48,19 +48,19 @@ final class Verifier: Sendable {
         for r in state.catalog.resourcesByTenant.values.joined() {
             let res = r.resource
             if res.manualHold || res.state == .revoked || res.state == .rejected { continue }
-            let h = health[r.id] ?? [:]
+            let h = health[r.id] ?? ResourceHealth()
             let at: Int64
             let trigger: ProbeTrigger
             switch res.state {
             case .pending, .verifying:
-                at = h["next_probe_at"]?.int64Value ?? now
+                at = h.nextProbeAt ?? now
                 trigger = .admission
             case .cooling:
                 // One half-open probe exactly at the reset time the upstream gave.
                 at = res.coolingUntil ?? now
                 trigger = .halfOpen
             default:
-                at = h["next_probe_at"]?.int64Value ?? now
+                at = h.nextProbeAt ?? now
                 trigger = .schedule
             }
             if at <= now {
@@ -170,7 +170,7 @@ final class Verifier: Sendable {
         let evidence: JSONValue = .object((outcome.rateLimits?.evidence ?? []).map { ($0.0, .string($0.1)) })
         let record = ProbeRecord(
             tenantId: r.resource.tenantId, resourceId: r.id, at: now, ok: outcome.ok, latencyMs: outcome.latencyMs, status: outcome.status,
-            reason: outcome.reason, checks: .array(run.checks), headers: evidence, trigger: trigger.rawValue)
+            reason: outcome.reason, checks: .array(run.checks), headers: evidence, trigger: trigger)
         let tenantId = r.resource.tenantId
         let id = r.id
         let jitterSeed = UInt64(truncatingIfNeeded: now) &+ UInt64(abs(id.hashValue))
@@ -178,8 +178,7 @@ final class Verifier: Sendable {
             guard var res = try conn.resource(tenantId: tenantId, id: id) else { return (.revoked, nil) }
             try conn.insertProbe(record, keep: config.probeHistory)
             let health = try conn.resourceHealth(id: id)
-            var counters = HealthCounters(
-                consecutiveOK: Int(health["consecutive_ok"]?.int64Value ?? 0), consecutiveFail: Int(health["consecutive_fail"]?.int64Value ?? 0))
+            var counters = health.counters
             if trigger == .manual && res.state == .rejected && outcome.ok { counters = HealthCounters() }
             if res.state == .pending && outcome.rateLimitedUntil == nil { counters = HealthCounters() }
             let decision = HealthMachine.next(
@@ -200,7 +199,7 @@ final class Verifier: Sendable {
                 nextAt = coolingUntil
             default: nextAt = nil
             }
-            var learned = health["learned"] ?? [:]
+            var learned = health.learned
             if let l = outcome.rateLimits, l.limitRequests != nil || l.limitTokens != nil || l.resetAt != nil {
                 learned = .compact([
                     ("limit_requests", l.limitRequests.map(JSONValue.int)), ("limit_tokens", l.limitTokens.map(JSONValue.int)),
@@ -210,10 +209,9 @@ final class Verifier: Sendable {
             }
             try conn.setResourceHealth(
                 id: id,
-                .compact([
-                    ("consecutive_ok", .int(Int64(decision.counters.consecutiveOK))), ("consecutive_fail", .int(Int64(decision.counters.consecutiveFail))),
-                    ("last_probe_at", .int(now)), ("next_probe_at", nextAt.map(JSONValue.int)), ("learned", learned),
-                ]))
+                ResourceHealth(
+                    consecutiveOK: decision.counters.consecutiveOK, consecutiveFail: decision.counters.consecutiveFail, lastProbeAt: now,
+                    nextProbeAt: nextAt, learned: learned))
             if decision.state != res.state || coolingUntil != res.coolingUntil || decision.cause != nil {
                 let before = res.state
                 res.state = decision.state

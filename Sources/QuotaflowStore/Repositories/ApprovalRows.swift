@@ -6,12 +6,13 @@ extension SQLiteConnection {
         grant_model, grant_until, note
         """
 
-    func approval(from r: Row) -> Approval {
+    func approval(from r: Row) throws -> Approval {
         Approval(
-            id: r.string(0), tenantId: r.string(1), projectId: r.string(2), keyId: r.optionalString(3), requestedBy: r.string(4),
-            model: r.optionalString(5), detail: r.string(6), status: Approval.Status(rawValue: r.string(7)) ?? .denied, requestedAt: r.int(8),
-            decidedAt: r.optionalInt(9), decidedBy: r.optionalString(10), grantMicros: r.optionalInt(11), grantModel: r.optionalString(12),
-            grantUntil: r.optionalInt(13), note: r.string(14))
+            id: try r.string("id"), tenantId: try r.string("tenant_id"), projectId: try r.string("project_id"), keyId: try r.optionalString("key_id"),
+            requestedBy: try r.string("requested_by"), model: try r.optionalString("model"), detail: try r.string("detail"),
+            status: try r.enumeration("status", Approval.Status.self), requestedAt: try r.int("requested_at"), decidedAt: try r.optionalInt("decided_at"),
+            decidedBy: try r.optionalString("decided_by"), grantMicros: try r.optionalInt("grant_micros"), grantModel: try r.optionalString("grant_model"),
+            grantUntil: try r.optionalInt("grant_until"), note: try r.string("note"))
     }
 
     public func insertApproval(_ a: Approval) throws {
@@ -31,7 +32,7 @@ extension SQLiteConnection {
         let existing = try queryOne(
             "SELECT id FROM approvals WHERE tenant_id = ? AND project_id = ? AND COALESCE(key_id, '') = ? AND status = 'open'",
             [.text(a.tenantId), .text(a.projectId), .text(a.keyId ?? "")])
-        if let existing { return (existing.string(0), false) }
+        if let existing { return (try existing.string("id"), false) }
         try insertApproval(a)
         return (a.id, true)
     }

@@ -9,12 +9,15 @@ extension SQLiteConnection {
             SELECT model, input_per_mtok_micros, output_per_mtok_micros, cached_input_per_mtok_micros, cache_write_per_mtok_micros \
             FROM price_entries WHERE tenant_id = ? ORDER BY model
             """, [.text(tenantId)]
-        ).map { row in
-            PriceEntry(
-                model: row.string(0),
-                price: TokenPrice(
-                    inputPerMTok: row.int(1), outputPerMTok: row.int(2), cachedInputPerMTok: row.int(3), cacheWritePerMTok: row.int(4)))
-        }
+        ).map(priceEntry(from:))
+    }
+
+    func priceEntry(from row: Row) throws -> PriceEntry {
+        PriceEntry(
+            model: try row.string("model"),
+            price: TokenPrice(
+                inputPerMTok: try row.int("input_per_mtok_micros"), outputPerMTok: try row.int("output_per_mtok_micros"),
+                cachedInputPerMTok: try row.int("cached_input_per_mtok_micros"), cacheWritePerMTok: try row.int("cache_write_per_mtok_micros")))
     }
 
     public func allPriceEntries() throws -> [String: [PriceEntry]] {
@@ -25,11 +28,7 @@ extension SQLiteConnection {
             cache_write_per_mtok_micros FROM price_entries
             """)
         {
-            out[row.string(0), default: []].append(
-                PriceEntry(
-                    model: row.string(1),
-                    price: TokenPrice(
-                        inputPerMTok: row.int(2), outputPerMTok: row.int(3), cachedInputPerMTok: row.int(4), cacheWritePerMTok: row.int(5))))
+            out[try row.string("tenant_id"), default: []].append(try priceEntry(from: row))
         }
         return out
     }
@@ -57,12 +56,12 @@ extension SQLiteConnection {
 
     static let offerColumns = "id, name, provider, wire_format, base_url, models_json, price_json, credential_hint, active, created_at, updated_at"
 
-    func offer(from row: Row) -> OverflowOffer {
+    func offer(from row: Row) throws -> OverflowOffer {
         OverflowOffer(
-            id: row.string(0), name: row.string(1), provider: Provider(rawValue: row.string(2)) ?? .openaiCompatible,
-            wireFormat: WireFormat(rawValue: row.string(3)) ?? .openai, baseURL: row.string(4), models: storedStrings(row.string(5)),
-            price: TokenPrice.decodeStored(row.string(6), fallback: TokenPrice(inputPerMTok: Int64.max / 4, outputPerMTok: Int64.max / 4)),
-            credentialHint: row.string(7), active: row.bool(8), createdAt: row.int(9), updatedAt: row.int(10))
+            id: try row.string("id"), name: try row.string("name"), provider: try row.enumeration("provider", Provider.self),
+            wireFormat: try row.enumeration("wire_format", WireFormat.self), baseURL: try row.string("base_url"), models: try row.strings("models_json"),
+            price: try row.stored("price_json", TokenPrice.self), credentialHint: try row.string("credential_hint"), active: try row.bool("active"),
+            createdAt: try row.int("created_at"), updatedAt: try row.int("updated_at"))
     }
 
     public func insertOffer(_ o: OverflowOffer, ciphertext: [UInt8]) throws {
@@ -70,14 +69,14 @@ extension SQLiteConnection {
             "INSERT INTO overflow_offers (\(Self.offerColumns), credential_ciphertext) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 .text(o.id), .text(o.name), .text(o.provider.rawValue), .text(o.wireFormat.rawValue), .text(o.baseURL), jsonText(o.models),
-                .text(o.price.json().text), .text(o.credentialHint), .bool(o.active), .int(o.createdAt), .int(o.updatedAt), .blob(ciphertext),
+                .text(o.price.storedText), .text(o.credentialHint), .bool(o.active), .int(o.createdAt), .int(o.updatedAt), .blob(ciphertext),
             ])
     }
 
     public func updateOffer(_ o: OverflowOffer) throws {
         try run(
             "UPDATE overflow_offers SET name = ?, base_url = ?, models_json = ?, price_json = ?, active = ?, updated_at = ? WHERE id = ?",
-            [.text(o.name), .text(o.baseURL), jsonText(o.models), .text(o.price.json().text), .bool(o.active), .int(o.updatedAt), .text(o.id)])
+            [.text(o.name), .text(o.baseURL), jsonText(o.models), .text(o.price.storedText), .bool(o.active), .int(o.updatedAt), .text(o.id)])
     }
 
     public func setOfferCredential(id: String, ciphertext: [UInt8], hint: String, at: Int64) throws {
@@ -94,10 +93,9 @@ extension SQLiteConnection {
         try query("SELECT \(Self.offerColumns) FROM overflow_offers ORDER BY name").map(offer(from:))
     }
 
-    public func allOffersWithCiphertext() throws -> [(OverflowOffer, [UInt8]?)] {
+    public func allOffersWithCiphertext() throws -> [(offer: OverflowOffer, ciphertext: [UInt8]?)] {
         try query("SELECT \(Self.offerColumns), credential_ciphertext FROM overflow_offers").map { row in
-            let blob = row.blob(11)
-            return (offer(from: row), blob.isEmpty ? nil : blob)
+            (try offer(from: row), try row.blob("credential_ciphertext"))
         }
     }
 
@@ -108,12 +106,14 @@ extension SQLiteConnection {
         previous_valid_until, revoked_at, expired_at, created_by, created_at, updated_at
         """
 
-    func seat(from row: Row) -> Seat {
+    func seat(from row: Row) throws -> Seat {
         Seat(
-            id: row.string(0), tenantId: row.string(1), projectId: row.string(2), holder: row.string(3), contact: row.string(4),
-            note: row.string(5), prefix: row.string(6), expiresAt: row.int(7), budgetCapMicros: row.optionalInt(8), rpm: row.optionalInt(9),
-            allowedModels: storedStrings(row.string(10)), previousValidUntil: row.optionalInt(11), revokedAt: row.optionalInt(12),
-            expiredAt: row.optionalInt(13), createdBy: row.string(14), createdAt: row.int(15), updatedAt: row.int(16))
+            id: try row.string("id"), tenantId: try row.string("tenant_id"), projectId: try row.string("project_id"), holder: try row.string("holder"),
+            contact: try row.string("contact"), note: try row.string("note"), prefix: try row.string("prefix"), expiresAt: try row.int("expires_at"),
+            budgetCapMicros: try row.optionalInt("budget_cap_micros"), rpm: try row.optionalInt("rpm"),
+            allowedModels: try row.strings("allowed_models_json"), previousValidUntil: try row.optionalInt("previous_valid_until"),
+            revokedAt: try row.optionalInt("revoked_at"), expiredAt: try row.optionalInt("expired_at"), createdBy: try row.string("created_by"),
+            createdAt: try row.int("created_at"), updatedAt: try row.int("updated_at"))
     }
 
     public func insertSeat(_ s: Seat, digest: String) throws {
@@ -174,9 +174,9 @@ extension SQLiteConnection {
     }
 
     /// Every seat with its digest and, during a rotation grace period, the previous digest.
-    public func allSeatDigests() throws -> [(Seat, String, String?)] {
+    public func allSeatDigests() throws -> [(seat: Seat, digest: String, previousDigest: String?)] {
         try query("SELECT \(Self.seatColumns), digest, previous_digest FROM seats").map { row in
-            (seat(from: row), row.string(17), row.optionalString(18))
+            (try seat(from: row), try row.string("digest"), try row.optionalString("previous_digest"))
         }
     }
 }

@@ -12,8 +12,8 @@ extension SQLiteConnection {
         INSERT INTO ledger (request_id, at, started_at, tenant_id, project_id, key_id, seat_id, user_digest, resource_id, pool_id, \
         overflow, provider, wire_format, endpoint, model_requested, model_served, stream, tokens_in, tokens_out, tokens_cached, \
         tokens_cache_write, cost_micros, upstream_cost_micros, reserved_micros, status, reason, flags, overage, overage_project_id, \
-        latency_us, ttfb_us, attempts, tool_calls) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
-        ?, ?, ?)
+        latency_us, ttfb_us, attempts, tool_calls) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
+        ?, ?, ?, ?, ?, ?)
         """
 
     public func insertLedger(_ e: LedgerEntry) throws {
@@ -23,39 +23,50 @@ extension SQLiteConnection {
             .text(e.userDigest), .text(e.resourceId), .text(e.poolId), .bool(e.overflow), .text(e.provider), .text(e.wireFormat.rawValue),
             .text(e.endpoint), .text(e.modelRequested), .text(e.modelServed), .bool(e.stream), .int(e.usage.input), .int(e.usage.output),
             .int(e.usage.cachedInput), .int(e.usage.cacheWrite), .int(e.costMicros), .int(e.upstreamCostMicros), .int(e.reservedMicros),
-            .int(Int64(e.status)), .text(e.reason), .text(e.flags.joined(separator: ",")), .text(e.overage), .text(e.overageProjectId),
-            .int(e.latencyUs), .int(e.ttfbUs), .int(Int64(e.attempts)), .int(e.usage.serverToolCalls),
+            .int(Int64(e.status)), .text(e.reason?.rawValue), .text(e.flags.map(\.rawValue).joined(separator: ",")), .text(e.overage?.rawValue),
+            .text(e.overageProjectId), .int(e.latencyUs), .int(e.ttfbUs), .int(Int64(e.attempts)), .int(e.usage.serverToolCalls),
         ])
         while try statement.step() {}
     }
 
-    func ledgerEntry(from r: Row) -> LedgerEntry {
+    func ledgerEntry(from r: Row) throws -> LedgerEntry {
         var e = LedgerEntry(
-            requestId: r.string(1), at: r.int(2), startedAt: r.int(3), tenantId: r.string(4), projectId: r.string(5),
-            wireFormat: WireFormat(rawValue: r.string(13)) ?? .openai, endpoint: r.string(14), modelRequested: r.string(15),
-            status: Int(r.int(25)))
-        e.seq = r.int(0)
-        e.keyId = r.optionalString(6)
-        e.seatId = r.optionalString(7)
-        e.userDigest = r.optionalString(8)
-        e.resourceId = r.optionalString(9)
-        e.poolId = r.optionalString(10)
-        e.overflow = r.bool(11)
-        e.provider = r.optionalString(12)
-        e.modelServed = r.optionalString(16)
-        e.stream = r.bool(17)
-        e.usage = TokenUsage(input: r.int(18), output: r.int(19), cachedInput: r.int(20), cacheWrite: r.int(21), serverToolCalls: r.int(33))
-        e.costMicros = r.int(22)
-        e.upstreamCostMicros = r.int(23)
-        e.reservedMicros = r.int(24)
-        e.reason = r.optionalString(26)
-        e.flags = r.string(27).split(separator: ",").map(String.init)
-        e.overage = r.optionalString(28)
-        e.overageProjectId = r.optionalString(29)
-        e.latencyUs = r.int(30)
-        e.ttfbUs = r.optionalInt(31)
-        e.attempts = Int(r.int(32))
+            requestId: try r.string("request_id"), at: try r.int("at"), startedAt: try r.int("started_at"), tenantId: try r.string("tenant_id"),
+            projectId: try r.string("project_id"), wireFormat: try r.enumeration("wire_format", WireFormat.self), endpoint: try r.string("endpoint"),
+            modelRequested: try r.string("model_requested"), status: Int(try r.int("status")))
+        e.seq = try r.int("seq")
+        e.keyId = try r.optionalString("key_id")
+        e.seatId = try r.optionalString("seat_id")
+        e.userDigest = try r.optionalString("user_digest")
+        e.resourceId = try r.optionalString("resource_id")
+        e.poolId = try r.optionalString("pool_id")
+        e.overflow = try r.bool("overflow")
+        e.provider = try r.optionalString("provider")
+        e.modelServed = try r.optionalString("model_served")
+        e.stream = try r.bool("stream")
+        e.usage = TokenUsage(
+            input: try r.int("tokens_in"), output: try r.int("tokens_out"), cachedInput: try r.int("tokens_cached"),
+            cacheWrite: try r.int("tokens_cache_write"), serverToolCalls: try r.int("tool_calls"))
+        e.costMicros = try r.int("cost_micros")
+        e.upstreamCostMicros = try r.int("upstream_cost_micros")
+        e.reservedMicros = try r.int("reserved_micros")
+        e.reason = try r.optionalEnumeration("reason", ReasonCode.self)
+        e.flags = try Self.flags(try r.string("flags"))
+        e.overage = try r.optionalEnumeration("overage", OverageKind.self)
+        e.overageProjectId = try r.optionalString("overage_project_id")
+        e.latencyUs = try r.int("latency_us")
+        e.ttfbUs = try r.optionalInt("ttfb_us")
+        e.attempts = Int(try r.int("attempts"))
         return e
+    }
+
+    static func flags(_ text: String) throws(StorageError) -> [LedgerFlag] {
+        var out: [LedgerFlag] = []
+        for part in text.split(separator: ",") {
+            guard let flag = LedgerFlag(rawValue: String(part)) else { throw StorageError("flags", "has the unknown flag '\(part.prefix(40))'") }
+            out.append(flag)
+        }
+        return out
     }
 
     public struct LedgerFilter: Sendable {
@@ -104,13 +115,36 @@ extension SQLiteConnection {
         ).map(ledgerEntry(from:))
     }
 
-    /// Oldest first, streaming, for exports of any size.
-    public func forEachLedger(tenantId: String, filter: LedgerFilter, _ body: (LedgerEntry) throws -> Void) throws {
-        let (clause, args) = ledgerWhere(tenantId: tenantId, filter)
-        try forEach("SELECT \(Self.ledgerColumns) FROM ledger WHERE \(clause) ORDER BY seq", args) { try body(ledgerEntry(from: $0)) }
-    }
-
     public func ledgerEntry(requestId: String) throws -> LedgerEntry? {
         try queryOne("SELECT \(Self.ledgerColumns) FROM ledger WHERE request_id = ?", [.text(requestId)]).map(ledgerEntry(from:))
+    }
+
+    /// Ledger rows after `seq` in order, a page at a time (for streamed exports).
+    public func ledgerPage(tenantId: String, from: Int64, to: Int64, afterSeq: Int64, limit: Int) throws -> [LedgerEntry] {
+        try query(
+            "SELECT \(Self.ledgerColumns) FROM ledger WHERE tenant_id = ? AND at >= ? AND at < ? AND seq > ? ORDER BY seq LIMIT ?",
+            [.text(tenantId), .int(from), .int(to), .int(afterSeq), .int(Int64(limit))]
+        ).map(ledgerEntry(from:))
+    }
+
+    /// The rows that counters are recomputed from, since `since` (one tenant's or all), oldest first.
+    public func forEachCharge(since: Int64, tenantId: String?, _ body: (LedgerCharge) throws -> Void) throws {
+        var sql = """
+            SELECT at, tenant_id, project_id, key_id, seat_id, resource_id, overflow, overage, overage_project_id, cost_micros, \
+            upstream_cost_micros FROM ledger WHERE at >= ?
+            """
+        var args: [SQLValue] = [.int(since)]
+        if let tenantId {
+            sql += " AND tenant_id = ?"
+            args.append(.text(tenantId))
+        }
+        try forEach(sql, args) { r in
+            try body(
+                LedgerCharge(
+                    at: try r.int("at"), tenantId: try r.string("tenant_id"), projectId: try r.string("project_id"), keyId: try r.optionalString("key_id"),
+                    seatId: try r.optionalString("seat_id"), resourceId: try r.optionalString("resource_id"), overflow: try r.bool("overflow"),
+                    overage: try r.optionalEnumeration("overage", OverageKind.self), overageProjectId: try r.optionalString("overage_project_id"),
+                    costMicros: try r.int("cost_micros"), upstreamCostMicros: try r.int("upstream_cost_micros")))
+        }
     }
 }

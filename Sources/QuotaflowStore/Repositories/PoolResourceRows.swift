@@ -3,10 +3,10 @@ import QuotaflowCore
 extension SQLiteConnection {
     static let poolColumns = "id, tenant_id, name, description, created_at, updated_at"
 
-    func pool(from row: Row) -> Pool {
+    func pool(from row: Row) throws -> Pool {
         Pool(
-            id: row.string(0), tenantId: row.string(1), name: row.string(2), description: row.string(3), createdAt: row.int(4),
-            updatedAt: row.int(5))
+            id: try row.string("id"), tenantId: try row.string("tenant_id"), name: try row.string("name"), description: try row.string("description"),
+            createdAt: try row.int("created_at"), updatedAt: try row.int("updated_at"))
     }
 
     public func insertPool(_ p: Pool) throws {
@@ -38,8 +38,13 @@ extension SQLiteConnection {
     public func liveResourceCount(tenantId: String, poolId: String) throws -> Int {
         Int(
             try queryOne(
-                "SELECT COUNT(*) FROM resources WHERE tenant_id = ? AND pool_id = ? AND state != 'revoked'", [.text(tenantId), .text(poolId)]
-            )?.int(0) ?? 0)
+                "SELECT COUNT(*) AS n FROM resources WHERE tenant_id = ? AND pool_id = ? AND state != 'revoked'", [.text(tenantId), .text(poolId)]
+            )?.int("n") ?? 0)
+    }
+
+    /// Names of the active projects that draw on the pool.
+    public func projectsUsing(tenantId: String, poolId: String) throws -> [String] {
+        try projects(tenantId: tenantId).filter { $0.poolIds.contains(poolId) && $0.status == .active }.map(\.name)
     }
 
     // MARK: resources
@@ -50,29 +55,27 @@ extension SQLiteConnection {
         manual_hold, offer_id, credit_cap_micros, created_at, updated_at, egress_exempt
         """
 
-    func resource(from row: Row) -> Resource {
-        let kind = ResourceKind(rawValue: row.string(4)) ?? .apiKey
-        return Resource(
-            id: row.string(0), tenantId: row.string(1), poolId: row.string(2), name: row.string(3), kind: kind,
-            provider: Provider(rawValue: row.string(5)) ?? .openaiCompatible, wireFormat: WireFormat(rawValue: row.string(6)) ?? .openai,
-            baseURL: row.string(7), credentialHint: row.string(8), models: storedStrings(row.string(9)), owner: row.string(10),
-            attestation: row.optionalString(11).flatMap { text in
-                try? Attestation.read(JSONValue.stored(text), field: "attestation")
-            },
-            allowedUse: row.string(12), costBasis: CostBasis.decodeStored(row.string(13), fallback: .none),
-            limits: ResourceLimits.decodeStored(row.string(14), fallback: .init()), leaseMode: LeaseMode(rawValue: row.string(15)),
-            probe: ProbeSettings.decodeStored(row.string(16), fallback: .init()), state: ResourceState(rawValue: row.string(17)) ?? .suspended,
-            stateReason: row.string(18), stateChangedAt: row.int(19), coolingUntil: row.optionalInt(20), manualHold: row.bool(21),
-            offerId: row.optionalString(22), creditCapMicros: row.optionalInt(23), createdAt: row.int(24), updatedAt: row.int(25),
-            egressExempt: row.bool(26))
+    func resource(from row: Row) throws -> Resource {
+        Resource(
+            id: try row.string("id"), tenantId: try row.string("tenant_id"), poolId: try row.string("pool_id"), name: try row.string("name"),
+            kind: try row.enumeration("kind", ResourceKind.self), provider: try row.enumeration("provider", Provider.self),
+            wireFormat: try row.enumeration("wire_format", WireFormat.self), baseURL: try row.string("base_url"),
+            credentialHint: try row.string("credential_hint"), models: try row.strings("models_json"), owner: try row.string("owner"),
+            attestation: try row.optionalStored("attestation_json", Attestation.self), allowedUse: try row.string("allowed_use"),
+            costBasis: try row.stored("cost_basis_json", CostBasis.self), limits: try row.stored("limits_json", ResourceLimits.self),
+            leaseMode: try row.enumeration("lease_mode", LeaseMode.self), probe: try row.stored("probe_json", ProbeSettings.self),
+            state: try row.enumeration("state", ResourceState.self), stateReason: try row.string("state_reason"),
+            stateChangedAt: try row.int("state_changed_at"), coolingUntil: try row.optionalInt("cooling_until"), manualHold: try row.bool("manual_hold"),
+            offerId: try row.optionalString("offer_id"), creditCapMicros: try row.optionalInt("credit_cap_micros"), createdAt: try row.int("created_at"),
+            updatedAt: try row.int("updated_at"), egressExempt: try row.bool("egress_exempt"))
     }
 
     func resourceValues(_ r: Resource) -> [SQLValue] {
         [
             .text(r.id), .text(r.tenantId), .text(r.poolId), .text(r.name), .text(r.kind.rawValue), .text(r.provider.rawValue),
             .text(r.wireFormat.rawValue), .text(r.baseURL), .text(r.credentialHint), jsonText(r.models), .text(r.owner),
-            .text(r.attestation?.json().text), .text(r.allowedUse), .text(r.costBasis.json().text), .text(r.limits.json().text),
-            .text(r.leaseMode.rawValue), .text(r.probe.json().text), .text(r.state.rawValue), .text(r.stateReason),
+            .text(r.attestation?.storedText), .text(r.allowedUse), .text(r.costBasis.storedText), .text(r.limits.storedText),
+            .text(r.leaseMode.rawValue), .text(r.probe.storedText), .text(r.state.rawValue), .text(r.stateReason),
             .int(r.stateChangedAt), .int(r.coolingUntil), .bool(r.manualHold), .text(r.offerId), .int(r.creditCapMicros),
             .int(r.createdAt), .int(r.updatedAt), .bool(r.egressExempt),
         ]
@@ -145,16 +148,14 @@ extension SQLiteConnection {
     }
 
     /// Every resource with its ciphertext, for the routing catalog.
-    public func allResourcesWithCiphertext() throws -> [(Resource, [UInt8]?)] {
+    public func allResourcesWithCiphertext() throws -> [(resource: Resource, ciphertext: [UInt8]?)] {
         try query("SELECT \(Self.resourceColumns), credential_ciphertext FROM resources WHERE state != 'revoked'").map { row in
-            let blob = row.blob(27)
-            return (resource(from: row), blob.isEmpty ? nil : blob)
+            (try resource(from: row), try row.blob("credential_ciphertext"))
         }
     }
 
     public func resourceCiphertext(tenantId: String, id: String) throws -> [UInt8]? {
-        let blob = try queryOne("SELECT credential_ciphertext FROM resources WHERE tenant_id = ? AND id = ?", [.text(tenantId), .text(id)])?
-            .blob(0)
-        return (blob?.isEmpty ?? true) ? nil : blob
+        try queryOne("SELECT credential_ciphertext FROM resources WHERE tenant_id = ? AND id = ?", [.text(tenantId), .text(id)])?
+            .blob("credential_ciphertext")
     }
 }

@@ -14,12 +14,11 @@ public struct ProbeRecord: Sendable, Equatable {
     public var checks: JSONValue
     /// Rate-limit headers seen, as evidence.
     public var headers: JSONValue
-    /// `admission`, `schedule`, `half_open` or `manual`.
-    public var trigger: String
+    public var trigger: ProbeTrigger
 
     public init(
         tenantId: String, resourceId: String, at: Int64, ok: Bool, latencyMs: Int64, status: Int?, reason: String, checks: JSONValue,
-        headers: JSONValue, trigger: String
+        headers: JSONValue, trigger: ProbeTrigger
     ) {
         self.tenantId = tenantId
         self.resourceId = resourceId
@@ -44,7 +43,7 @@ extension SQLiteConnection {
             """,
             [
                 .text(p.tenantId), .text(p.resourceId), .int(p.at), .bool(p.ok), .int(p.latencyMs), .int(p.status.map { Int64($0) }),
-                .text(p.reason), .text(p.checks.text), .text(p.headers.text), .text(p.trigger),
+                .text(p.reason), .text(p.checks.text), .text(p.headers.text), .text(p.trigger.rawValue),
             ])
         try run(
             """
@@ -61,35 +60,35 @@ extension SQLiteConnection {
             """, [.text(tenantId), .text(resourceId), .int(Int64(limit))]
         ).map { r in
             var p = ProbeRecord(
-                tenantId: r.string(1), resourceId: r.string(2), at: r.int(3), ok: r.bool(4), latencyMs: r.int(5),
-                status: r.optionalInt(6).map { Int($0) }, reason: r.string(7), checks: .stored(r.string(8), fallback: []),
-                headers: .stored(r.string(9), fallback: [:]), trigger: r.string(10))
-            p.id = r.int(0)
+                tenantId: try r.string("tenant_id"), resourceId: try r.string("resource_id"), at: try r.int("at"), ok: try r.bool("ok"),
+                latencyMs: try r.int("latency_ms"), status: try r.optionalInt("status").map { Int($0) }, reason: try r.string("reason"),
+                checks: try r.json("checks_json"), headers: try r.json("headers_json"), trigger: try r.enumeration("trigger", ProbeTrigger.self))
+            p.id = try r.int("id")
             return p
         }
     }
 
-    public func resourceHealth(id: String) throws -> JSONValue {
-        .stored(try queryOne("SELECT health_json FROM resources WHERE id = ?", [.text(id)])?.string(0) ?? "{}", fallback: [:])
+    public func resourceHealth(id: String) throws -> ResourceHealth {
+        guard let row = try queryOne("SELECT health_json FROM resources WHERE id = ?", [.text(id)]) else { return ResourceHealth() }
+        return try row.stored("health_json", ResourceHealth.self)
     }
 
-    public func setResourceHealth(id: String, _ health: JSONValue) throws {
-        try run("UPDATE resources SET health_json = ? WHERE id = ?", [.text(health.text), .text(id)])
+    public func setResourceHealth(id: String, _ health: ResourceHealth) throws {
+        try run("UPDATE resources SET health_json = ? WHERE id = ?", [.text(health.storedText), .text(id)])
     }
 
     /// Starts verification over for a resource that went back to `pending` (a new credential, a new
     /// upstream, a resume): its probe streaks and next probe time are cleared, so the verifier probes
     /// it at once instead of at the old schedule or cooldown. What was learned of its limits stays.
     public func restartVerification(id: String) throws {
-        let learned = try resourceHealth(id: id)["learned"]
-        try setResourceHealth(id: id, .compact([("learned", learned)]))
+        try setResourceHealth(id: id, ResourceHealth(learned: try resourceHealth(id: id).learned))
     }
 
     /// Every resource's health document, for the verifier's schedule.
-    public func allResourceHealth() throws -> [String: JSONValue] {
-        var out: [String: JSONValue] = [:]
+    public func allResourceHealth() throws -> [String: ResourceHealth] {
+        var out: [String: ResourceHealth] = [:]
         for row in try query("SELECT id, health_json FROM resources WHERE state != 'revoked'") {
-            out[row.string(0)] = .stored(row.string(1), fallback: [:])
+            out[try row.string("id")] = try row.stored("health_json", ResourceHealth.self)
         }
         return out
     }

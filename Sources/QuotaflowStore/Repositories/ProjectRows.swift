@@ -1,60 +1,24 @@
 import QuotaflowCore
 
-/// The policy part of a project, stored as one JSON column.
-struct ProjectPolicy: JSONCodable {
-    var overflowAllowed: Bool
-    var overflowCapMicros: Int64?
-    var budget: Budget
-    var requestLimits: RequestLimits
-    var rateLimits: RateLimits
-    var enforcement: Enforcement?
-
-    init(_ p: Project) {
-        overflowAllowed = p.overflowAllowed
-        overflowCapMicros = p.overflowCapMicros
-        budget = p.budget
-        requestLimits = p.requestLimits
-        rateLimits = p.rateLimits
-        enforcement = p.enforcement
-    }
-
-    func json() -> JSONValue {
-        .compact([
-            ("overflow_allowed", .bool(overflowAllowed)), ("overflow_cap_micros", overflowCapMicros.map(JSONValue.int)),
-            ("budget", budget.json()), ("request_limits", requestLimits.json()), ("rate_limits", rateLimits.json()),
-            ("enforcement", enforcement.map { .string($0.rawValue) }),
-        ])
-    }
-
-    init(reading r: ObjectReader) throws {
-        overflowAllowed = try r.optional("overflow_allowed", Field.bool) ?? false
-        overflowCapMicros = try r.optional("overflow_cap_micros", Field.micros)
-        budget = try r.optional("budget", Budget.converter) ?? .init()
-        requestLimits = try r.optional("request_limits", RequestLimits.converter) ?? .init()
-        rateLimits = try r.optional("rate_limits", RateLimits.converter) ?? .init()
-        enforcement = try r.optional("enforcement", Field.enumeration(Enforcement.self))
-    }
-}
-
 extension SQLiteConnection {
     static let projectColumns =
         "id, tenant_id, name, parent_id, pool_ids_json, allowed_models_json, status, policy_json, attributes_json, created_at, updated_at"
 
-    func project(from row: Row) -> Project {
-        let policy = ProjectPolicy.decodeStored(row.string(7), fallback: ProjectPolicy(Project(id: "", tenantId: "", name: "")))
+    func project(from row: Row) throws -> Project {
+        let policy = try row.stored("policy_json", ProjectPolicy.self)
         return Project(
-            id: row.string(0), tenantId: row.string(1), name: row.string(2), parentId: row.optionalString(3),
-            poolIds: storedStrings(row.string(4)), allowedModels: storedStrings(row.string(5)),
-            status: ProjectStatus(rawValue: row.string(6)) ?? .archived, overflowAllowed: policy.overflowAllowed,
-            overflowCapMicros: policy.overflowCapMicros, budget: policy.budget, requestLimits: policy.requestLimits,
-            rateLimits: policy.rateLimits, enforcement: policy.enforcement, attributes: storedMap(row.string(8)), createdAt: row.int(9),
-            updatedAt: row.int(10))
+            id: try row.string("id"), tenantId: try row.string("tenant_id"), name: try row.string("name"), parentId: try row.optionalString("parent_id"),
+            poolIds: try row.strings("pool_ids_json"), allowedModels: try row.strings("allowed_models_json"),
+            status: try row.enumeration("status", ProjectStatus.self), overflowAllowed: policy.overflowAllowed,
+            overflowCapMicros: policy.overflowCapMicros, budget: policy.budget, requestLimits: policy.requestLimits, rateLimits: policy.rateLimits,
+            enforcement: policy.enforcement, attributes: try row.stringMap("attributes_json"), createdAt: try row.int("created_at"),
+            updatedAt: try row.int("updated_at"))
     }
 
     func projectValues(_ p: Project) -> [SQLValue] {
         [
             .text(p.id), .text(p.tenantId), .text(p.name), .text(p.parentId), jsonText(p.poolIds), jsonText(p.allowedModels),
-            .text(p.status.rawValue), .text(ProjectPolicy(p).json().text), jsonText(p.attributes), .int(p.createdAt), .int(p.updatedAt),
+            .text(p.status.rawValue), .text(ProjectPolicy(p).storedText), jsonText(p.attributes), .int(p.createdAt), .int(p.updatedAt),
         ]
     }
 
@@ -84,21 +48,17 @@ extension SQLiteConnection {
         try query("SELECT \(Self.projectColumns) FROM projects").map(project(from:))
     }
 
-    /// Whether any project uses the pool.
-    public func projectsUsing(tenantId: String, poolId: String) throws -> [String] {
-        try projects(tenantId: tenantId).filter { $0.poolIds.contains(poolId) && $0.status == .active }.map(\.name)
-    }
-
     // MARK: project keys
 
     static let keyColumns =
         "id, tenant_id, project_id, name, prefix, allowed_models_json, budget_cap_micros, rpm, created_by, created_at, revoked_at"
 
-    func projectKey(from row: Row) -> ProjectKey {
+    func projectKey(from row: Row) throws -> ProjectKey {
         ProjectKey(
-            id: row.string(0), tenantId: row.string(1), projectId: row.string(2), name: row.string(3), prefix: row.string(4),
-            allowedModels: storedStrings(row.string(5)), budgetCapMicros: row.optionalInt(6), rpm: row.optionalInt(7),
-            createdBy: row.string(8), createdAt: row.int(9), revokedAt: row.optionalInt(10))
+            id: try row.string("id"), tenantId: try row.string("tenant_id"), projectId: try row.string("project_id"), name: try row.string("name"),
+            prefix: try row.string("prefix"), allowedModels: try row.strings("allowed_models_json"),
+            budgetCapMicros: try row.optionalInt("budget_cap_micros"), rpm: try row.optionalInt("rpm"), createdBy: try row.string("created_by"),
+            createdAt: try row.int("created_at"), revokedAt: try row.optionalInt("revoked_at"))
     }
 
     public func insertProjectKey(_ k: ProjectKey, digest: String) throws {
@@ -129,15 +89,16 @@ extension SQLiteConnection {
     }
 
     /// Every live key with its digest, for the authentication cache.
-    public func allLiveProjectKeys() throws -> [(ProjectKey, String)] {
-        try query("SELECT \(Self.keyColumns), digest FROM project_keys WHERE revoked_at IS NULL").map { ($0, $0.string(11)) }
-            .map { (projectKey(from: $0.0), $0.1) }
+    public func allLiveProjectKeys() throws -> [(key: ProjectKey, digest: String)] {
+        try query("SELECT \(Self.keyColumns), digest FROM project_keys WHERE revoked_at IS NULL").map { row in
+            (try projectKey(from: row), try row.string("digest"))
+        }
     }
 
     /// Digest → key id of revoked keys, so they can be answered with `key_revoked`.
     public func revokedKeyDigests() throws -> [String: String] {
         var out: [String: String] = [:]
-        for row in try query("SELECT digest, id FROM project_keys WHERE revoked_at IS NOT NULL") { out[row.string(0)] = row.string(1) }
+        for row in try query("SELECT digest, id FROM project_keys WHERE revoked_at IS NOT NULL") { out[try row.string("digest")] = try row.string("id") }
         return out
     }
 }

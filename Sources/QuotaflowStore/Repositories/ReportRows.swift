@@ -1,9 +1,6 @@
 import QuotaflowCore
 
-/// Dimensions the usage report can group by.
-public enum UsageDimension: String, Sendable, CaseIterable {
-    case project, key, holder, provider, model, resource, day, month
-
+extension UsageDimension {
     var sql: String {
         switch self {
         case .project: return "project_id"
@@ -19,29 +16,17 @@ public enum UsageDimension: String, Sendable, CaseIterable {
     }
 }
 
-/// One group of the usage report.
-public struct UsageGroup: Sendable, Equatable {
-    public var keys: [String?]
-    public var requests: Int64
-    public var succeeded: Int64
-    public var tokensIn: Int64
-    public var tokensOut: Int64
-    public var tokensCached: Int64
-    public var costMicros: Int64
-    public var upstreamCostMicros: Int64
-    public var overflowChargeMicros: Int64
-}
-
 extension SQLiteConnection {
     public func usage(
         tenantId: String, from: Int64, to: Int64, groupBy: [UsageDimension], projectIds: [String]? = nil
     ) throws -> [UsageGroup] {
-        let dims = groupBy.map(\.sql)
         var sql = "SELECT "
-        sql += dims.isEmpty ? "" : dims.joined(separator: ", ") + ", "
+        for (i, d) in groupBy.enumerated() { sql += "\(d.sql) AS g\(i), " }
         sql += """
-            COUNT(*), SUM(CASE WHEN status BETWEEN 200 AND 299 THEN 1 ELSE 0 END), SUM(tokens_in), SUM(tokens_out), SUM(tokens_cached), \
-            SUM(cost_micros), SUM(upstream_cost_micros), SUM(CASE WHEN overflow = 1 THEN upstream_cost_micros ELSE 0 END) \
+            COUNT(*) AS requests, SUM(CASE WHEN status BETWEEN 200 AND 299 THEN 1 ELSE 0 END) AS succeeded, \
+            SUM(tokens_in) AS tokens_in, SUM(tokens_out) AS tokens_out, SUM(tokens_cached) AS tokens_cached, \
+            SUM(cost_micros) AS cost, SUM(upstream_cost_micros) AS upstream_cost, \
+            SUM(CASE WHEN overflow = 1 THEN upstream_cost_micros ELSE 0 END) AS overflow_charge \
             FROM ledger WHERE tenant_id = ? AND at >= ? AND at < ?
             """
         var args: [SQLValue] = [.text(tenantId), .int(from), .int(to)]
@@ -49,51 +34,65 @@ extension SQLiteConnection {
             sql += " AND project_id IN (\(Array(repeating: "?", count: max(1, projectIds.count)).joined(separator: ", ")))"
             args += projectIds.isEmpty ? [.text("")] : projectIds.map { .text($0) }
         }
-        if !dims.isEmpty {
-            let positions = (1...dims.count).map(String.init).joined(separator: ", ")
+        if !groupBy.isEmpty {
+            let positions = (1...groupBy.count).map(String.init).joined(separator: ", ")
             sql += " GROUP BY \(positions) ORDER BY \(positions)"
         }
-        let n = dims.count
-        return try query(sql, args).map { r in
-            UsageGroup(
-                keys: (0..<n).map { r.optionalString($0) }, requests: r.int(n), succeeded: r.int(n + 1), tokensIn: r.int(n + 2),
-                tokensOut: r.int(n + 3), tokensCached: r.int(n + 4), costMicros: r.int(n + 5), upstreamCostMicros: r.int(n + 6),
-                overflowChargeMicros: r.int(n + 7))
+        return try query(sql, args).compactMap { r in
+            // An aggregate over no rows is one row of NULL sums.
+            guard try r.int("requests") > 0 else { return nil }
+            return UsageGroup(
+                keys: try (0..<groupBy.count).map { try r.optionalString("g\($0)") }, requests: try r.int("requests"),
+                succeeded: try r.int("succeeded"), tokensIn: try r.int("tokens_in"), tokensOut: try r.int("tokens_out"),
+                tokensCached: try r.int("tokens_cached"), costMicros: try r.int("cost"), upstreamCostMicros: try r.int("upstream_cost"),
+                overflowChargeMicros: try r.int("overflow_charge"))
         }
     }
 
-    /// Ledger rows after `seq` in order, a page at a time (for streamed exports).
-    public func ledgerPage(tenantId: String, from: Int64, to: Int64, afterSeq: Int64, limit: Int) throws -> [LedgerEntry] {
-        try query(
-            "SELECT \(Self.ledgerColumns) FROM ledger WHERE tenant_id = ? AND at >= ? AND at < ? AND seq > ? ORDER BY seq LIMIT ?",
-            [.text(tenantId), .int(from), .int(to), .int(afterSeq), .int(Int64(limit))]
-        ).map(ledgerEntry(from:))
-    }
-
-    /// Per-resource request timeline for utilization: (resource, started, finished, tokens, holder), oldest first.
-    public func resourceTimeline(tenantId: String, from: Int64, to: Int64) throws -> [(String, Int64, Int64, Int64, String)] {
+    /// Every request a resource served in a time range, oldest first per resource.
+    public func resourceTimeline(tenantId: String, from: Int64, to: Int64) throws -> [ResourceUse] {
         try query(
             """
-            SELECT resource_id, started_at, at, tokens_in + tokens_out, COALESCE(seat_id, key_id) || '/' || COALESCE(user_digest, '') \
+            SELECT resource_id, started_at, at, tokens_in + tokens_out AS tokens, \
+            COALESCE(seat_id, key_id) || '/' || COALESCE(user_digest, '') AS holder \
             FROM ledger WHERE tenant_id = ? AND at >= ? AND at < ? AND resource_id IS NOT NULL ORDER BY resource_id, started_at
             """, [.text(tenantId), .int(from), .int(to)]
-        ).map { ($0.string(0), $0.int(1), $0.int(2), $0.int(3), $0.string(4)) }
+        ).map { r in
+            ResourceUse(
+                resourceId: try r.string("resource_id"), startedAt: try r.int("started_at"), finishedAt: try r.int("at"), tokens: try r.int("tokens"),
+                holder: try r.string("holder"))
+        }
     }
 
-    /// Minutes in which a resource served at least `threshold` requests.
-    public func busyMinutes(tenantId: String, resourceId: String, from: Int64, to: Int64, threshold: Int64) throws -> Int64 {
-        try queryOne(
+    /// Requests per resource and minute in a time range, in one query for every resource.
+    public func minuteCounts(tenantId: String, from: Int64, to: Int64) throws -> [MinuteCount] {
+        try query(
             """
-            SELECT COUNT(*) FROM (SELECT at / 60000 AS minute, COUNT(*) AS n FROM ledger WHERE tenant_id = ? AND resource_id = ? \
-            AND at >= ? AND at < ? GROUP BY minute HAVING n >= ?)
-            """, [.text(tenantId), .text(resourceId), .int(from), .int(to), .int(threshold)])?.int(0) ?? 0
+            SELECT resource_id, at / 60000 AS minute, COUNT(*) AS n FROM ledger WHERE tenant_id = ? AND at >= ? AND at < ? \
+            AND resource_id IS NOT NULL GROUP BY resource_id, minute
+            """, [.text(tenantId), .int(from), .int(to)]
+        ).map { r in MinuteCount(resourceId: try r.string("resource_id"), minute: try r.int("minute"), requests: try r.int("n")) }
     }
 
     /// When each resource was last used.
     public func lastUse(tenantId: String) throws -> [String: Int64] {
         var out: [String: Int64] = [:]
-        for row in try query("SELECT resource_id, MAX(at) FROM ledger WHERE tenant_id = ? AND resource_id IS NOT NULL GROUP BY resource_id", [.text(tenantId)]) {
-            out[row.string(0)] = row.int(1)
+        for row in try query(
+            "SELECT resource_id, MAX(at) AS last FROM ledger WHERE tenant_id = ? AND resource_id IS NOT NULL GROUP BY resource_id", [.text(tenantId)])
+        {
+            out[try row.string("resource_id")] = try row.int("last")
+        }
+        return out
+    }
+
+    /// Spend of each project (alone, not its children) in a time range, in one query.
+    public func spendByProject(tenantId: String, from: Int64, to: Int64) throws -> [String: Int64] {
+        var out: [String: Int64] = [:]
+        for row in try query(
+            "SELECT project_id, SUM(cost_micros) AS spent FROM ledger WHERE tenant_id = ? AND at >= ? AND at < ? GROUP BY project_id",
+            [.text(tenantId), .int(from), .int(to)])
+        {
+            out[try row.string("project_id")] = try row.int("spent")
         }
         return out
     }
@@ -102,28 +101,69 @@ extension SQLiteConnection {
     public func spend(tenantId: String, projectIds: [String], from: Int64, to: Int64) throws -> Int64 {
         guard !projectIds.isEmpty else { return 0 }
         return try queryOne(
-            "SELECT COALESCE(SUM(cost_micros), 0) FROM ledger WHERE tenant_id = ? AND at >= ? AND at < ? AND project_id IN (\(Array(repeating: "?", count: projectIds.count).joined(separator: ", ")))",
-            [.text(tenantId), .int(from), .int(to)] + projectIds.map { .text($0) })?.int(0) ?? 0
+            """
+            SELECT COALESCE(SUM(cost_micros), 0) AS spent FROM ledger WHERE tenant_id = ? AND at >= ? AND at < ? \
+            AND project_id IN (\(Array(repeating: "?", count: projectIds.count).joined(separator: ", ")))
+            """, [.text(tenantId), .int(from), .int(to)] + projectIds.map { .text($0) })?.int("spent") ?? 0
     }
 
     /// Distinct holders with at least one served request: seats, and users within keys (or the key).
     public func activeHolders(tenantId: String, from: Int64, to: Int64) throws -> Int64 {
         try queryOne(
             """
-            SELECT COUNT(*) FROM (SELECT DISTINCT COALESCE(seat_id, key_id || '/' || COALESCE(user_digest, '')) FROM ledger \
+            SELECT COUNT(*) AS n FROM (SELECT DISTINCT COALESCE(seat_id, key_id || '/' || COALESCE(user_digest, '')) FROM ledger \
             WHERE tenant_id = ? AND at >= ? AND at < ? AND status BETWEEN 200 AND 299)
-            """, [.text(tenantId), .int(from), .int(to)])?.int(0) ?? 0
+            """, [.text(tenantId), .int(from), .int(to)])?.int("n") ?? 0
     }
 
     /// Resource state transitions from the audit log, oldest first.
-    public func stateTransitions(tenantId: String, until: Int64) throws -> [(String, Int64, String, String)] {
+    public func stateTransitions(tenantId: String, until: Int64) throws -> [StateTransition] {
         try query(
             "SELECT target_id, at, summary_json FROM audit_log WHERE tenant_id = ? AND target_type = 'resource' AND at < ? ORDER BY id",
             [.text(tenantId), .int(until)]
         ).compactMap { row in
-            let summary = JSONValue.stored(row.string(2), fallback: [:])
+            let summary = try row.json("summary_json")
             guard let from = summary["from"]?.stringValue, let to = summary["to"]?.stringValue else { return nil }
-            return (row.string(0), row.int(1), from, to)
+            return StateTransition(resourceId: try row.string("target_id"), at: try row.int("at"), from: from, to: to)
         }
+    }
+
+    /// Holder names of a tenant's seats, by seat id (usage reports label seats by holder).
+    public func seatHolders(tenantId: String) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for row in try query("SELECT id, holder FROM seats WHERE tenant_id = ?", [.text(tenantId)]) {
+            out[try row.string("id")] = try row.string("holder")
+        }
+        return out
+    }
+
+    /// Requests, all-time spend and last use of each of a tenant's seats.
+    public func seatUsage(tenantId: String, seatIds: [String]) throws -> [String: SeatUsage] {
+        guard !seatIds.isEmpty else { return [:] }
+        var out: [String: SeatUsage] = [:]
+        let marks = Array(repeating: "?", count: seatIds.count).joined(separator: ", ")
+        for row in try query(
+            """
+            SELECT seat_id, COUNT(*) AS requests, SUM(cost_micros) AS spent, MAX(at) AS last FROM ledger WHERE tenant_id = ? \
+            AND seat_id IN (\(marks)) GROUP BY seat_id
+            """, [.text(tenantId)] + seatIds.map { .text($0) })
+        {
+            out[try row.string("seat_id")] = SeatUsage(
+                requests: try row.int("requests"), totalMicros: try row.int("spent"), lastUsed: try row.optionalInt("last"))
+        }
+        return out
+    }
+}
+
+/// A seat's use over its whole life.
+public struct SeatUsage: Sendable, Equatable {
+    public var requests: Int64 = 0
+    public var totalMicros: Int64 = 0
+    public var lastUsed: Int64?
+
+    public init(requests: Int64 = 0, totalMicros: Int64 = 0, lastUsed: Int64? = nil) {
+        self.requests = requests
+        self.totalMicros = totalMicros
+        self.lastUsed = lastUsed
     }
 }

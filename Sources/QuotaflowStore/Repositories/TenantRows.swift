@@ -3,22 +3,23 @@ import QuotaflowCore
 extension SQLiteConnection {
     static let tenantColumns = "id, name, status, settings_json, created_at, updated_at"
 
-    func tenant(from row: Row) -> Tenant {
+    func tenant(from row: Row) throws -> Tenant {
         Tenant(
-            id: row.string(0), name: row.string(1), status: TenantStatus(rawValue: row.string(2)) ?? .disabled,
-            settings: TenantSettings.decodeStored(row.string(3), fallback: .init()), createdAt: row.int(4), updatedAt: row.int(5))
+            id: try row.string("id"), name: try row.string("name"), status: try row.enumeration("status", TenantStatus.self),
+            settings: try row.stored("settings_json", TenantSettings.self), createdAt: try row.int("created_at"),
+            updatedAt: try row.int("updated_at"))
     }
 
     public func insertTenant(_ t: Tenant) throws {
         try run(
             "INSERT INTO tenants (\(Self.tenantColumns)) VALUES (?, ?, ?, ?, ?, ?)",
-            [.text(t.id), .text(t.name), .text(t.status.rawValue), .text(t.settings.json().text), .int(t.createdAt), .int(t.updatedAt)])
+            [.text(t.id), .text(t.name), .text(t.status.rawValue), .text(t.settings.storedText), .int(t.createdAt), .int(t.updatedAt)])
     }
 
     public func updateTenant(_ t: Tenant) throws {
         try run(
             "UPDATE tenants SET name = ?, status = ?, settings_json = ?, updated_at = ? WHERE id = ?",
-            [.text(t.name), .text(t.status.rawValue), .text(t.settings.json().text), .int(t.updatedAt), .text(t.id)])
+            [.text(t.name), .text(t.status.rawValue), .text(t.settings.storedText), .int(t.updatedAt), .text(t.id)])
     }
 
     public func tenant(id: String) throws -> Tenant? {
@@ -38,7 +39,7 @@ extension SQLiteConnection {
     // MARK: settings
 
     public func setting(_ key: String) throws -> String? {
-        try queryOne("SELECT value FROM settings WHERE key = ?", [.text(key)])?.string(0)
+        try queryOne("SELECT value FROM settings WHERE key = ?", [.text(key)])?.string("value")
     }
 
     public func setSetting(_ key: String, _ value: String) throws {
@@ -51,10 +52,10 @@ extension SQLiteConnection {
 
     static let adminKeyColumns = "id, tenant_id, name, prefix, created_by, created_at, revoked_at"
 
-    func adminKey(from row: Row) -> AdminKey {
+    func adminKey(from row: Row) throws -> AdminKey {
         AdminKey(
-            id: row.string(0), tenantId: row.string(1), name: row.string(2), prefix: row.string(3), createdBy: row.string(4),
-            createdAt: row.int(5), revokedAt: row.optionalInt(6))
+            id: try row.string("id"), tenantId: try row.string("tenant_id"), name: try row.string("name"), prefix: try row.string("prefix"),
+            createdBy: try row.string("created_by"), createdAt: try row.int("created_at"), revokedAt: try row.optionalInt("revoked_at"))
     }
 
     public func insertAdminKey(_ k: AdminKey, digest: String) throws {
@@ -117,8 +118,9 @@ extension SQLiteConnection {
         args.append(.int(Int64(limit)))
         return try query(sql, args).map { row in
             AuditEntry(
-                id: row.int(0), tenantId: row.optionalString(1), at: row.int(2), actor: row.string(3), action: row.string(4),
-                targetType: row.string(5), targetId: row.string(6), summary: .stored(row.string(7), fallback: [:]))
+                id: try row.int("id"), tenantId: try row.optionalString("tenant_id"), at: try row.int("at"), actor: try row.string("actor"),
+                action: try row.string("action"), targetType: try row.string("target_type"), targetId: try row.string("target_id"),
+                summary: try row.json("summary_json"))
         }
     }
 }

@@ -7,15 +7,14 @@ public struct Webhook: Sendable, Equatable {
     /// `nil` for tenant-wide webhooks.
     public var projectId: String?
     public var url: String
-    /// `json` (generic) or `slack` (a Slack-compatible `text` payload).
-    public var format: String
+    public var format: WebhookFormat
     public var secretHint: String
     public var active: Bool
     public var createdAt: Int64
     public var updatedAt: Int64
 
     public init(
-        id: String, tenantId: String, projectId: String?, url: String, format: String, secretHint: String, active: Bool = true, createdAt: Int64,
+        id: String, tenantId: String, projectId: String?, url: String, format: WebhookFormat, secretHint: String, active: Bool = true, createdAt: Int64,
         updatedAt: Int64
     ) {
         self.id = id
@@ -38,7 +37,7 @@ public struct Delivery: Sendable, Equatable {
     public var eventId: String
     public var eventType: String
     public var payload: String
-    public var status: String
+    public var status: DeliveryStatus
     public var attempts: Int
     public var nextAttemptAt: Int64
     public var lastStatus: Int?
@@ -50,17 +49,18 @@ public struct Delivery: Sendable, Equatable {
 extension SQLiteConnection {
     static let webhookColumns = "id, tenant_id, project_id, url, format, secret_hint, active, created_at, updated_at"
 
-    func webhook(from r: Row) -> Webhook {
+    func webhook(from r: Row) throws -> Webhook {
         Webhook(
-            id: r.string(0), tenantId: r.string(1), projectId: r.optionalString(2), url: r.string(3), format: r.string(4), secretHint: r.string(5),
-            active: r.bool(6), createdAt: r.int(7), updatedAt: r.int(8))
+            id: try r.string("id"), tenantId: try r.string("tenant_id"), projectId: try r.optionalString("project_id"), url: try r.string("url"),
+            format: try r.enumeration("format", WebhookFormat.self), secretHint: try r.string("secret_hint"), active: try r.bool("active"),
+            createdAt: try r.int("created_at"), updatedAt: try r.int("updated_at"))
     }
 
     public func insertWebhook(_ w: Webhook, secretCiphertext: [UInt8]) throws {
         try run(
             "INSERT INTO webhooks (\(Self.webhookColumns), secret_ciphertext) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                .text(w.id), .text(w.tenantId), .text(w.projectId), .text(w.url), .text(w.format), .text(w.secretHint), .bool(w.active),
+                .text(w.id), .text(w.tenantId), .text(w.projectId), .text(w.url), .text(w.format.rawValue), .text(w.secretHint), .bool(w.active),
                 .int(w.createdAt), .int(w.updatedAt), .blob(secretCiphertext),
             ])
     }
@@ -68,7 +68,7 @@ extension SQLiteConnection {
     public func updateWebhook(_ w: Webhook) throws {
         try run(
             "UPDATE webhooks SET url = ?, format = ?, active = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
-            [.text(w.url), .text(w.format), .bool(w.active), .int(w.updatedAt), .text(w.tenantId), .text(w.id)])
+            [.text(w.url), .text(w.format.rawValue), .bool(w.active), .int(w.updatedAt), .text(w.tenantId), .text(w.id)])
     }
 
     public func deleteWebhook(tenantId: String, id: String) throws -> Bool {
@@ -85,7 +85,7 @@ extension SQLiteConnection {
     }
 
     public func webhookSecret(id: String) throws -> [UInt8]? {
-        try queryOne("SELECT secret_ciphertext FROM webhooks WHERE id = ?", [.text(id)])?.blob(0)
+        try queryOne("SELECT secret_ciphertext FROM webhooks WHERE id = ?", [.text(id)])?.blob("secret_ciphertext")
     }
 
     // MARK: outbox
@@ -102,11 +102,12 @@ extension SQLiteConnection {
     static let deliveryColumns =
         "id, tenant_id, webhook_id, event_id, event_type, payload_json, status, attempts, next_attempt_at, last_status, last_error, created_at, delivered_at"
 
-    func delivery(from r: Row) -> Delivery {
+    func delivery(from r: Row) throws -> Delivery {
         Delivery(
-            id: r.int(0), tenantId: r.string(1), webhookId: r.string(2), eventId: r.string(3), eventType: r.string(4), payload: r.string(5),
-            status: r.string(6), attempts: Int(r.int(7)), nextAttemptAt: r.int(8), lastStatus: r.optionalInt(9).map { Int($0) },
-            lastError: r.optionalString(10), createdAt: r.int(11), deliveredAt: r.optionalInt(12))
+            id: try r.int("id"), tenantId: try r.string("tenant_id"), webhookId: try r.string("webhook_id"), eventId: try r.string("event_id"),
+            eventType: try r.string("event_type"), payload: try r.string("payload_json"), status: try r.enumeration("status", DeliveryStatus.self),
+            attempts: Int(try r.int("attempts")), nextAttemptAt: try r.int("next_attempt_at"), lastStatus: try r.optionalInt("last_status").map { Int($0) },
+            lastError: try r.optionalString("last_error"), createdAt: try r.int("created_at"), deliveredAt: try r.optionalInt("delivered_at"))
     }
 
     public func dueDeliveries(now: Int64, limit: Int) throws -> [Delivery] {
@@ -117,14 +118,14 @@ extension SQLiteConnection {
     }
 
     public func nextDeliveryTime() throws -> Int64? {
-        try queryOne("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'")?.optionalInt(0)
+        try queryOne("SELECT MIN(next_attempt_at) AS next FROM outbox WHERE status = 'pending'")?.optionalInt("next")
     }
 
-    public func recordDelivery(id: Int64, status: String, attempts: Int, nextAttemptAt: Int64, httpStatus: Int?, error: String?, deliveredAt: Int64?) throws {
+    public func recordDelivery(id: Int64, status: DeliveryStatus, attempts: Int, nextAttemptAt: Int64, httpStatus: Int?, error: String?, deliveredAt: Int64?) throws {
         try run(
             "UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = ? WHERE id = ?",
             [
-                .text(status), .int(Int64(attempts)), .int(nextAttemptAt), .int(httpStatus.map { Int64($0) }), .text(error), .int(deliveredAt),
+                .text(status.rawValue), .int(Int64(attempts)), .int(nextAttemptAt), .int(httpStatus.map { Int64($0) }), .text(error), .int(deliveredAt),
                 .int(id),
             ])
     }
@@ -150,10 +151,19 @@ extension SQLiteConnection {
             """, [.text(key), .int(periodStart), .int(Int64(threshold)), .text(tenantId), .int(at), .int(spent), .int(cap)]) > 0
     }
 
-    public func firedAlerts(tenantId: String, since: Int64) throws -> [(String, Int64, Int, Int64)] {
-        try query(
-            "SELECT budget_key, period_start, threshold, fired_at FROM alerts_fired WHERE tenant_id = ? AND period_start >= ? ORDER BY fired_at",
-            [.text(tenantId), .int(since)]
-        ).map { ($0.string(0), $0.int(1), Int($0.int(2)), $0.int(3)) }
+    /// Thresholds fired in periods starting at or after `since`, for counters to know what already fired.
+    public func firedAlerts(since: Int64) throws -> [FiredAlert] {
+        try query("SELECT budget_key, period_start, threshold FROM alerts_fired WHERE period_start >= ?", [.int(since)]).map { r in
+            let text = try r.string("budget_key")
+            guard let key = BudgetKey(text) else { throw StorageError("budget_key", "is not a budget key: '\(text.prefix(60))'") }
+            return FiredAlert(key: key, periodStart: try r.int("period_start"), threshold: Int(try r.int("threshold")))
+        }
     }
+}
+
+/// A budget threshold that fired in a period.
+public struct FiredAlert: Sendable, Equatable {
+    public let key: BudgetKey
+    public let periodStart: Int64
+    public let threshold: Int
 }

@@ -50,7 +50,7 @@ public final class Database: Sendable {
 
     /// Whether the database answers a trivial query.
     public func ping() async -> Bool {
-        (try? await read { conn in try conn.queryOne("SELECT 1")?.int(0) }) == 1
+        (try? await read { conn in try conn.queryOne("SELECT 1 AS one")?.int("one") }) == 1
     }
 }
 

@@ -45,7 +45,7 @@ public struct Migrator: Sendable {
             try conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
             )
-            let applied = Set(try conn.query("SELECT version FROM schema_migrations").map { Int($0.int(0)) })
+            let applied = Set(try conn.query("SELECT version FROM schema_migrations").map { Int(try $0.int("version")) })
             var done: [String] = []
             for migration in migrations where !applied.contains(migration.version) {
                 try conn.transaction {
@@ -66,7 +66,7 @@ public struct Migrator: Sendable {
         try db.readSync { conn in
             let exists = try conn.queryOne("SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_migrations'") != nil
             guard exists else { return 0 }
-            return Int(try conn.queryOne("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")?.int(0) ?? 0)
+            return Int(try conn.queryOne("SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations")?.int("version") ?? 0)
         }
     }
 }

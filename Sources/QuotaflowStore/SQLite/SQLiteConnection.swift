@@ -2,15 +2,22 @@ import CSQLite
 
 /// A failed SQLite call: result code, message and the statement involved.
 public struct SQLiteError: Error, Sendable, CustomStringConvertible {
+    /// The extended result code (`SQLITE_CONSTRAINT_UNIQUE`, ...); its low byte is the primary code.
     public let code: Int32
     public let message: String
     public let sql: String
 
+    public init(code: Int32, message: String, sql: String) {
+        self.code = code
+        self.message = message
+        self.sql = sql
+    }
+
     public var description: String { "SQLite error \(code): \(message)" + (sql.isEmpty ? "" : " [\(sql.prefix(120))]") }
 
-    /// A UNIQUE or PRIMARY KEY constraint failed.
-    public var isUniqueViolation: Bool { code == SQLITE_CONSTRAINT && message.contains("UNIQUE") }
-    public var isConstraint: Bool { code == SQLITE_CONSTRAINT }
+    /// A UNIQUE or PRIMARY KEY constraint failed, told by the extended result code.
+    public var isUniqueViolation: Bool { code == 2067 || code == 1555 }  // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY
+    public var isConstraint: Bool { code & 0xFF == SQLITE_CONSTRAINT }
 }
 
 /// A value bound to or read from a statement.
@@ -54,7 +61,7 @@ public final class SQLiteConnection: @unchecked Sendable {
         }
         handle = db
         sqlite3_busy_timeout(db, 5000)
-        sqlite3_extended_result_codes(db, 0)
+        sqlite3_extended_result_codes(db, 1)
         if !readOnly {
             try execute("PRAGMA journal_mode=WAL")
             // NORMAL in WAL mode: a commit survives a process crash (kill -9); only an OS crash or
@@ -70,7 +77,7 @@ public final class SQLiteConnection: @unchecked Sendable {
     }
 
     func error(_ rc: Int32, _ sql: String) -> SQLiteError {
-        SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(handle)), sql: sql)
+        SQLiteError(code: sqlite3_extended_errcode(handle), message: String(cString: sqlite3_errmsg(handle)), sql: sql)
     }
 
     /// Runs one or more statements without results.
@@ -216,8 +223,18 @@ public final class Statement {
         }
     }
 
+    /// Column names of the result, looked up once per prepared statement.
+    var columnIndex: ColumnIndex?
+
     func row() -> Row {
         let count = sqlite3_column_count(handle)
+        let index: ColumnIndex
+        if let cached = columnIndex, cached.count == Int(count) {
+            index = cached
+        } else {
+            index = ColumnIndex((0..<count).map { String(cString: sqlite3_column_name(handle, $0)) })
+            columnIndex = index
+        }
         var values: [SQLValue] = []
         values.reserveCapacity(Int(count))
         for i in 0..<count {
@@ -235,53 +252,6 @@ public final class Statement {
             default: values.append(.null)
             }
         }
-        return Row(values: values)
+        return Row(values: values, columns: index)
     }
 }
-
-/// One result row, read by column position.
-public struct Row: Sendable {
-    public let values: [SQLValue]
-
-    public subscript(_ i: Int) -> SQLValue { i < values.count ? values[i] : .null }
-
-    public func int(_ i: Int) -> Int64 {
-        switch self[i] {
-        case .int(let v): return v
-        case .double(let d): return Int64(d)
-        case .text(let s): return Int64(s) ?? 0
-        default: return 0
-        }
-    }
-
-    public func optionalInt(_ i: Int) -> Int64? {
-        if case .null = self[i] { return nil }
-        return int(i)
-    }
-
-    public func string(_ i: Int) -> String {
-        switch self[i] {
-        case .text(let s): return s
-        case .int(let v): return String(v)
-        case .double(let d): return String(d)
-        case .blob(let b): return String(decoding: b, as: UTF8.self)
-        case .null: return ""
-        }
-    }
-
-    public func optionalString(_ i: Int) -> String? {
-        if case .null = self[i] { return nil }
-        return string(i)
-    }
-
-    public func bool(_ i: Int) -> Bool { int(i) != 0 }
-
-    public func blob(_ i: Int) -> [UInt8] {
-        switch self[i] {
-        case .blob(let b): return b
-        case .text(let s): return Array(s.utf8)
-        default: return []
-        }
-    }
-}
-
