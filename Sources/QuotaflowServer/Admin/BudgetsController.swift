@@ -37,7 +37,7 @@ struct BudgetsController {
         var items: [JSONValue] = []
         for key in Self.budgetKeys(tenantId: tenantId, catalog: catalog) {
             guard let (_, projectId, name, thresholds, cap) = runtime.alerts.describe(key, catalog: catalog) else { continue }
-            let spec = Engine.spec(key, catalog: catalog, tenantId: tenantId, projectId: projectId, keyCap: catalog.keysById[Self.keyId(key) ?? ""]?.budgetCapMicros, grants: 0)
+            let spec = CounterSpec.of(key, catalog: catalog, tenantId: tenantId, projectId: projectId, keyCap: catalog.keysById[Self.keyId(key) ?? ""]?.budgetCapMicros)
             let counter = runtime.engine.counterSnapshot(key)
             let period = counter.map { $0.period.end > now ? $0.period : BillingPeriod.containing(now, anchor: spec.anchor) }
                 ?? BillingPeriod.containing(now, anchor: spec.anchor)
@@ -95,12 +95,12 @@ struct BudgetsController {
         let now = state.clock.nowMs()
         let engine = runtime.engine
         let report = try await runtime.ledger.barrier { conn -> JSONValue in
-            let computed = try CounterMath.compute(conn, catalog: catalog, now: now, engine: engine, tenantId: tenantId)
             let counters = engine.allCounters()
+            let computed = try conn.recomputeCounters(catalog: catalog, now: now, known: counters, tenantId: tenantId)
             var checked = 0
             var drift: [JSONValue] = []
-            var keys = Set(computed.spend.keys.filter { engine.counterBelongs($0, tenantId: tenantId, catalog: catalog) })
-            for (k, _) in counters where engine.counterBelongs(k, tenantId: tenantId, catalog: catalog) { keys.insert(k) }
+            var keys = Set(computed.spend.keys.filter { Reconciler.belongs($0, to: tenantId, catalog: catalog) })
+            for (k, _) in counters where Reconciler.belongs(k, to: tenantId, catalog: catalog) { keys.insert(k) }
             for key in keys.sorted(by: { $0.description < $1.description }) {
                 let ledger = computed.spend[key]
                 var counter = counters[key]

@@ -93,7 +93,7 @@ struct DataPlaneController {
         var plan = x.plan
         try check(plan, parsed: parsed, price: listPrice, limits: limits, fail: fail)
         // Rate limits: per key, per project, per user, and project tokens.
-        var checks: [Engine.RateCheck] = []
+        var checks: [RateCheck] = []
         let project = caller.project
         if let rpm = caller.key.rpm ?? project.rateLimits.rpmPerKey {
             checks.append(.init(key: .key(caller.key.id), limit: rpm, cost: 1, what: "the request rate limit of this key (\(rpm)/min)"))
@@ -115,9 +115,10 @@ struct DataPlaneController {
             }
         }
         if !checks.isEmpty {
-            let (outcome, auditFlags) = runtime.engine.rateLimit(checks, now: now, enforce: enforce)
-            if case .refused(let r) = outcome { throw r }
-            flags += auditFlags
+            switch runtime.engine.rateLimit(checks, now: now, enforce: enforce) {
+            case .failure(let denial): throw Refusal(denial)
+            case .success(let auditFlags): flags += auditFlags
+            }
         }
         x.mutable.withLock { m in
             m.rateCharged = tokenCharges.map { (key: $0.0, limit: $0.1, tokens: $0.2) }
@@ -138,8 +139,8 @@ struct DataPlaneController {
                     if overage?.kind == .fallback { m.flags.append(.fallback) }
                 }
                 return
-            case .refused(let r):
-                throw r
+            case .denied(let denial):
+                throw Refusal(denial)
             case .overBudget(let projectId, let detail, let periodEnd):
                 guard overage == nil, let p = caller.catalog.projects[projectId] else {
                     throw Refusal(.quotaExceeded, detail, resetsAt: periodEnd)
@@ -191,8 +192,8 @@ struct DataPlaneController {
     func engineInput(
         _ x: Exchange, plan: RequestPlan, price: TokenPrice, overage: (kind: OverageKind, projectId: String)?, enforce: Bool,
         budgetGrants: [String: Int64], now: Int64
-    ) -> Engine.Input {
-        Engine.Input(
+    ) -> AdmissionRequest {
+        AdmissionRequest(
             catalog: x.caller.catalog, tenant: x.caller.tenant, chain: x.caller.chain, key: x.caller.key, model: plan.model,
             wireFormat: x.parsed.format, holder: x.caller.holder(userDigest: x.userDigest), shape: plan.shape, listPrice: price, enforce: enforce, overage: overage, grants: budgetGrants,
             leaseIdleMs: x.caller.tenant.settings.leaseIdleSeconds * 1000, now: now)
@@ -337,7 +338,7 @@ struct DataPlaneController {
     }
 
     /// The engine's view of this request as it stands (model, price and overage after admission).
-    func engineInput(_ x: Exchange, now: Int64) -> Engine.Input {
+    func engineInput(_ x: Exchange, now: Int64) -> AdmissionRequest {
         let m = x.mutable.withLock { $0 }
         return engineInput(
             x, plan: m.plan, price: m.listPrice, overage: m.overage, enforce: x.caller.enforce,
@@ -352,7 +353,7 @@ struct DataPlaneController {
         let input = engineInput(
             x, plan: m.plan, price: m.listPrice, overage: m.overage, enforce: x.caller.enforce,
             budgetGrants: runtime.grants(project: x.caller.chain, now: state.clock.nowMs()).budget, now: state.clock.nowMs())
-        let found = runtime.engine.reselect(&a, input: input)
+        let found = runtime.engine.reselect(&a, request: input)
         x.mutable.withLock { $0.admission = a }
         return found
     }

@@ -9,7 +9,7 @@ import Synchronization
 /// request dropped without finishing is settled as abandoned when the exchange is released.
 final class Exchange: Sendable {
     struct Mutable {
-        var admission: Engine.Admission?
+        var admission: Admission?
         var plan: RequestPlan
         var listPrice: TokenPrice
         var flags: [LedgerFlag] = []
@@ -59,7 +59,7 @@ final class Exchange: Sendable {
         }
     }
 
-    var admission: Engine.Admission? { mutable.withLock { $0.admission } }
+    var admission: Admission? { mutable.withLock { $0.admission } }
     var plan: RequestPlan { mutable.withLock { $0.plan } }
 
     func elapsedMicros() -> Int64 { Int64((DispatchTime.now().uptimeNanoseconds - startNanos) / 1000) }

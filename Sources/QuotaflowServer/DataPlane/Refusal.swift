@@ -93,3 +93,10 @@ public struct Refusal: Error, Sendable {
             status: HTTPResponse.Status(code: status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.bytes(body(format: format)))))
     }
 }
+
+extension Refusal {
+    /// The data-plane answer for an admission denial.
+    init(_ d: Denial) {
+        self.init(d.reason, d.message, retryAfterSeconds: d.retryAfterSeconds, resetsAt: d.resetsAt)
+    }
+}

@@ -11,11 +11,11 @@ import ServiceLifecycle
 /// Fires budget threshold alerts (once per period each) into the durable outbox.
 final class Alerts: Sendable {
     let state: AppState
-    let engine: Engine
+    let engine: AdmissionEngine
     let metrics: Metrics
     let wake = Wakeup()
 
-    init(state: AppState, engine: Engine, metrics: Metrics) {
+    init(state: AppState, engine: AdmissionEngine, metrics: Metrics) {
         self.state = state
         self.engine = engine
         self.metrics = metrics
@@ -33,7 +33,7 @@ final class Alerts: Sendable {
     }
 
     /// Called on the ledger thread after counters moved: fires the thresholds newly crossed.
-    func check(_ settled: [(BudgetKey, Engine.Counter)]) {
+    func check(_ settled: [(BudgetKey, BudgetCounter)]) {
         let catalog = state.catalog
         var fired: [Fired] = []
         for (key, counter) in settled {

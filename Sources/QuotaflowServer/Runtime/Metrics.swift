@@ -130,7 +130,7 @@ final class Metrics: Sendable {
         for (tenantId, resources) in catalog.resourcesByTenant.sorted(by: { $0.key < $1.key }) {
             for r in resources {
                 let labels = "tenant=\"\(escape(tenantId))\",resource=\"\(escape(r.id))\""
-                var rt = runtimes[r.id] ?? Engine.ResourceRuntime()
+                var rt = runtimes[r.id] ?? ResourceRuntime()
                 let load = rt.load(now: now, limits: r.resource.limits)
                 out += "quotaflow_resource_inflight{\(labels)} \(load.inFlight)\n"
                 out += "quotaflow_resource_load{\(labels)} \(Routing.loadScore(load, limits: r.resource.limits))\n"

@@ -15,7 +15,7 @@ import Synchronization
 /// The running data plane and its workers: engine, ledger writer, upstream client, verifier.
 public final class Runtime: Sendable {
     public let state: AppState
-    let engine = Engine()
+    let engine = AdmissionEngine()
     let ledger: LedgerWriter
     /// Upstream, probe and webhook calls, with the egress rule for tenant-set URLs.
     let clients: UpstreamClients
@@ -172,7 +172,7 @@ public final class Runtime: Sendable {
     func coolModel(_ resource: RoutableResource, model: String, evidence body: [UInt8]) {
         let now = state.clock.nowMs()
         let until = now + Self.modelCooldownMs
-        guard engine.coolModel(resourceId: resource.id, model: model, until: until) else { return }
+        guard engine.coolModel(resourceId: resource.id, model: model, until: until, forgetBefore: now) else { return }
         let entry = AuditEntry(
             tenantId: resource.resource.tenantId, at: now, actor: "system:router", action: "resource.model_cooled", targetType: "resource",
             targetId: resource.id,
@@ -300,18 +300,15 @@ public final class Runtime: Sendable {
         let now = state.clock.nowMs()
         let engine = self.engine
         try await ledger.barrier { conn in
-            let values = try CounterMath.compute(conn, catalog: catalog, now: now, engine: engine)
-            engine.replaceSpend(values.spend)
-            engine.loadFired(values.fired)
+            engine.load(try conn.recomputeCounters(catalog: catalog, now: now, known: engine.allCounters()))
         }
     }
 
     func recomputeCountersSync() throws {
         let catalog = state.catalog
         let now = state.clock.nowMs()
-        let values = try state.db.writeSync { conn in try CounterMath.compute(conn, catalog: catalog, now: now, engine: engine) }
-        engine.replaceSpend(values.spend)
-        engine.loadFired(values.fired)
+        let known = engine.allCounters()
+        engine.load(try state.db.writeSync { conn in try conn.recomputeCounters(catalog: catalog, now: now, known: known) })
     }
 
     /// Budget periods, caps with rollover, or the project tree changed: counters are recomputed.

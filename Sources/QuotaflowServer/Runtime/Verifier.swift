@@ -10,7 +10,7 @@ import Synchronization
 /// refusal-triggered probes, and applying each probe's outcome through `HealthMachine`.
 final class Verifier: Sendable {
     let state: AppState
-    let engine: Engine
+    let engine: AdmissionEngine
     let wake = Wakeup()
     let prober: Prober
     let metrics: Metrics
@@ -22,7 +22,7 @@ final class Verifier: Sendable {
     let lastRecheck = Mutex<[String: (at: Int64, outcome: ProbeOutcome)]>([:])
     static let recheckSpacingMs: Int64 = 10_000
 
-    init(state: AppState, engine: Engine, clients: UpstreamClients, metrics: Metrics) {
+    init(state: AppState, engine: AdmissionEngine, clients: UpstreamClients, metrics: Metrics) {
         self.state = state
         self.engine = engine
         self.prober = Prober(clients: clients, config: state.config, clock: state.clock)

@@ -1,4 +1,3 @@
-import QuotaflowCore
 
 /// A data-plane credential after lookup: a project key or a virtual seat. A class, so the hot path
 /// passes one reference instead of copying (and retaining) every field.

@@ -1,0 +1,152 @@
+import Synchronization
+
+/// Resource selection and the resource board's operations.
+extension AdmissionEngine {
+    /// The eligible resource with the lowest load, and its marginal worst case. Eligible: in the
+    /// project's pools, of the tenant, routable, of the request's wire format, serving the model
+    /// (not cooled for it), not cooling, under every limit, leasable by this holder, and within its
+    /// spending cap (and the overflow caps up the chain for overflow).
+    static func select(_ s: inout State, _ r: AdmissionRequest, overflow: Bool, excluding: Set<String>) -> (RoutableResource, Int64)? {
+        let pools = r.project.poolIds
+        var eligible: [(RoutableResource, Int64)] = []
+        var candidates: [Routing.Candidate] = []
+        let tokens = r.shape.worstTokens
+        for resource in r.catalog.resourcesByTenant[r.tenant.id] ?? [] {
+            let res = resource.resource
+            guard (res.kind == .overflow) == overflow, pools.contains(res.poolId), !excluding.contains(resource.id), res.tenantId == r.tenant.id,
+                res.state.isRoutable, res.wireFormat == r.wireFormat, res.serves(model: r.model)
+            else { continue }
+            var rt = s.board.resources[resource.id] ?? ResourceRuntime()
+            if rt.coolingUntil > r.now { continue }
+            if !rt.modelCooling.isEmpty, let until = rt.modelCooling[r.model], until > r.now { continue }
+            let load = rt.load(now: r.now, limits: res.limits)
+            s.board.resources[resource.id] = rt
+            guard Routing.hasRoom(load, limits: res.limits, tokens: tokens) else { continue }
+            var held = false
+            if res.leaseMode == .exclusive, let holder = rt.leaseHolder, holder != r.holder {
+                let idle = rt.inFlight == 0 && r.now - rt.lastActive >= r.leaseIdleMs
+                if !idle { continue }
+            } else if res.leaseMode == .exclusive, rt.leaseHolder == r.holder {
+                held = true
+            }
+            let upstreamWorst = res.costBasis.marginalCost(r.shape.worstUsage) ?? r.shape.worstCost(at: resource.price ?? r.listPrice)
+            let capKey: BudgetKey = overflow ? .overflowCredit(resource.id) : .resource(resource.id)
+            let capSpec = CounterSpec.of(capKey, catalog: r.catalog, tenantId: r.tenant.id, projectId: r.project.id, keyCap: nil)
+            if let cap = capSpec.cap {
+                let c = s.book.counter(capKey, spec: capSpec, now: r.now)
+                if c.spent + c.reserved + upstreamWorst > cap + c.carry { continue }
+            }
+            if overflow {
+                var fits = true
+                for p in r.chain {
+                    let key = BudgetKey.projectOverflow(p.id)
+                    let spec = CounterSpec.of(key, catalog: r.catalog, tenantId: r.tenant.id, projectId: p.id, keyCap: nil)
+                    if let cap = spec.cap {
+                        let c = s.book.counter(key, spec: spec, now: r.now)
+                        if c.spent + c.reserved + upstreamWorst > cap { fits = false }
+                    }
+                }
+                if !fits { continue }
+            }
+            eligible.append((resource, upstreamWorst))
+            candidates.append(
+                Routing.Candidate(
+                    score: Routing.loadScore(load, limits: res.limits), degraded: res.state == .degraded, marginalRank: res.costBasis.marginalRank,
+                    heldByHolder: held))
+        }
+        guard let index = Routing.choose(candidates, rotation: s.board.rotation) else { return nil }
+        return eligible[index]
+    }
+
+    /// Seconds until some resource this request could use has room again, from time alone: a
+    /// cooldown ends, a rate-limit slot or usage window frees, an idle lease returns, a spending cap's
+    /// period ends. 1 when none is known (a request in flight may finish any moment).
+    static func retryAfterSeconds(_ s: inout State, _ r: AdmissionRequest) -> Int64 {
+        var best: Int64?
+        for resource in r.catalog.resourcesByTenant[r.tenant.id] ?? [] {
+            let res = resource.resource
+            guard r.project.poolIds.contains(res.poolId), res.kind != .overflow || r.project.overflowAllowed, res.wireFormat == r.wireFormat,
+                res.serves(model: r.model), res.state.isRoutable || res.state == .cooling
+            else { continue }
+            var rt = s.board.resources[resource.id] ?? ResourceRuntime()
+            var at = rt.roomAt(res, model: r.model, holder: r.holder, tokens: r.shape.worstTokens, leaseIdleMs: r.leaseIdleMs, now: r.now)
+            s.board.resources[resource.id] = rt
+            let capKey: BudgetKey = res.kind == .overflow ? .overflowCredit(resource.id) : .resource(resource.id)
+            if let c = s.book.counters[capKey],
+                let cap = CounterSpec.of(capKey, catalog: r.catalog, tenantId: r.tenant.id, projectId: r.project.id, keyCap: nil).cap,
+                c.spent + c.reserved >= cap + c.carry
+            {
+                at = max(at, c.period.end)
+            }
+            best = min(best ?? at, at)
+        }
+        guard let best else { return 1 }
+        return max(1, (best - r.now + 999) / 1000)
+    }
+
+    public func retryAfterSeconds(_ r: AdmissionRequest) -> Int64 { state.withLock { Self.retryAfterSeconds(&$0, r) } }
+
+    /// The request left its resource: frees the slot and corrects the token estimate.
+    public func release(resourceId: String, estimatedTokens: Int64, actualTokens: Int64?, now: Int64) {
+        state.withLock { $0.board.release(resourceId, estimatedTokens: estimatedTokens, actualTokens: actualTokens, now: now) }
+    }
+
+    /// Cools a resource in memory at once; `true` when this call extended the cooldown.
+    public func cool(resourceId: String, until: Int64) -> Bool { state.withLock { $0.board.cool(resourceId, until: until) } }
+
+    /// Takes one model off a resource until `until`; `true` when this call extended it.
+    public func coolModel(resourceId: String, model: String, until: Int64, forgetBefore: Int64) -> Bool {
+        state.withLock { $0.board.coolModel(resourceId, model: model, until: until, forgetBefore: forgetBefore) }
+    }
+
+    public func clearCooling(resourceId: String) { state.withLock { $0.board.clearCooling(resourceId) } }
+
+    /// Every resource's runtime, for metrics and reports.
+    public func resourceSnapshot() -> [String: ResourceRuntime] { state.withLock { $0.board.resources } }
+}
+
+/// Budgets, settlement and rate limits.
+extension AdmissionEngine {
+    /// Moves holds to spend for committed rows (on the ledger thread, after the commit). Returns the
+    /// counters that changed, for threshold alerts.
+    public func settle(_ items: [(Settlement, Int64)]) -> [(BudgetKey, BudgetCounter)] {
+        state.withLock { s in
+            var touched: [BudgetKey: BudgetCounter] = [:]
+            for (settlement, at) in items { s.book.settle(settlement, at: at, touched: &touched) }
+            return touched.map { ($0.key, $0.value) }
+        }
+    }
+
+    /// Marks a threshold as fired; `false` if it already was this period.
+    public func markFired(_ key: BudgetKey, threshold: Int, periodStart: Int64) -> Bool {
+        state.withLock { $0.book.markFired(key, threshold: threshold, periodStart: periodStart) }
+    }
+
+    /// Replaces counters with values recomputed from the ledger, and what already fired.
+    public func load(_ recomputed: Reconciler.Result) {
+        state.withLock { s in
+            s.book.replaceSpend(recomputed.spend)
+            s.book.loadFired(recomputed.fired)
+        }
+    }
+
+    public func counterSnapshot(_ key: BudgetKey) -> BudgetCounter? { state.withLock { $0.book.counters[key] } }
+    public func allCounters() -> [BudgetKey: BudgetCounter] { state.withLock { $0.book.counters } }
+    public var reservationsHeld: Int64 { state.withLock { $0.book.reservationsHeld } }
+
+    /// Takes every rate limit or none; in audit enforcement takes them all and reports what would have refused.
+    public func rateLimit(_ checks: [RateCheck], now: Int64, enforce: Bool) -> Result<[LedgerFlag], Denial> {
+        state.withLock { $0.limiters.take(checks, now: now, enforce: enforce) }
+    }
+
+    public func refundTokens(key: LimiterKey, limit: Int64, tokens: Int64) {
+        state.withLock { $0.limiters.refund(key, limit: limit, cost: tokens) }
+    }
+
+    public func remaining(limiter key: LimiterKey, limit: Int64, now: Int64) -> Int64 {
+        state.withLock { $0.limiters.remaining(key, limit: limit, now: now) }
+    }
+
+    /// Drops limiter entries with no debt left.
+    public func pruneLimiters(now: Int64) { state.withLock { $0.limiters.prune(now: now) } }
+}

@@ -1,0 +1,151 @@
+import Synchronization
+
+/// What admission decided for one request.
+public struct Admission: Sendable {
+    /// What is held on each counter until the row is committed.
+    public var reservation: Reservation
+    public var resource: RoutableResource
+    public var facts: Charging.Facts
+    /// The worst case at list price (budgets) and at the serving resource's marginal cost (caps).
+    public var worstCase: Int64
+    public var upstreamWorstCase: Int64
+    /// Audit enforcement: the limits that would have refused.
+    public var flags: [LedgerFlag]
+    /// What the tightest budget leaves after this request's worst case, if any budget caps it.
+    public var budgetRemaining: Int64?
+    /// Resources tried so far, in order.
+    public var tried: [String]
+}
+
+/// All hot-path state behind one lock: budget counters, resource load and leases, cooldowns and
+/// rate limiters. Admission — check every budget level, hold the worst case, pick a resource — is
+/// one critical section, so concurrent requests can never both take the last of a budget. The lock
+/// model was measured: no actors on the hot path.
+public final class AdmissionEngine: Sendable {
+    public enum Outcome: Sendable {
+        case admitted(Admission)
+        case denied(Denial)
+        /// A project budget does not fit; its overage policy decides what happens next.
+        case overBudget(projectId: String, detail: String, periodEnd: Int64)
+    }
+
+    struct State {
+        var book = BudgetBook()
+        var board = ResourceBoard()
+        var limiters = RateLimiters()
+    }
+
+    let state = Mutex(State())
+
+    public init() {}
+
+    /// Checks every budget level at list cost, holds the worst case on each, and picks a resource:
+    /// owned capacity first, overflow only when nothing owned is eligible and the project allows it.
+    public func admit(_ r: AdmissionRequest) -> Outcome {
+        let worst = r.shape.worstCost(at: r.listPrice)
+        var facts = r.facts
+        return state.withLock { s -> Outcome in
+            var flags: [LedgerFlag] = []
+            var holds: [(BudgetKey, Int64)] = []
+            var remaining: Int64?
+            for key in Charging.budgetCounters(facts) {
+                let grants: Int64 = if case .project(let id) = key { r.grants[id] ?? 0 } else { 0 }
+                let spec = CounterSpec.of(key, catalog: r.catalog, tenantId: r.tenant.id, projectId: r.project.id, keyCap: r.key.budgetCapMicros, grants: grants)
+                let c = s.book.counter(key, spec: spec, now: r.now)
+                if let cap = spec.cap {
+                    let limit = cap + c.carry
+                    let left = limit - c.spent - c.reserved
+                    if worst > left {
+                        let detail = Self.describe(key, catalog: r.catalog, used: c.spent + c.reserved, limit: limit, periodEnd: c.period.end, worst: worst, shape: r.shape)
+                        if r.enforce {
+                            if case .project(let id) = key { return .overBudget(projectId: id, detail: detail, periodEnd: c.period.end) }
+                            return .denied(Denial(.quotaExceeded, detail, resetsAt: c.period.end))
+                        }
+                        flags.append(.wouldRefuse(.quotaExceeded))
+                    }
+                    remaining = min(remaining ?? Int64.max, left - worst)
+                }
+                holds.append((key, worst))
+            }
+            var choice: (RoutableResource, Int64)?
+            if r.overage?.kind != .overflow { choice = Self.select(&s, r, overflow: false, excluding: []) }
+            if choice == nil, r.project.overflowAllowed, r.overage?.kind != .fallback { choice = Self.select(&s, r, overflow: true, excluding: []) }
+            guard let (resource, upstreamWorst) = choice else {
+                let message = "no resource in this project's pools can take a \(r.model) request right now"
+                    + (r.project.overflowAllowed ? "" : " (overflow is not enabled for this project)")
+                return .denied(Denial(.noCapacity, message, retryAfterSeconds: Self.retryAfterSeconds(&s, r)))
+            }
+            facts.overflow = resource.resource.kind == .overflow
+            facts.resourceId = resource.id
+            for key in Charging.upstreamCounters(facts) {
+                _ = s.book.counter(key, spec: CounterSpec.of(key, catalog: r.catalog, tenantId: r.tenant.id, projectId: r.project.id, keyCap: nil), now: r.now)
+                holds.append((key, upstreamWorst))
+            }
+            for (key, amount) in holds { s.book.hold(key, amount) }
+            s.book.reservationsHeld += 1
+            s.board.take(resource, request: r)
+            return .admitted(
+                Admission(
+                    reservation: Reservation(holds: holds), resource: resource, facts: facts, worstCase: worst, upstreamWorstCase: upstreamWorst,
+                    flags: flags, budgetRemaining: remaining, tried: [resource.id]))
+        }
+    }
+
+    /// Chooses the next resource after a retryable failure, keeping the budget holds. `false` when
+    /// none is left (the failed resource's upstream holds are released either way).
+    public func reselect(_ admission: inout Admission, request r: AdmissionRequest) -> Bool {
+        state.withLock { s -> Bool in
+            let oldUpstream = Set(Charging.upstreamCounters(admission.facts))
+            var kept: [(BudgetKey, Int64)] = []
+            for (key, amount) in admission.reservation.holds {
+                if oldUpstream.contains(key) { s.book.unhold(key, amount) } else { kept.append((key, amount)) }
+            }
+            var facts = admission.facts
+            var choice: (RoutableResource, Int64)?
+            if !facts.overflow && r.overage?.kind != .overflow { choice = Self.select(&s, r, overflow: false, excluding: Set(admission.tried)) }
+            if choice == nil, r.project.overflowAllowed, r.overage?.kind != .fallback {
+                choice = Self.select(&s, r, overflow: true, excluding: Set(admission.tried))
+            }
+            guard let (resource, upstreamWorst) = choice else {
+                admission.reservation = Reservation(holds: kept)
+                facts.resourceId = nil
+                admission.facts = facts
+                return false
+            }
+            facts.overflow = resource.resource.kind == .overflow
+            facts.resourceId = resource.id
+            for key in Charging.upstreamCounters(facts) {
+                _ = s.book.counter(key, spec: CounterSpec.of(key, catalog: r.catalog, tenantId: r.tenant.id, projectId: r.project.id, keyCap: nil), now: r.now)
+                s.book.hold(key, upstreamWorst)
+                kept.append((key, upstreamWorst))
+            }
+            s.board.take(resource, request: r)
+            admission.reservation = Reservation(holds: kept)
+            admission.facts = facts
+            admission.resource = resource
+            admission.upstreamWorstCase = upstreamWorst
+            admission.tried.append(resource.id)
+            return true
+        }
+    }
+
+    /// Why a request does not fit a budget. When money is left but not enough for this request's
+    /// worst case, the message says so and how to lower it, instead of blaming the budget.
+    static func describe(_ key: BudgetKey, catalog: Catalog, used: Int64, limit: Int64, periodEnd: Int64, worst: Int64, shape: CostShape) -> String {
+        let name: String
+        switch key {
+        case .project(let id): name = "the budget of project '\(catalog.projects[id]?.name ?? id)'"
+        case .tenant: name = "the tenant's monthly limit"
+        case .key: name = "this key's budget"
+        case .seat: name = "this seat's budget"
+        case .projectFallback(let id): name = "the fallback budget of project '\(catalog.projects[id]?.name ?? id)'"
+        default: name = "a spending cap"
+        }
+        let left = limit - used
+        if left > 0 {
+            return "this request's worst case (\(Money.format(worst)) at \(shape.explanation)) exceeds the \(Money.format(left)) left of "
+                + "\(name) this period, which ends \(Timestamp.format(periodEnd)); set max_tokens lower"
+        }
+        return "\(name) is used up: \(Money.format(used)) of \(Money.format(limit)) this period, which ends \(Timestamp.format(periodEnd))"
+    }
+}

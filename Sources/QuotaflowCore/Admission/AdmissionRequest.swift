@@ -1,0 +1,54 @@
+/// Everything admission needs to know about one request, fixed before it runs. A class, so the
+/// hot path passes one reference.
+public final class AdmissionRequest: Sendable {
+    public let catalog: Catalog
+    public let tenant: Tenant
+    /// The key's project and its ancestors, innermost first.
+    public let chain: [Project]
+    public let key: DataPlaneKey
+    public let model: String
+    public let wireFormat: WireFormat
+    /// Who holds an exclusive seat lease: the key, or a user within the key.
+    public let holder: String
+    /// What multiplies the request's cost; the worst case and the tokens held come from it.
+    public let shape: CostShape
+    public let listPrice: TokenPrice
+    /// `false` in audit enforcement: limits are recorded, not enforced.
+    public let enforce: Bool
+    /// Set when an overage policy admitted the request, with the project whose budget it stands in for.
+    public let overage: (kind: OverageKind, projectId: String)?
+    /// Budget increases granted by approvals in force, by project.
+    public let grants: [String: Int64]
+    public let leaseIdleMs: Int64
+    public let now: Int64
+
+    public init(
+        catalog: Catalog, tenant: Tenant, chain: [Project], key: DataPlaneKey, model: String, wireFormat: WireFormat, holder: String,
+        shape: CostShape, listPrice: TokenPrice, enforce: Bool, overage: (kind: OverageKind, projectId: String)?, grants: [String: Int64],
+        leaseIdleMs: Int64, now: Int64
+    ) {
+        self.catalog = catalog
+        self.tenant = tenant
+        self.chain = chain
+        self.key = key
+        self.model = model
+        self.wireFormat = wireFormat
+        self.holder = holder
+        self.shape = shape
+        self.listPrice = listPrice
+        self.enforce = enforce
+        self.overage = overage
+        self.grants = grants
+        self.leaseIdleMs = leaseIdleMs
+        self.now = now
+    }
+
+    public var project: Project { chain[0] }
+
+    /// The charging facts before a resource is chosen.
+    var facts: Charging.Facts {
+        Charging.Facts(
+            tenantId: tenant.id, chain: chain.map(\.id), keyId: key.kind == .projectKey ? key.id : nil, seatId: key.kind == .seat ? key.id : nil,
+            overage: overage?.kind, overageProjectId: overage?.projectId)
+    }
+}

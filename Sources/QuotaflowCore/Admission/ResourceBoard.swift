@@ -1,0 +1,129 @@
+/// What one resource is carrying right now: in-flight requests, recent requests and tokens, usage
+/// windows, its lease, cooldowns.
+public struct ResourceRuntime: Sendable {
+    struct WindowUse: Sendable {
+        var start: Int64
+        var requests: Int64 = 0
+        var tokens: Int64 = 0
+    }
+
+    public internal(set) var inFlight: Int64 = 0
+    var requests = SlidingCounter()
+    var tokens = SlidingCounter()
+    var windows: [WindowUse] = []
+    public internal(set) var leaseHolder: String?
+    public internal(set) var lastActive: Int64 = 0
+    public internal(set) var leaseGrants: Int64 = 0
+    public internal(set) var coolingUntil: Int64 = 0
+    public internal(set) var routed: Int64 = 0
+    /// Models this resource answered 404 for, cooled until the time given.
+    public internal(set) var modelCooling: [String: Int64] = [:]
+
+    public init() {}
+
+    /// The load as the router sees it at `now`.
+    public mutating func load(now: Int64, limits: ResourceLimits) -> ResourceLoad {
+        rollWindows(now: now, limits: limits)
+        return ResourceLoad(
+            inFlight: inFlight, requestsLastMinute: requests.total(nowMs: now), tokensLastMinute: tokens.total(nowMs: now),
+            windowRequests: windows.map(\.requests), windowTokens: windows.map(\.tokens))
+    }
+
+    mutating func rollWindows(now: Int64, limits: ResourceLimits) {
+        if windows.count != limits.windows.count { windows = limits.windows.map { _ in WindowUse(start: now) } }
+        for (i, w) in limits.windows.enumerated() where now >= windows[i].start + w.windowSeconds * 1000 {
+            windows[i] = WindowUse(start: now)
+        }
+    }
+
+    /// The earliest moment this resource has room for one more request of `tokens` tokens for
+    /// `holder`, from time alone (cooldowns, rate-limit slots, windows, an idle lease).
+    mutating func roomAt(_ res: Resource, model: String, holder: String, tokens: Int64, leaseIdleMs: Int64, now: Int64) -> Int64 {
+        rollWindows(now: now, limits: res.limits)
+        var at = max(now, coolingUntil, res.state == .cooling ? (res.coolingUntil ?? now) : now)
+        if let until = modelCooling[model] { at = max(at, until) }
+        let limits = res.limits
+        if let c = limits.maxConcurrency, inFlight >= c { at = max(at, now + 1000) }
+        if let rpm = limits.rpm { at = max(at, requests.roomAt(1, limit: rpm, nowMs: now)) }
+        if let tpm = limits.tpm, tokens > 0, self.tokens.total(nowMs: now) > 0 { at = max(at, self.tokens.roomAt(min(tokens, tpm), limit: tpm, nowMs: now)) }
+        for (i, w) in limits.windows.enumerated() where i < windows.count {
+            let full = (w.requests.map { windows[i].requests >= $0 } ?? false)
+                || (w.tokens.map { windows[i].tokens > 0 && windows[i].tokens + tokens > $0 } ?? false)
+            if full { at = max(at, windows[i].start + w.windowSeconds * 1000) }
+        }
+        if res.leaseMode == .exclusive, let leaseHolder, leaseHolder != holder {
+            at = max(at, inFlight > 0 ? now + 1000 : lastActive + leaseIdleMs)
+        }
+        return at
+    }
+}
+
+/// The runtime state of every resource. Not thread-safe by itself; the admission engine holds it
+/// under its one lock.
+public struct ResourceBoard: Sendable {
+    public internal(set) var resources: [String: ResourceRuntime] = [:]
+    /// Round-robin position for ties.
+    var rotation: UInt64 = 0
+
+    public init() {}
+
+    /// A request starts on `resource`: a slot, a request and its worst-case tokens, and the lease.
+    mutating func take(_ resource: RoutableResource, request r: AdmissionRequest) {
+        var rt = resources[resource.id] ?? ResourceRuntime()
+        rt.rollWindows(now: r.now, limits: resource.resource.limits)
+        rt.inFlight += 1
+        rt.routed += 1
+        rt.requests.add(1, nowMs: r.now)
+        rt.tokens.add(r.shape.worstTokens, nowMs: r.now)
+        for i in rt.windows.indices {
+            rt.windows[i].requests += 1
+            rt.windows[i].tokens += r.shape.worstTokens
+        }
+        if resource.resource.leaseMode == .exclusive, rt.leaseHolder != r.holder {
+            rt.leaseHolder = r.holder
+            rt.leaseGrants += 1
+        }
+        rt.lastActive = r.now
+        resources[resource.id] = rt
+        rotation &+= 1
+    }
+
+    /// The request left the resource: frees its slot and corrects the token estimate.
+    mutating func release(_ resourceId: String, estimatedTokens: Int64, actualTokens: Int64?, now: Int64) {
+        guard var rt = resources[resourceId] else { return }
+        rt.inFlight = max(0, rt.inFlight - 1)
+        if let actualTokens {
+            let delta = actualTokens - estimatedTokens
+            rt.tokens.add(delta, nowMs: now)
+            for i in rt.windows.indices { rt.windows[i].tokens += delta }
+        }
+        rt.lastActive = now
+        resources[resourceId] = rt
+    }
+
+    /// Takes a resource out of routing until `until`; `true` if this extended its cooldown.
+    mutating func cool(_ resourceId: String, until: Int64) -> Bool {
+        var rt = resources[resourceId] ?? ResourceRuntime()
+        guard until > rt.coolingUntil else { return false }
+        rt.coolingUntil = until
+        resources[resourceId] = rt
+        return true
+    }
+
+    /// Takes one model off a resource until `until`; `true` if this extended it. Entries that expired
+    /// before `forgetBefore` are dropped.
+    mutating func coolModel(_ resourceId: String, model: String, until: Int64, forgetBefore: Int64) -> Bool {
+        var rt = resources[resourceId] ?? ResourceRuntime()
+        guard until > rt.modelCooling[model] ?? 0 else { return false }
+        rt.modelCooling = rt.modelCooling.filter { $0.value > forgetBefore }
+        rt.modelCooling[model] = until
+        resources[resourceId] = rt
+        return true
+    }
+
+    /// A probe passed: the resource and the models its list claims are routable again.
+    mutating func clearCooling(_ resourceId: String) {
+        resources[resourceId]?.coolingUntil = 0
+        resources[resourceId]?.modelCooling = [:]
+    }
+}
