@@ -29,36 +29,48 @@ public enum QuotaflowApp {
         return state
     }
 
-    /// The router: health endpoints, the admin API and the data plane.
-    public static func buildRouter(state: AppState, runtime: Runtime) -> Router<AppRequestContext> {
+    /// Assembles the engine, ledger, clients and workers of a server.
+    public static func assemble(state: AppState, resolver: any HostResolver = SystemResolver()) throws -> Gateway {
+        try Gateway(state: state, resolver: resolver)
+    }
+
+    /// The whole route table: health and metrics, the admin API, and the data plane. Each controller
+    /// gets the pieces it uses.
+    public static func buildRouter(gateway g: Gateway) -> Router<AppRequestContext> {
+        let state = g.state
         let router = Router(context: AppRequestContext.self)
         let routes = RouteIndex()
         router.add(middleware: ErrorMiddleware(routes: routes))
-        router.get("healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
-        router.get("readyz") { _, _ in
-            let ready = await state.db.ping() && runtime.migrationsApplied
-            return JSONResponse.make(
-                ["status": .string(ready ? "ready" : "not_ready"), "database": .bool(ready)], status: ready ? .ok : .serviceUnavailable)
-        }
+        OperationsController(state: state, gateway: g).register(on: router)
         let kit = AdminKit(state: state)
         let admin = router.group("admin/v1").add(middleware: AdminAuthMiddleware(state: state))
         TenantsController(kit: kit).register(on: admin)
         PoolsController(kit: kit).register(on: admin)
-        ResourcesController(kit: kit, egress: runtime.clients).register(on: admin)
+        ResourcesController(kit: kit, egress: g.clients).register(on: admin)
+        HealthController(kit: kit, verifier: g.verifier).register(on: admin)
         ProjectsController(kit: kit).register(on: admin)
+        SeatsController(kit: kit, engine: g.engine, ledger: g.ledger).register(on: admin)
+        BudgetsController(kit: kit, engine: g.engine, ledger: g.ledger, alerts: g.alerts, clients: g.clients).register(on: admin)
+        LedgerController(kit: kit, ledger: g.ledger).register(on: admin)
+        UsageReportsController(kit: kit, ledger: g.ledger).register(on: admin)
+        CapacityReportsController(kit: kit, engine: g.engine, ledger: g.ledger).register(on: admin)
         AuditController(kit: kit).register(on: admin)
         OffersController(kit: kit).register(on: admin)
-        runtime.registerRoutes(router: router, admin: admin, kit: kit)
+        DataPlaneController(
+            catalog: state, config: state.config, clock: state.clock, settler: g.settler, policy: g.policy, forwarder: g.forwarder,
+            endUsers: EndUserDigests(key: state.userDigestKey)
+        ).register(on: router)
         routes.load(router.routes.map { (path: $0.path.description, method: $0.method) })
         return router
     }
 
-    /// The HTTP application with the runtime's background services.
+    /// The HTTP application with the gateway's background services.
     public static func buildApplication(
-        state: AppState, runtime: Runtime, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+        gateway: Gateway, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        let router = buildRouter(state: state, runtime: runtime)
-        let registry = runtime.connections
+        let state = gateway.state
+        let router = buildRouter(gateway: gateway)
+        let registry = gateway.connections
         return Application(
             router: router,
             server: .http1(
@@ -66,6 +78,6 @@ public enum QuotaflowApp {
                     additionalChannelHandlers: [ConnectionWatchHandler(registry: registry)],
                     idleTimeout: .milliseconds(state.config.clientIdleTimeoutMs))),
             configuration: .init(address: .hostname(state.config.host, port: state.config.port), serverName: "quotaflow"),
-            services: runtime.services, onServerRunning: onServerRunning, logger: state.logger)
+            services: gateway.services, onServerRunning: onServerRunning, logger: state.logger)
     }
 }

@@ -50,7 +50,8 @@ public final class LedgerWriter: Sendable {
     let queue = Mutex(Queue())
     let condition = NSConditionBox()
     let stats = Mutex(Stats())
-    let finished = DispatchSemaphore(value: 0)
+    /// Waiters for the writer thread to finish, and whether it has.
+    let finished = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     public init(db: Database, logger: Logger, maxBatch: Int = 512, afterCommit: @escaping @Sendable (_ items: [Item], _ commitMicros: Int64) -> Void) {
         self.db = db
@@ -83,6 +84,14 @@ public final class LedgerWriter: Sendable {
         return try result.get()
     }
 
+    /// Queues `body` to run on the writer connection between batches, without waiting for it.
+    public func submitBarrier(_ body: @escaping @Sendable (SQLiteConnection) throws -> Void) {
+        let logger = self.logger
+        enqueue(.barrier({ conn in
+            do { try body(conn) } catch { logger.error("ledger barrier failed", metadata: ["error": "\(error)"]) }
+        }))
+    }
+
     /// Waits until everything queued before this call is committed.
     public func flush() async { _ = try? await barrier { _ in () } }
 
@@ -104,16 +113,21 @@ public final class LedgerWriter: Sendable {
         }
     }
 
-    /// Drains the queue, commits it, and stops the thread.
-    public func shutdown() {
-        let already = queue.withLock { q -> Bool in
-            let was = q.stopping
+    /// Drains the queue, commits it, stops the thread, and returns when it has (without blocking
+    /// a thread of the concurrency pool while it waits).
+    public func shutdown() async {
+        queue.withLock { q in
             q.stopping = true
             q.writerWaiting = false
-            return was
         }
         condition.signal()
-        if !already { finished.wait() }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let done = finished.withLock { f -> Bool in
+                if !f.done { f.waiters.append(c) }
+                return f.done
+            }
+            if done { c.resume() }
+        }
     }
 
     func run() {
@@ -144,7 +158,12 @@ public final class LedgerWriter: Sendable {
             if exit { break }
             process(jobs)
         }
-        finished.signal()
+        let waiters = finished.withLock { f -> [CheckedContinuation<Void, Never>] in
+            f.done = true
+            defer { f.waiters = [] }
+            return f.waiters
+        }
+        for w in waiters { w.resume() }
     }
 
     func process(_ jobs: [Job]) {

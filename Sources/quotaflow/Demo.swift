@@ -37,7 +37,7 @@ struct Demo: AsyncParsableCommand {
         let state = try QuotaflowApp.bootstrap(
             config: config, clock: SystemClock(), logger: logger, masterKey: nil, masterKeyFile: nil, operatorToken: operatorToken,
             printOperatorToken: { _ in })
-        let runtime = try Runtime(state: state)
+        let gateway = try QuotaflowApp.assemble(state: state)
         let providerCredential = "sim-" + Identifier.random(24)
         let provider = SimulatedProvider(credential: providerCredential, models: ["gpt-4.1-mini", "gpt-4.1", "claude-haiku-4-5", "claude-sonnet-4-5"])
         let providerPort = PortBox()
@@ -45,7 +45,7 @@ struct Demo: AsyncParsableCommand {
         let providerApp = Application(
             router: provider.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "simulated-provider"),
             onServerRunning: { providerPort.set($0.localAddress?.port ?? 0) }, logger: logger)
-        let app = QuotaflowApp.buildApplication(state: state, runtime: runtime) { quotaflowPort.set($0.localAddress?.port ?? 0) }
+        let app = QuotaflowApp.buildApplication(gateway: gateway) { quotaflowPort.set($0.localAddress?.port ?? 0) }
         let setup = ClosureService {
             let upstream = "http://127.0.0.1:\(await providerPort.wait())"
             let base = "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(await quotaflowPort.wait())"

@@ -27,8 +27,8 @@ struct Serve: AsyncParsableCommand {
         } catch {
             fail("\(error)")
         }
-        let runtime = try Runtime(state: state)
-        let app = QuotaflowApp.buildApplication(state: state, runtime: runtime) { channel in
+        let gateway = try QuotaflowApp.assemble(state: state)
+        let app = QuotaflowApp.buildApplication(gateway: gateway) { channel in
             logger.notice("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
         }
         try await QuotaflowApp.run(app, state: state, logger: logger)

@@ -64,7 +64,7 @@ let exactPricing: JSONValue = [
             }
             try await server.eventually("every refusal to be answered and \(k) requests held", timeout: .seconds(30)) {
                 done.value == n - k
-                    && server.runtime.engine.resourceSnapshot().values.map(\.inFlight).reduce(0, +) == Int64(k)
+                    && server.gateway.engine.resourceSnapshot().values.map(\.inFlight).reduce(0, +) == Int64(k)
             }
             await gate.open()
             var out: [TestResponse] = []

@@ -46,7 +46,7 @@ import Testing
     @Test func everyRouteIsInTheSpecAndBack() async throws {
         let server = try await TestServer.start { $0.verifierEnabled = false }
         defer { Task { await server.stop() } }
-        let router = QuotaflowApp.buildRouter(state: server.state, runtime: server.runtime)
+        let router = QuotaflowApp.buildRouter(gateway: server.gateway)
         let routes = Set(router.routes.map { r -> String in
             var path = r.path.description
             if !path.hasPrefix("/") { path = "/" + path }

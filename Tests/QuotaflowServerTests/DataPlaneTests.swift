@@ -131,7 +131,7 @@ import Testing
         let key = try await t.key(project: try await t.project())
         async let first = server.chat(key: key.secret)
         async let second = server.chat(key: key.secret)
-        try await server.eventually("two requests in flight") { server.runtime.engine.resourceSnapshot().values.map(\.inFlight).reduce(0, +) == 2 }
+        try await server.eventually("two requests in flight") { server.gateway.engine.resourceSnapshot().values.map(\.inFlight).reduce(0, +) == 2 }
         // Both resources are full: a third request is refused with a clear reason.
         let third = try await server.chat(key: key.secret)
         #expect(third.status == 503)
@@ -356,13 +356,13 @@ import Testing
         _ = try? await client.execute(request, timeout: .milliseconds(300))
         try await client.shutdown()
         try await server.eventually("the slot to be freed") {
-            server.runtime.engine.resourceSnapshot().values.allSatisfy { $0.inFlight == 0 }
+            server.gateway.engine.resourceSnapshot().values.allSatisfy { $0.inFlight == 0 }
         }
         let row = try #require(try await server.ledger(t.id).first)
         #expect(row.status == 499 && row.reason == .clientClosed)
         // The request reached the upstream: it is charged its input estimate, flagged as estimated.
         #expect(row.flags.contains(.usageEstimated) && row.usage.output == 0 && row.costMicros == Money.cost(row.usage, at: TokenPrice(inputPerMTok: 400_000, outputPerMTok: 1_600_000)))
-        #expect(server.runtime.engine.reservationsHeld == 0)
+        #expect(server.gateway.engine.reservationsHeld == 0)
     }
 
     @Test func firstByteAndStallTimeoutsHold() async throws {
@@ -386,7 +386,7 @@ import Testing
         #expect(r.status == 504 && r.json["error"]?["code"] == "upstream_timeout")
         // Well before the upstream's 6 s silence ends (a loose bound: these machines are shared).
         #expect(ContinuousClock.now - start < .seconds(4))
-        #expect(server.runtime.engine.resourceSnapshot().values.allSatisfy { $0.inFlight == 0 })
+        #expect(server.gateway.engine.resourceSnapshot().values.allSatisfy { $0.inFlight == 0 })
     }
 
     @Test func errorsUseTheProviderShapeAndNeverEchoTheKey() async throws {
@@ -465,7 +465,7 @@ import Testing
         let rows = try await server.ledger(t.id).filter { $0.status == 200 }
         #expect(rows.map(\.keyId) == [alice.id, alice.id, bob.id])
         #expect(rows.allSatisfy { $0.resourceId == seat })
-        #expect(server.runtime.engine.resourceSnapshot()[seat]?.leaseGrants == 2)
+        #expect(server.gateway.engine.resourceSnapshot()[seat]?.leaseGrants == 2)
     }
 
     @Test func overflowIsUsedOnlyWhenAllowedAndNothingOwnedIsEligible() async throws {

@@ -45,7 +45,7 @@ import Testing
             for _ in 0..<10 {
                 group.addTask { try await server.chat(key: key.secret, model: "exact-model", extra: [("max_tokens", 100), ("n", 3)]) }
             }
-            try await server.eventually("every request to be decided") { server.runtime.engine.reservationsHeld == 3 }
+            try await server.eventually("every request to be decided") { server.gateway.engine.reservationsHeld == 3 }
             await gate.open()
             var out: [TestResponse] = []
             for try await r in group { out.append(r) }
@@ -148,7 +148,7 @@ import Testing
             #expect(row.usage.output == 3 && row.costMicros == 3, "\(row.usage) \(row.flags) \(row.costMicros)")
         }
         #expect(rows.contains { $0.flags.contains(.streamError) } && rows.contains { $0.flags.contains(.streamInterrupted) })
-        #expect(server.runtime.engine.reservationsHeld == 0)
+        #expect(server.gateway.engine.reservationsHeld == 0)
     }
 
     @Test func concurrentOverBudgetRequestsOpenOneApproval() async throws {

@@ -53,7 +53,7 @@ import Testing
         let expired = try await ask(server, secret)
         #expect(expired.status == 401 && expired.json["error"]?["code"] == "key_expired" && !expired.text.contains(secret))
         // The background sweep may already have run on the advanced clock; running it again is harmless.
-        _ = try await MaintenanceService(runtime: server.runtime).expireSeats(now: clock.nowMs())
+        _ = try await MaintenanceService(state: server.state, engine: server.gateway.engine, writer: server.gateway.writer, clients: server.gateway.clients).expireSeats(now: clock.nowMs())
         #expect((try await t.call(.GET, "/projects/\(p)/seats/\(seatId)"))["state"] == "expired")
         #expect((try await t.call(.GET, "/audit?action=seat.expire"))["data"]?.arrayValue?.count == 1)
         // Extending brings it back.

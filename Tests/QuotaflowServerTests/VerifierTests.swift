@@ -257,7 +257,7 @@ final class Controllable: Sendable {
     @Test func theWorkerStopsGracefully() async throws {
         let clock = ManualClock(nowMs: Self.start)
         let server = try await makeServer(clock)
-        let verifier = server.runtime.verifier
+        let verifier = server.gateway.verifier
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let group = ServiceGroup(configuration: .init(services: [VerifierService(verifier: verifier, enabled: true)], logger: logger))

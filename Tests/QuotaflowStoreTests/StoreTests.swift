@@ -112,7 +112,7 @@ let quiet: Logger = {
         let total = try await writer.barrier { conn in try conn.queryOne("SELECT SUM(cost_micros) AS spent FROM ledger")!.int("spent") }
         #expect(total == 900)
         #expect(settled.withLock { $0.last } == 300)
-        writer.shutdown()
+        await writer.shutdown()
         // After shutdown a row is refused rather than silently dropped.
         let late = await writer.append(
             LedgerWriter.Item(

@@ -126,3 +126,30 @@ public final class Catalog: Sendable {
         return r
     }
 }
+
+/// Models and budget increases granted by approvals in force.
+public struct Grants: Sendable, Equatable {
+    /// Models (or patterns) the projects may use although their lists do not name them.
+    public var models: Set<String> = []
+    /// Temporary budget increases by project, in micro-USD.
+    public var budget: [String: Int64] = [:]
+
+    public init(models: Set<String> = [], budget: [String: Int64] = [:]) {
+        self.models = models
+        self.budget = budget
+    }
+}
+
+extension Catalog {
+    /// What approvals in force at `now` grant the projects of a chain.
+    public func grants(for chain: [Project], now: Int64) -> Grants {
+        var g = Grants()
+        for p in chain {
+            for a in approvals[p.id] ?? [] where a.isActive(at: now) {
+                if let m = a.grantModel { g.models.insert(m) }
+                if let micros = a.grantMicros { g.budget[p.id, default: 0] += micros }
+            }
+        }
+        return g
+    }
+}

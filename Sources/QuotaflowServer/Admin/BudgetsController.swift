@@ -7,7 +7,10 @@ import QuotaflowStore
 /// Budgets (status and reconciliation), approvals, and alert webhooks.
 struct BudgetsController {
     let kit: AdminKit
-    let runtime: Runtime
+    let engine: AdmissionEngine
+    let ledger: LedgerWriter
+    let alerts: Alerts
+    let clients: UpstreamClients
     var state: AppState { kit.state }
 
     func register(on admin: RouterGroup<AppRequestContext>) {
@@ -36,9 +39,9 @@ struct BudgetsController {
         let now = state.clock.nowMs()
         var items: [JSONValue] = []
         for key in Self.budgetKeys(tenantId: tenantId, catalog: catalog) {
-            guard let (_, projectId, name, thresholds, cap) = runtime.alerts.describe(key, catalog: catalog) else { continue }
+            guard let (_, projectId, name, thresholds, cap) = alerts.describe(key, catalog: catalog) else { continue }
             let spec = CounterSpec.of(key, catalog: catalog, tenantId: tenantId, projectId: projectId, keyCap: catalog.keysById[Self.keyId(key) ?? ""]?.budgetCapMicros)
-            let counter = runtime.engine.counterSnapshot(key)
+            let counter = engine.counterSnapshot(key)
             let period = counter.map { $0.period.end > now ? $0.period : BillingPeriod.containing(now, anchor: spec.anchor) }
                 ?? BillingPeriod.containing(now, anchor: spec.anchor)
             let current = counter.map { $0.period == period } ?? false
@@ -93,8 +96,8 @@ struct BudgetsController {
         let tenantId = try context.tenantScope(state)
         let catalog = state.catalog
         let now = state.clock.nowMs()
-        let engine = runtime.engine
-        let report = try await runtime.ledger.barrier { conn -> JSONValue in
+        let engine = self.engine
+        let report = try await ledger.barrier { conn -> JSONValue in
             let counters = engine.allCounters()
             let computed = try conn.recomputeCounters(catalog: catalog, now: now, known: counters, tenantId: tenantId)
             var checked = 0
@@ -279,7 +282,7 @@ struct BudgetsController {
     /// Webhook URLs are tenant-set: they must not point at an address the egress policy refuses
     /// (it is checked again on every delivery).
     func checkEgress(_ url: String) async throws {
-        do { try await runtime.clients.validate(url) } catch {
+        do { try await clients.validate(url) } catch {
             throw ProblemError.invalid("url", "\(error.description); webhooks must use a public address")
         }
     }
@@ -348,7 +351,7 @@ struct BudgetsController {
         try await state.db.write { conn in
             try conn.enqueueDelivery(tenantId: tenantId, webhookId: w.id, eventId: eventId, eventType: "webhook.test", payload: payload.text, at: now)
         }
-        runtime.alerts.wake.poke()
+        alerts.wake.poke()
         return JSONResponse.make(["event_id": .string(eventId)], status: .accepted)
     }
 

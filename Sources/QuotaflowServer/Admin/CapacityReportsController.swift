@@ -7,7 +7,8 @@ import QuotaflowStore
 /// in the core compute the reports from them.
 struct CapacityReportsController {
     let kit: AdminKit
-    let runtime: Runtime
+    let engine: AdmissionEngine
+    let ledger: LedgerWriter
     var state: AppState { kit.state }
 
     func register(on admin: RouterGroup<AppRequestContext>) {
@@ -23,7 +24,7 @@ struct CapacityReportsController {
         let tenantId = try context.tenantScope(state)
         let now = state.clock.nowMs()
         let catalog = state.catalog
-        await runtime.ledger.flush()
+        await ledger.flush()
         let all = catalog.projects.values.filter { $0.tenantId == tenantId }
         let parents = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0.parentId) })
         var spendByAnchor: [PeriodAnchor: (spent: [String: Int64], recent: [String: Int64])] = [:]
@@ -39,7 +40,7 @@ struct CapacityReportsController {
         var items: [JSONValue] = []
         for p in all.filter({ $0.status == .active }).sorted(by: { $0.name < $1.name }) {
             let period = BillingPeriod.containing(now, anchor: p.budget.period)
-            let counter = runtime.engine.counterSnapshot(.project(p.id))
+            let counter = engine.counterSnapshot(.project(p.id))
             let carry = counter.map { $0.period == period ? $0.carry : 0 } ?? 0
             let spent = spendByAnchor[p.budget.period]?.spent[p.id] ?? 0
             let recent = spendByAnchor[p.budget.period]?.recent[p.id] ?? 0
@@ -65,7 +66,7 @@ struct CapacityReportsController {
         let (from, to) = try q.reportRange(now: now)
         let idleDays = try q.int("idle_days", range: 1...365) ?? 7
         let limitEvents = try q.int("limit_events", range: 1...100_000) ?? 3
-        await runtime.ledger.flush()
+        await ledger.flush()
         let (resources, pools, uses, transitions, minutes, lastUse) = try await state.db.read { conn in
             (try conn.resources(tenantId: tenantId).filter { $0.state != .revoked || $0.updatedAt >= from }, try conn.pools(tenantId: tenantId),
              try conn.resourceTimeline(tenantId: tenantId, from: from, to: to), try conn.stateTransitions(tenantId: tenantId, until: to),
@@ -111,7 +112,7 @@ struct CapacityReportsController {
     @Sendable func savings(_ request: Request, context: AppRequestContext) async throws -> Response {
         let tenantId = try context.tenantScope(state)
         let (from, to) = try request.query.reportRange(now: state.clock.nowMs())
-        await runtime.ledger.flush()
+        await ledger.flush()
         let (totals, holders, resources) = try await state.db.read { conn in
             (try conn.usage(tenantId: tenantId, from: from, to: to, groupBy: []).first, try conn.activeHolders(tenantId: tenantId, from: from, to: to),
              try conn.resources(tenantId: tenantId))

@@ -5,7 +5,7 @@ import QuotaflowStore
 /// `POST .../resources/{id}/verify` and `GET .../resources/{id}/health`.
 struct HealthController {
     let kit: AdminKit
-    let runtime: Runtime
+    let verifier: Verifier
     var state: AppState { kit.state }
 
     func register(on admin: RouterGroup<AppRequestContext>) {
@@ -20,7 +20,17 @@ struct HealthController {
             throw ProblemError.notFound("resource '\(id.prefix(64))'")
         }
         guard r.state != .revoked else { throw ProblemError.conflict("the resource is revoked") }
-        return JSONResponse.make(try await runtime.verify(tenantId: tenantId, resourceId: id))
+        do {
+            return JSONResponse.make(try await verifier.probeNow(tenantId: tenantId, resourceId: id))
+        } catch Verifier.ManualRefusal.unknownResource {
+            throw ProblemError.notFound("resource '\(id.prefix(64))'")
+        } catch Verifier.ManualRefusal.tooSoon {
+            var p = ProblemError(.tooManyRequests, code: "rate_limited", "this resource was probed less than a second ago; try again shortly")
+            p.headers[.retryAfter] = "1"
+            throw p
+        } catch Verifier.ManualRefusal.busy {
+            throw ProblemError.conflict("a probe of this resource is already running")
+        }
     }
 
     @Sendable func health(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -59,7 +69,7 @@ struct HealthController {
 /// `GET .../ledger`: ledger rows with filters and cursor pagination, newest first.
 struct LedgerController {
     let kit: AdminKit
-    let runtime: Runtime
+    let ledger: LedgerWriter
     var state: AppState { kit.state }
 
     func register(on admin: RouterGroup<AppRequestContext>) {
@@ -86,7 +96,7 @@ struct LedgerController {
         let filter = try Self.filter(q)
         let limit = try q.limit
         let before = try q.cursor()
-        await runtime.ledger.flush()
+        await ledger.flush()
         let rows = try await state.db.read { conn in try conn.ledger(tenantId: tenantId, filter: filter, before: before, limit: limit + 1) }
         let page = Array(rows.prefix(limit))
         return JSONResponse.list(page.map(Self.entry), nextCursor: rows.count > limit ? page.last.map { String($0.seq) } : nil)

@@ -5,7 +5,8 @@ import QuotaflowStore
 /// `/admin/v1/tenants/{tenant_id}/projects/{project_id}/seats`: virtual contractor seats.
 struct SeatsController {
     let kit: AdminKit
-    let runtime: Runtime
+    let engine: AdmissionEngine
+    let ledger: LedgerWriter
     var state: AppState { kit.state }
 
     func register(on admin: RouterGroup<AppRequestContext>) {
@@ -21,7 +22,7 @@ struct SeatsController {
 
     func rep(_ s: Seat, usage: Usage, secret: String? = nil) -> JSONValue {
         let now = state.clock.nowMs()
-        let counter = runtime.engine.counterSnapshot(.seat(s.id))
+        let counter = engine.counterSnapshot(.seat(s.id))
         let periodSpend = counter.map { $0.period.contains(now) ? $0.spent : 0 } ?? 0
         return .compact([
             ("id", .string(s.id)), ("tenant_id", .string(s.tenantId)), ("project_id", .string(s.projectId)), ("holder", .string(s.holder)),
@@ -36,7 +37,7 @@ struct SeatsController {
 
     func usage(_ tenantId: String, seatIds: [String]) async throws -> [String: Usage] {
         guard !seatIds.isEmpty else { return [:] }
-        await runtime.ledger.flush()
+        await ledger.flush()
         return try await state.db.read { conn in try conn.seatUsage(tenantId: tenantId, seatIds: seatIds) }
     }
 

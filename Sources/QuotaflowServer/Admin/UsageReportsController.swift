@@ -8,7 +8,7 @@ import QuotaflowStore
 /// `GET .../usage` (JSON or CSV) and `GET .../ledger/export`: what was used, from the ledger.
 struct UsageReportsController {
     let kit: AdminKit
-    let runtime: Runtime
+    let ledger: LedgerWriter
     var state: AppState { kit.state }
 
     func register(on admin: RouterGroup<AppRequestContext>) {
@@ -39,7 +39,7 @@ struct UsageReportsController {
         guard format == "json" || format == "csv" else {
             throw ProblemError(.badRequest, code: "invalid_parameter", "format must be json or csv", field: "format")
         }
-        await runtime.ledger.flush()
+        await ledger.flush()
         let groupBy = dims
         let groups = try await state.db.read { conn in try conn.usage(tenantId: tenantId, from: from, to: to, groupBy: groupBy) }
         let catalog = state.catalog
@@ -87,7 +87,7 @@ struct UsageReportsController {
     @Sendable func exportLedger(_ request: Request, context: AppRequestContext) async throws -> Response {
         let tenantId = try context.tenantScope(state)
         let (from, to) = try request.query.reportRange(now: state.clock.nowMs())
-        await runtime.ledger.flush()
+        await ledger.flush()
         let db = state.db
         let catalog = state.catalog
         let header = CSV.line([

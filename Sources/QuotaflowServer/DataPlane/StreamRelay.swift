@@ -12,24 +12,21 @@ import QuotaflowCore
 /// the terminal event (`[DONE]` or `message_stop`) is written, so a client never sees a stream end
 /// whose row could still be lost. The resource's credential is redacted from every byte relayed.
 struct StreamRelay {
-    let exchange: Exchange
-    let runtime: Runtime
+    let answers: Answers
+    let clock: any WallClock
+    let totalTimeoutMs: Int64
 
-    func response(_ upstream: HTTPClientResponse, context: AppRequestContext) -> Response {
+    func response(_ upstream: HTTPClientResponse, exchange: Exchange) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = upstream.headers.first(name: "content-type") ?? "text/event-stream"
         headers[.cacheControl] = "no-cache"
-        runtime.addBudgetHeaders(&headers, exchange: exchange)
         let redactor = exchange.admission?.resource.redactor ?? .none
-        if let upstreamId = upstream.headers.first(name: "x-request-id") ?? upstream.headers.first(name: "request-id") {
-            headers[HTTPField.Name("x-upstream-request-id")!] = redactor.redact(upstreamId)
-        }
+        answers.addHeaders(&headers, exchange: exchange, upstream: upstream.headers, redactor: redactor)
         let status = Int(upstream.status.code)
         let body = upstream.body
-        let exchange = self.exchange
-        let deadline = runtime.state.clock.nowMs() + runtime.state.config.totalTimeoutMs
-        let clock = runtime.state.clock
-        let format = exchange.parsed.format
+        let clock = self.clock
+        let deadline = clock.nowMs() + totalTimeoutMs
+        let format = exchange.dialect.wireFormat
         let drop = exchange.plan.addedUsageOption
         return Response(
             status: .init(code: status), headers: headers,

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import QuotaflowCore
+import QuotaflowStore
 import Synchronization
 
 /// Turns every error into a clear answer: problem+json on the admin API, the provider's own error
@@ -34,27 +35,21 @@ struct ErrorMiddleware: RouterMiddleware {
         return response
     }
 
+    /// Data-plane handlers answer their own errors in their dialect (`DataPlaneController.answer`).
+    /// What reaches this middleware is an admin error, or a request no route matched: under `/v1`,
+    /// the provider namespace, that one answers like the OpenAI API (or Anthropic's under
+    /// `/v1/messages`), since no handler chose a dialect.
     static func response(for error: any Error, request: Request, context: Context) -> Response {
         let path = request.uri.path
-        if path.hasPrefix("/v1/") || path == "/v1" {
-            let format: WireFormat = path.hasPrefix("/v1/messages") ? .anthropic : .openai
-            let refusal: Refusal
-            switch error {
-            case let r as Refusal: refusal = r
-            case let p as ProblemError: refusal = Refusal(.invalidRequest, p.detail, status: Int(p.status.code))
-            case is NIOTooManyBytesError: refusal = Refusal(.requestTooLarge, "the request body is too large")
-            case let e as HTTPError where e.status == .notFound:
-                refusal = Refusal(.invalidRequest, "unknown endpoint \(request.method) \(path.prefix(100))", status: 404)
-            case let e as HTTPError: refusal = Refusal(.invalidRequest, e.body ?? e.status.reasonPhrase, status: Int(e.status.code))
-            default:
-                context.logger.error("data plane error", metadata: ["error": "\(String(describing: type(of: error)))"])
-                refusal = Refusal(.upstreamError, "internal error; quote request id \(context.requestId)", status: 500)
-            }
-            return refusal.response(format: format)
+        if path.hasPrefix("/v1/") || path == "/v1", let e = error as? HTTPError {
+            let dialect: any Dialect = path.hasPrefix("/v1/messages") ? Messages() : ChatCompletions()
+            let message = e.status == .notFound ? "unknown endpoint \(request.method) \(path.prefix(100))" : e.body ?? e.status.reasonPhrase
+            return dialect.response(for: Refusal(.invalidRequest, message, status: Int(e.status.code)))
         }
         switch error {
         case let p as ProblemError: return p.response()
         case is NIOTooManyBytesError: return ProblemError.tooLarge(1 << 20).response()
+        case is DuplicateName: return ProblemError.conflict("an object with that name already exists; choose another name").response()
         case let e as HTTPError where e.status == .notFound:
             return ProblemError.notFound("route \(request.method) \(path.prefix(200))").response()
         case let e as HTTPError:

@@ -34,10 +34,15 @@ public final class Database: Sendable {
         return try readers[index].mutex.withLock { conn in try body(conn) }
     }
 
-    /// Runs `body` in a write transaction on the thread pool.
+    /// Runs `body` in a write transaction on the thread pool. A unique constraint that fails
+    /// throws `DuplicateName`.
     public func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        try await threadPool.runIfActive {
-            try self.writeSync { conn in try conn.transaction { try body(conn) } }
+        do {
+            return try await threadPool.runIfActive {
+                try self.writeSync { conn in try conn.transaction { try body(conn) } }
+            }
+        } catch let e as SQLiteError where e.isUniqueViolation {
+            throw DuplicateName()
         }
     }
 
@@ -59,4 +64,9 @@ final class LockedConnection: Sendable {
     let mutex: Mutex<SQLiteConnection>
 
     init(_ connection: SQLiteConnection) { mutex = Mutex(connection) }
+}
+
+/// A write would give two objects the same unique name (or id).
+public struct DuplicateName: Error, Sendable {
+    public init() {}
 }

@@ -91,7 +91,7 @@ struct StubUpstream: Sendable {
 /// A Quotaflow server on loopback with a real SQLite file in a temporary directory.
 final class TestServer: Sendable {
     let state: AppState
-    let runtime: Runtime
+    let gateway: Gateway
     let app: RunningApp
     let dir: String
     let operatorToken: String
@@ -122,16 +122,16 @@ final class TestServer: Sendable {
         logger.logLevel = .critical
         let state = try QuotaflowApp.bootstrap(
             config: config, clock: clock, logger: logger, masterKey: nil, masterKeyFile: nil, operatorToken: token, printOperatorToken: { _ in })
-        let runtime = try Runtime(state: state, resolver: resolver ?? SystemResolver())
+        let gateway = try QuotaflowApp.assemble(state: state, resolver: resolver ?? SystemResolver())
         let app = try await RunningApp.start { onRunning in
-            QuotaflowApp.buildApplication(state: state, runtime: runtime, onServerRunning: onRunning)
+            QuotaflowApp.buildApplication(gateway: gateway, onServerRunning: onRunning)
         }
-        return TestServer(state: state, runtime: runtime, app: app, dir: dir, operatorToken: token)
+        return TestServer(state: state, gateway: gateway, app: app, dir: dir, operatorToken: token)
     }
 
-    init(state: AppState, runtime: Runtime, app: RunningApp, dir: String, operatorToken: String) {
+    init(state: AppState, gateway: Gateway, app: RunningApp, dir: String, operatorToken: String) {
         self.state = state
-        self.runtime = runtime
+        self.gateway = gateway
         self.app = app
         self.dir = dir
         self.operatorToken = operatorToken
@@ -203,7 +203,7 @@ final class TestServer: Sendable {
 
     /// All ledger rows of a tenant, oldest first.
     func ledger(_ tenantId: String) async throws -> [LedgerEntry] {
-        await runtime.ledger.flush()
+        await gateway.ledger.flush()
         return try await state.db.read { conn in
             try conn.ledger(tenantId: tenantId, filter: .init(), before: nil, limit: 100_000).reversed()
         }

@@ -1,5 +1,4 @@
 import Foundation
-import HTTPTypes
 import Logging
 import QuotaflowCore
 import QuotaflowStore
@@ -11,6 +10,7 @@ import Synchronization
 final class Verifier: Sendable {
     let state: AppState
     let engine: AdmissionEngine
+    let writer: StateWriter
     let wake = Wakeup()
     let prober: Prober
     let metrics: Metrics
@@ -22,9 +22,10 @@ final class Verifier: Sendable {
     let lastRecheck = Mutex<[String: (at: Int64, outcome: ProbeOutcome)]>([:])
     static let recheckSpacingMs: Int64 = 10_000
 
-    init(state: AppState, engine: AdmissionEngine, clients: UpstreamClients, metrics: Metrics) {
+    init(state: AppState, engine: AdmissionEngine, writer: StateWriter, clients: UpstreamClients, metrics: Metrics) {
         self.state = state
         self.engine = engine
+        self.writer = writer
         self.prober = Prober(clients: clients, config: state.config, clock: state.clock)
         self.metrics = metrics
         let wake = self.wake
@@ -137,23 +138,26 @@ final class Verifier: Sendable {
         return outcome
     }
 
+    /// Why a manual probe was not run.
+    enum ManualRefusal: Error, Equatable {
+        case unknownResource
+        /// Probed less than a second ago.
+        case tooSoon
+        /// A probe of it is running now.
+        case busy
+    }
+
     /// `POST .../verify`: probe now (at most once a second per resource) and return the result.
     func probeNow(tenantId: String, resourceId: String) async throws -> JSONValue {
-        guard let r = state.catalog.resource(resourceId, tenantId: tenantId) else {
-            throw ProblemError.notFound("resource '\(resourceId.prefix(64))'")
-        }
+        guard let r = state.catalog.resource(resourceId, tenantId: tenantId) else { throw ManualRefusal.unknownResource }
         let now = state.clock.nowMs()
         let allowed = lastManual.withLock { m -> Bool in
             if let last = m[resourceId], now - last < 1000 { return false }
             m[resourceId] = now
             return true
         }
-        guard allowed else {
-            var p = ProblemError(.tooManyRequests, code: "rate_limited", "this resource was probed less than a second ago; try again shortly")
-            p.headers[.retryAfter] = "1"
-            throw p
-        }
-        guard running.withLock({ $0[r.id] == nil }) else { throw ProblemError.conflict("a probe of this resource is already running") }
+        guard allowed else { throw ManualRefusal.tooSoon }
+        guard running.withLock({ $0[r.id] == nil }) else { throw ManualRefusal.busy }
         let run = await prober.probe(r)
         metrics.probe(run.outcome.ok ? "pass" : "fail")
         return try await apply(r, run, trigger: .manual)
@@ -174,7 +178,7 @@ final class Verifier: Sendable {
         let tenantId = r.resource.tenantId
         let id = r.id
         let jitterSeed = UInt64(truncatingIfNeeded: now) &+ UInt64(abs(id.hashValue))
-        let result = try await state.mutate { conn -> (ResourceState, String?) in
+        let result = try await writer.perform("probe of \(id)", republish: true) { conn -> (ResourceState, String?) in
             guard var res = try conn.resource(tenantId: tenantId, id: id) else { return (.revoked, nil) }
             try conn.insertProbe(record, keep: config.probeHistory)
             let health = try conn.resourceHealth(id: id)

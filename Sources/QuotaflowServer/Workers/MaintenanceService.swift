@@ -3,9 +3,13 @@ import QuotaflowCore
 import QuotaflowStore
 import ServiceLifecycle
 
-/// Periodic housekeeping: marks expired seats (audited), and drops idle rate-limiter state.
+/// Periodic housekeeping: marks expired seats (audited), drops idle rate-limiter state, and shuts
+/// down upstream clients whose pinned address was replaced.
 struct MaintenanceService: Service {
-    let runtime: Runtime
+    let state: AppState
+    let engine: AdmissionEngine
+    let writer: StateWriter
+    let clients: UpstreamClients
     static let intervalMs: Int64 = 30_000
 
     func run() async throws {
@@ -13,7 +17,7 @@ struct MaintenanceService: Service {
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 await sweep()
-                await wake.wait(untilMs: runtime.state.clock.nowMs() + Self.intervalMs, clock: runtime.state.clock)
+                await wake.wait(untilMs: state.clock.nowMs() + Self.intervalMs, clock: state.clock)
             }
         } onGracefulShutdown: {
             wake.poke()
@@ -21,9 +25,9 @@ struct MaintenanceService: Service {
     }
 
     func sweep() async {
-        let state = runtime.state
         let now = state.clock.nowMs()
-        runtime.engine.pruneLimiters(now: now)
+        engine.pruneLimiters(now: now)
+        await clients.sweep()
         do {
             _ = try await expireSeats(now: now)
         } catch {
@@ -33,10 +37,9 @@ struct MaintenanceService: Service {
 
     /// Marks seats past their expiry and audits each exactly once; returns how many this call marked.
     func expireSeats(now: Int64) async throws -> Int {
-        let state = runtime.state
         let due = try await state.db.read { conn in try conn.seatsToExpire(now: now) }
         guard !due.isEmpty else { return 0 }
-        return try await state.mutate { conn -> Int in
+        return try await writer.perform("seat expiry", republish: true) { conn -> Int in
             var marked = 0
             for seat in due where try conn.markSeatExpired(tenantId: seat.tenantId, id: seat.id, at: now) {
                 marked += 1

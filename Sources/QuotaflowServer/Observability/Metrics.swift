@@ -81,7 +81,7 @@ final class Metrics: Sendable {
     func cooled() { state.withLock { $0.cooldowns += 1 } }
     func inFlight(_ delta: Int64) { state.withLock { $0.inFlight += delta } }
 
-    func exposition(runtime: Runtime) -> String {
+    func exposition(gateway: Gateway) -> String {
         let s = state.withLock { $0 }
         var out = ""
         func family(_ name: String, _ type: String, _ help: String) { out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n" }
@@ -107,8 +107,8 @@ final class Metrics: Sendable {
         family("quotaflow_cooldowns_total", "counter", "Resources cooled after a retryable upstream answer.")
         out += "quotaflow_cooldowns_total \(s.cooldowns)\n"
         family("quotaflow_reservations_held", "gauge", "Budget reservations currently held by in-flight requests.")
-        out += "quotaflow_reservations_held \(runtime.engine.reservationsHeld)\n"
-        let stats = runtime.ledger.statistics
+        out += "quotaflow_reservations_held \(gateway.engine.reservationsHeld)\n"
+        let stats = gateway.ledger.statistics
         family("quotaflow_ledger_batch_size", "histogram", "Rows per ledger transaction (group commit).")
         histogram("quotaflow_ledger_batch_size", "", s.ledgerBatches)
         family("quotaflow_ledger_commit_seconds", "histogram", "Ledger write latency: time to commit one batch.")
@@ -121,9 +121,9 @@ final class Metrics: Sendable {
         for (k, v) in s.probes.sorted(by: { $0.key < $1.key }) { out += "quotaflow_probes_total{outcome=\"\(k)\"} \(v)\n" }
         family("quotaflow_webhook_deliveries_total", "counter", "Webhook delivery attempts by outcome.")
         for (k, v) in s.webhooks.sorted(by: { $0.key < $1.key }) { out += "quotaflow_webhook_deliveries_total{outcome=\"\(k)\"} \(v)\n" }
-        let catalog = runtime.state.catalog
-        let runtimes = runtime.engine.resourceSnapshot()
-        let now = runtime.state.clock.nowMs()
+        let catalog = gateway.state.catalog
+        let runtimes = gateway.engine.resourceSnapshot()
+        let now = gateway.state.clock.nowMs()
         family("quotaflow_resource_inflight", "gauge", "In-flight requests per resource.")
         family("quotaflow_resource_load", "gauge", "Load score per resource (highest utilization).")
         family("quotaflow_resource_state", "gauge", "1 for the current state of each resource.")
@@ -138,7 +138,7 @@ final class Metrics: Sendable {
             }
         }
         family("quotaflow_open_connections", "gauge", "Client connections seen by the data plane and still open.")
-        out += "quotaflow_open_connections \(runtime.connections.count)\n"
+        out += "quotaflow_open_connections \(gateway.connections.count)\n"
         return out
     }
 }

@@ -60,13 +60,9 @@ public final class AppState: Sendable {
     }
 
     /// Runs an admin change in one transaction, then republishes the catalog before returning.
+    /// A second object with a unique name throws `DuplicateName`.
     public func mutate<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        let result: T
-        do {
-            result = try await db.write(body)
-        } catch let e as SQLiteError where e.isUniqueViolation {
-            throw ProblemError.conflict("an object with that name already exists; choose another name")
-        }
+        let result = try await db.write(body)
         try await reloadCatalog()
         return result
     }

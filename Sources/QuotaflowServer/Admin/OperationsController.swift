@@ -1,0 +1,30 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import QuotaflowCore
+import QuotaflowStore
+
+/// `GET /healthz`, `GET /readyz` and `GET /metrics` (operator or metrics token: metrics name every
+/// tenant and resource).
+struct OperationsController {
+    let state: AppState
+    let gateway: Gateway
+
+    func register(on router: Router<AppRequestContext>) {
+        router.get("healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
+        router.get("readyz") { _, _ in
+            let ready = await state.db.ping() && gateway.migrationsApplied
+            return JSONResponse.make(
+                ["status": .string(ready ? "ready" : "not_ready"), "database": .bool(ready)], status: ready ? .ok : .serviceUnavailable)
+        }
+        router.get("metrics") { request, _ in
+            guard let token = request.bearerToken, token.utf8.count <= 256 else { throw ProblemError.unauthorized }
+            let digest = SecretDigest.of(token)
+            guard SecretDigest.equal(digest, state.operatorDigest) || state.config.metricsTokenDigest.map({ SecretDigest.equal(digest, $0) }) == true
+            else { throw ProblemError.unauthorized }
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: gateway.metrics.exposition(gateway: gateway))))
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import QuotaflowCore
+
+/// Admission for one request: the model allow-list, per-request limits, rate limits, and the
+/// budgets and a resource (the engine), with the project's overage policy when a budget does not
+/// fit. Refusals are `Refusal`s in domain terms; the dialect shapes them.
+struct AdmissionPolicy: Sendable {
+    let engine: AdmissionEngine
+    let approvals: Approvals
+
+    func admit(_ x: Exchange, price: TokenPrice?, limits: RequestLimits, now: Int64) async throws {
+        let caller = x.caller
+        let parsed = x.parsed
+        let enforce = caller.enforce
+        var flags: [LedgerFlag] = []
+        func fail(_ r: Refusal) throws {
+            if enforce { throw r }
+            flags.append(.wouldRefuse(r.reason))
+        }
+        let grants = caller.catalog.grants(for: caller.chain, now: now)
+        if !caller.allows(model: parsed.model, grantedModels: grants.models) {
+            try fail(Refusal(.modelNotAllowed, "model '\(parsed.model.prefix(100))' is not allowed for this key"))
+        }
+        guard var listPrice = price else {
+            throw Refusal(.modelNotAllowed, "no price is known for model '\(parsed.model.prefix(100))'; an admin must add it to the pricing table")
+        }
+        var plan = x.plan
+        try Self.check(plan, parsed: parsed, price: listPrice, limits: limits, fail: fail)
+        let (checks, tokenCharges) = Self.rateChecks(x, plan: plan)
+        if !checks.isEmpty {
+            switch engine.rateLimit(checks, now: now, enforce: enforce) {
+            case .failure(let denial): throw Refusal(denial)
+            case .success(let auditFlags): flags += auditFlags
+            }
+        }
+        x.rateLimited(charges: tokenCharges, flags: flags)
+        var overage: (kind: OverageKind, projectId: String)?
+        while true {
+            switch engine.admit(request(x, plan: plan, price: listPrice, overage: overage, grants: grants, now: now)) {
+            case .admitted(let a):
+                x.admitted(a, plan: plan, listPrice: listPrice, overage: overage)
+                return
+            case .denied(let denial):
+                throw Refusal(denial)
+            case .overBudget(let projectId, let detail, let periodEnd):
+                guard overage == nil, let p = caller.catalog.projects[projectId] else { throw Refusal(.quotaExceeded, detail, resetsAt: periodEnd) }
+                switch p.budget.overagePolicy {
+                case .reject:
+                    throw Refusal(.quotaExceeded, detail, resetsAt: periodEnd)
+                case .approval:
+                    let id = try await approvals.open(caller: caller, projectId: projectId, model: parsed.model, detail: detail)
+                    throw Refusal(.approvalRequired, "\(detail). An approval request (\(id)) was opened; an admin can grant a temporary increase")
+                case .fallbackModel:
+                    guard let fb = p.budget.fallback, let fbPrice = caller.catalog.pricing[caller.tenant.id]?.price(for: fb.model) else {
+                        throw Refusal(.quotaExceeded, detail, resetsAt: periodEnd)
+                    }
+                    plan = RequestPlan.make(parsed, model: fb.model, outputLimit: [limits.maxOutputTokens, fb.maxOutputTokens].compactMap { $0 }.min())
+                    listPrice = fbPrice
+                    try Self.check(plan, parsed: parsed, price: listPrice, limits: limits, fail: fail)
+                    overage = (kind: .fallback, projectId: projectId)
+                case .overflow:
+                    guard caller.project.overflowAllowed else { throw Refusal(.quotaExceeded, detail, resetsAt: periodEnd) }
+                    overage = (kind: .overflow, projectId: projectId)
+                }
+            }
+        }
+    }
+
+    /// Rate limits per key, per project up the chain, per end user, and project tokens; with the
+    /// token charges to give back when usage comes in lower than the worst case.
+    static func rateChecks(_ x: Exchange, plan: RequestPlan) -> ([RateCheck], [(key: LimiterKey, limit: Int64, tokens: Int64)]) {
+        let caller = x.caller
+        let project = caller.project
+        var checks: [RateCheck] = []
+        if let rpm = caller.key.rpm ?? project.rateLimits.rpmPerKey {
+            checks.append(.init(key: .key(caller.key.id), limit: rpm, cost: 1, what: "the request rate limit of this key (\(rpm)/min)"))
+        }
+        for p in caller.chain {
+            if let rpm = p.rateLimits.rpm {
+                checks.append(.init(key: .project(p.id), limit: rpm, cost: 1, what: "the request rate limit of project '\(p.name)' (\(rpm)/min)"))
+            }
+        }
+        if let rpm = project.rateLimits.rpmPerUser, let user = x.userDigest {
+            checks.append(.init(key: .user(projectId: project.id, user: user), limit: rpm, cost: 1, what: "the per-user request rate limit (\(rpm)/min)"))
+        }
+        let tokens = plan.shape.worstTokens
+        var charges: [(key: LimiterKey, limit: Int64, tokens: Int64)] = []
+        for p in caller.chain {
+            if let tpm = p.rateLimits.tpm {
+                checks.append(.init(key: .projectTokens(p.id), limit: tpm, cost: tokens, what: "the token rate limit of project '\(p.name)' (\(tpm)/min)"))
+                charges.append((.projectTokens(p.id), tpm, tokens))
+            }
+        }
+        return (checks, charges)
+    }
+
+    /// Per-request limits on input size and worst-case cost.
+    static func check(_ plan: RequestPlan, parsed: ParsedRequest, price: TokenPrice, limits: RequestLimits, fail: (Refusal) throws -> Void) throws {
+        if let maxInput = limits.maxInputTokens, parsed.estimatedInput > maxInput {
+            try fail(Refusal(.requestTooLarge, "the input is estimated at \(parsed.estimatedInput) tokens, over the limit of \(maxInput) per request"))
+        }
+        if let maxCost = limits.maxCostMicros {
+            let worst = plan.shape.worstCost(at: price)
+            if worst > maxCost {
+                try fail(
+                    Refusal(
+                        .requestTooLarge,
+                        "the worst-case cost of this request (\(Money.format(worst)) for \(parsed.estimatedInput) input tokens and "
+                            + "\(plan.shape.explanation) of \(plan.model)) is over the per-request limit of \(Money.format(maxCost)); lower max_tokens"))
+            }
+        }
+    }
+
+    func request(
+        _ x: Exchange, plan: RequestPlan, price: TokenPrice, overage: (kind: OverageKind, projectId: String)?, grants: Grants, now: Int64
+    ) -> AdmissionRequest {
+        let c = x.caller
+        return AdmissionRequest(
+            catalog: c.catalog, tenant: c.tenant, chain: c.chain, key: c.key, model: plan.model, wireFormat: x.dialect.wireFormat,
+            holder: c.holder(userDigest: x.userDigest), shape: plan.shape, listPrice: price, enforce: c.enforce, overage: overage, grants: grants.budget,
+            leaseIdleMs: c.tenant.settings.leaseIdleSeconds * 1000, now: now)
+    }
+
+    /// The engine's view of the request as it stands (model, price and overage after admission).
+    func request(for x: Exchange, now: Int64) -> AdmissionRequest {
+        let s = x.snapshot
+        return request(x, plan: s.plan, price: s.listPrice, overage: s.overage, grants: x.caller.catalog.grants(for: x.caller.chain, now: now), now: now)
+    }
+
+    /// Frees the failed resource and picks another; `false` when none is left.
+    func retry(_ x: Exchange, now: Int64) -> Bool {
+        guard var a = x.admission else { return false }
+        engine.release(resourceId: a.resource.id, estimatedTokens: x.plan.shape.worstTokens, actualTokens: 0, now: now)
+        let found = engine.reselect(&a, request: request(for: x, now: now))
+        x.replace(a)
+        return found
+    }
+}

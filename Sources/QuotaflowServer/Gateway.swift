@@ -1,0 +1,112 @@
+import Logging
+import NIOCore
+import QuotaflowCore
+import QuotaflowStore
+import ServiceLifecycle
+import Synchronization
+
+/// The assembled pieces of a running Quotaflow, built once by `QuotaflowApp.assemble`: the
+/// admission engine, the ledger writer, the upstream clients, the state writer and the workers.
+/// It holds no logic of its own; `App+build.swift` wires the routes to the pieces they need.
+public final class Gateway: Sendable {
+    public let state: AppState
+    let engine: AdmissionEngine
+    let ledger: LedgerWriter
+    let clients: UpstreamClients
+    let connections: ConnectionRegistry
+    let metrics: Metrics
+    let writer: StateWriter
+    let alerts: Alerts
+    let verifier: Verifier
+    let counters: Counters
+    let migrationsAppliedFlag: Atomic<Bool>
+
+    init(state: AppState, resolver: any HostResolver) throws {
+        self.state = state
+        let engine = AdmissionEngine()
+        let metrics = Metrics()
+        let alerts = Alerts(state: state, engine: engine, metrics: metrics)
+        let clients = UpstreamClients(config: state.config, resolver: resolver, clock: state.clock)
+        let writer = StateWriter(state: state)
+        let ledger = LedgerWriter(db: state.db, logger: state.logger, maxBatch: state.config.ledgerBatchSize) { items, micros in
+            // Counters move only after the ledger commits; then thresholds are checked.
+            alerts.check(engine.settle(items.compactMap { item in item.settlement.map { ($0, item.entry.at) } }))
+            metrics.ledgerBatch(items.count, commitMicros: micros)
+        }
+        self.engine = engine
+        self.metrics = metrics
+        self.alerts = alerts
+        self.clients = clients
+        self.writer = writer
+        self.ledger = ledger
+        self.connections = ConnectionRegistry()
+        self.verifier = Verifier(state: state, engine: engine, writer: writer, clients: clients, metrics: metrics)
+        self.counters = Counters(engine: engine, ledger: ledger, state: state)
+        let applied = (try? Migrator.bundled().appliedVersion(state.db)) == (try? Migrator.bundled().latestVersion)
+        self.migrationsAppliedFlag = Atomic(applied)
+        try counters.recomputeNow()
+        let counters = self.counters
+        state.onReload { old, new in counters.catalogChanged(old: old, new: new) }
+    }
+
+    public var migrationsApplied: Bool { migrationsAppliedFlag.load(ordering: .relaxed) }
+
+    /// Background services in start order. They stop in reverse, after the HTTP server has drained:
+    /// the workers first, then the state writer (which drains its queue), the ledger (which commits
+    /// its queue), and the upstream clients last.
+    public var services: [any Service] {
+        [
+            ClosureService(name: "http-client") { [clients] in
+                try? await gracefulShutdown()
+                await clients.shutdown()
+            },
+            ClosureService(name: "ledger") { [ledger] in
+                try? await gracefulShutdown()
+                await ledger.shutdown()
+            },
+            writer,
+            VerifierService(verifier: verifier, enabled: state.config.verifierEnabled),
+            OutboxService(state: state, clients: clients, metrics: metrics, wake: alerts.wake),
+            MaintenanceService(state: state, engine: engine, writer: writer, clients: clients),
+        ]
+    }
+
+    // MARK: data-plane pieces
+
+    var settler: Settler {
+        Settler(engine: engine, ledger: ledger, metrics: metrics, accessLog: AccessLog(logger: state.logger), clock: state.clock, logger: state.logger)
+    }
+
+    var policy: AdmissionPolicy {
+        AdmissionPolicy(engine: engine, approvals: Approvals(writer: writer, alerts: alerts, clock: state.clock))
+    }
+
+    var forwarder: Forwarder {
+        let answers = Answers(engine: engine, clock: state.clock)
+        return Forwarder(
+            config: state.config, clock: state.clock, upstream: UpstreamCaller(clients: clients, connections: connections, logger: state.logger),
+            policy: policy, cooldowns: Cooldowns(engine: engine, writer: writer, metrics: metrics, clock: state.clock), verifier: verifier,
+            metrics: metrics, answers: answers, relay: StreamRelay(answers: answers, clock: state.clock, totalTimeoutMs: state.config.totalTimeoutMs))
+    }
+}
+
+/// A service made of a closure.
+struct ClosureService: Service, CustomStringConvertible {
+    let name: String
+    let body: @Sendable () async throws -> Void
+    init(name: String, _ body: @escaping @Sendable () async throws -> Void) {
+        self.name = name
+        self.body = body
+    }
+    func run() async throws { try await body() }
+    var description: String { name }
+}
+
+/// Reads the current catalog snapshot.
+protocol CatalogHolder: Sendable {
+    var current: Catalog { get }
+}
+
+extension AppState: CatalogHolder {
+    var current: Catalog { catalog }
+}
