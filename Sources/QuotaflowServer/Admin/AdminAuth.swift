@@ -49,11 +49,11 @@ extension AppRequestContext {
 
     /// The `{tenant_id}` of the path, if the caller may see that tenant. Other tenants answer 404,
     /// exactly like tenants that do not exist.
-    func tenantScope(_ state: AppState) throws -> String {
+    func tenantScope(_ catalog: any CatalogHolder) throws -> String {
         let tenantId = try parameters.require("tenant_id")
         switch try admin {
         case .operatorToken:
-            guard state.catalog.tenants[tenantId] != nil else { throw ProblemError.notFound("tenant '\(tenantId.prefix(64))'") }
+            guard catalog.current.tenants[tenantId] != nil else { throw ProblemError.notFound("tenant '\(tenantId.prefix(64))'") }
         case .tenantAdmin(let own, _):
             guard own == tenantId else { throw ProblemError.notFound("tenant '\(tenantId.prefix(64))'") }
         }

@@ -2,19 +2,45 @@ import Hummingbird
 import QuotaflowCore
 import QuotaflowStore
 
-/// Shared plumbing for admin controllers.
-struct AdminKit: Sendable {
-    let state: AppState
+/// Writes an admin change: one transaction, then the catalog is republished before the call returns
+/// (so a revoke is in force when the admin sees the answer).
+struct Changes: Sendable {
+    let publisher: AppState
 
-    var now: Int64 { state.clock.nowMs() }
+    func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await publisher.mutate(body)
+    }
+}
+
+/// What every admin controller uses: reads from the store, writes through `Changes`, the current
+/// catalog (for scoping and references), the clock, and the body limits. Controllers get anything
+/// else they need (the cipher, the engine, the ledger) by name.
+struct AdminEnvironment: Sendable {
+    let reads: Database
+    let changes: Changes
+    let catalog: any CatalogHolder
+    let clock: any WallClock
+    let maxBodyBytes: Int
+    let bodyTimeoutMs: Int64
+
+    init(state: AppState) {
+        reads = state.db
+        changes = Changes(publisher: state)
+        catalog = state
+        clock = state.clock
+        maxBodyBytes = state.config.maxAdminBodyBytes
+        bodyTimeoutMs = state.config.bodyTimeoutMs
+    }
+
+    var now: Int64 { clock.nowMs() }
 
     func body(_ request: Request) async throws -> ObjectReader {
-        try await request.jsonObject(limit: state.config.maxAdminBodyBytes, timeoutMs: state.config.bodyTimeoutMs)
+        try await request.jsonObject(limit: maxBodyBytes, timeoutMs: bodyTimeoutMs)
     }
 
     /// Parses an optional body (empty allowed) for action endpoints such as `/revoke`.
     func optionalBody(_ request: Request) async throws -> ObjectReader? {
-        let buffer = try await request.collectAdminBody(limit: state.config.maxAdminBodyBytes, timeoutMs: state.config.bodyTimeoutMs)
+        let buffer = try await request.collectAdminBody(limit: maxBodyBytes, timeoutMs: bodyTimeoutMs)
         if buffer.readableBytes == 0 { return nil }
         let value: JSONValue
         do {

@@ -4,11 +4,10 @@ import QuotaflowStore
 
 /// The audit log, newest first, with cursor pagination.
 struct AuditController {
-    let kit: AdminKit
-    var state: AppState { kit.state }
+    let env: AdminEnvironment
 
     func register(on admin: RouterGroup<AppRequestContext>) {
-        admin.get("tenants/{tenant_id}/audit") { req, ctx in try await page(req, tenantId: try ctx.tenantScope(state)) }
+        admin.get("tenants/{tenant_id}/audit") { req, ctx in try await page(req, tenantId: try ctx.tenantScope(env.catalog)) }
         admin.get("audit") { req, ctx in
             try ctx.requireOperator()
             return try await page(req, tenantId: nil)
@@ -21,7 +20,7 @@ struct AuditController {
         let before = try q.cursor()
         let targetId = try q.string("target_id", maxLength: 64)
         let action = try q.string("action", maxLength: 64)
-        let rows = try await state.db.read { conn in
+        let rows = try await env.reads.read { conn in
             try conn.auditEntries(tenantId: tenantId, before: before, limit: limit + 1, targetId: targetId, action: action)
         }
         let page = Array(rows.prefix(limit))

@@ -6,10 +6,9 @@ import QuotaflowStore
 /// and `GET .../savings`. The store reads the aggregates; `Forecast`, `Utilization` and `Savings`
 /// in the core compute the reports from them.
 struct CapacityReportsController {
-    let kit: AdminKit
+    let env: AdminEnvironment
     let engine: AdmissionEngine
     let ledger: LedgerWriter
-    var state: AppState { kit.state }
 
     func register(on admin: RouterGroup<AppRequestContext>) {
         admin.get("tenants/{tenant_id}/usage/projects", use: projects)
@@ -21,9 +20,9 @@ struct CapacityReportsController {
     /// forecast from the trailing daily average and the date the cap would be reached. Two grouped
     /// queries per distinct budget period, whatever the number of projects.
     @Sendable func projects(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let tenantId = try context.tenantScope(state)
-        let now = state.clock.nowMs()
-        let catalog = state.catalog
+        let tenantId = try context.tenantScope(env.catalog)
+        let now = env.now
+        let catalog = env.catalog.current
         await ledger.flush()
         let all = catalog.projects.values.filter { $0.tenantId == tenantId }
         let parents = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0.parentId) })
@@ -31,7 +30,7 @@ struct CapacityReportsController {
         for anchor in Set(all.map(\.budget.period)) {
             let period = BillingPeriod.containing(now, anchor: anchor)
             let windowStart = max(period.start, now - 7 * Forecast.dayMs)
-            let (spent, recent) = try await state.db.read { conn in
+            let (spent, recent) = try await env.reads.read { conn in
                 (try conn.spendByProject(tenantId: tenantId, from: period.start, to: now + 1),
                  try conn.spendByProject(tenantId: tenantId, from: windowStart, to: now + 1))
             }
@@ -60,14 +59,14 @@ struct CapacityReportsController {
     }
 
     @Sendable func utilization(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let tenantId = try context.tenantScope(state)
+        let tenantId = try context.tenantScope(env.catalog)
         let q = request.query
-        let now = state.clock.nowMs()
+        let now = env.now
         let (from, to) = try q.reportRange(now: now)
         let idleDays = try q.int("idle_days", range: 1...365) ?? 7
         let limitEvents = try q.int("limit_events", range: 1...100_000) ?? 3
         await ledger.flush()
-        let (resources, pools, uses, transitions, minutes, lastUse) = try await state.db.read { conn in
+        let (resources, pools, uses, transitions, minutes, lastUse) = try await env.reads.read { conn in
             (try conn.resources(tenantId: tenantId).filter { $0.state != .revoked || $0.updatedAt >= from }, try conn.pools(tenantId: tenantId),
              try conn.resourceTimeline(tenantId: tenantId, from: from, to: to), try conn.stateTransitions(tenantId: tenantId, until: to),
              try conn.minuteCounts(tenantId: tenantId, from: from, to: to), try conn.lastUse(tenantId: tenantId))
@@ -110,10 +109,10 @@ struct CapacityReportsController {
     }
 
     @Sendable func savings(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let tenantId = try context.tenantScope(state)
-        let (from, to) = try request.query.reportRange(now: state.clock.nowMs())
+        let tenantId = try context.tenantScope(env.catalog)
+        let (from, to) = try request.query.reportRange(now: env.now)
         await ledger.flush()
-        let (totals, holders, resources) = try await state.db.read { conn in
+        let (totals, holders, resources) = try await env.reads.read { conn in
             (try conn.usage(tenantId: tenantId, from: from, to: to, groupBy: []).first, try conn.activeHolders(tenantId: tenantId, from: from, to: to),
              try conn.resources(tenantId: tenantId))
         }

@@ -5,8 +5,8 @@ import QuotaflowStore
 /// `/admin/v1/overflow-offers`: platform-owned metered capacity. The operator manages offers;
 /// tenant admins may read them to opt in with an `overflow` resource.
 struct OffersController {
-    let kit: AdminKit
-    var state: AppState { kit.state }
+    let env: AdminEnvironment
+    let cipher: CredentialCipher
 
     func register(on admin: RouterGroup<AppRequestContext>) {
         admin.post("overflow-offers", use: create)
@@ -30,8 +30,8 @@ struct OffersController {
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
         try context.requireOperator()
-        let body = try await kit.body(request)
-        let now = kit.now
+        let body = try await env.body(request)
+        let now = env.now
         var offer = OverflowOffer(
             id: Identifier.make("ofr"), name: "", provider: .openai, wireFormat: .openai, baseURL: "", models: [],
             price: TokenPrice(inputPerMTok: 0, outputPerMTok: 0), credentialHint: "", createdAt: now, updatedAt: now)
@@ -43,23 +43,23 @@ struct OffersController {
             return try body.required("credential", ResourcesController.credentialField)
         }
         offer.credentialHint = credentialHint(credential)
-        let ciphertext = try state.cipher.seal(credential, context: "offer:\(offer.id)")
+        let ciphertext = try cipher.seal(credential, context: "offer:\(offer.id)")
         let who = try context.admin
-        try await state.mutate { [offer] conn in
+        try await env.changes.write { [offer] conn in
             try conn.insertOffer(offer, ciphertext: ciphertext)
-            try kit.audit(conn, who, tenant: nil, "offer.create", "overflow_offer", offer.id, Rep.offer(offer))
+            try env.audit(conn, who, tenant: nil, "offer.create", "overflow_offer", offer.id, Rep.offer(offer))
         }
         return JSONResponse.make(Rep.offer(offer), status: .created)
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
         let who = try context.admin
-        let offers = try await state.db.read { conn in try conn.offers() }
+        let offers = try await env.reads.read { conn in try conn.offers() }
         return JSONResponse.list(offers.filter { who.isOperator || $0.active }.map(Rep.offer))
     }
 
     func load(_ id: String, who: AdminIdentity) async throws -> OverflowOffer {
-        guard let o = try await state.db.read({ conn in try conn.offer(id: id) }), who.isOperator || o.active else {
+        guard let o = try await env.reads.read({ conn in try conn.offer(id: id) }), who.isOperator || o.active else {
             throw ProblemError.notFound("overflow offer '\(id.prefix(64))'")
         }
         return o
@@ -73,7 +73,7 @@ struct OffersController {
         try context.requireOperator()
         let who = try context.admin
         let current = try await load(try context.parameters.require("offer_id"), who: who)
-        let body = try await kit.body(request)
+        let body = try await env.body(request)
         var updated = current
         let writable: JSONValue = [
             "name": .string(current.name), "base_url": .string(current.baseURL), "models": .strings(current.models), "price": current.price.json(),
@@ -84,10 +84,10 @@ struct OffersController {
             try merged.rejectUnknown(Self.writable)
             try Self.read(merged, into: &updated)
         }
-        updated.updatedAt = kit.now
-        try await state.mutate { [updated] conn in
+        updated.updatedAt = env.now
+        try await env.changes.write { [updated] conn in
             try conn.updateOffer(updated)
-            try kit.audit(conn, who, tenant: nil, "offer.update", "overflow_offer", updated.id, Rep.diff(Rep.offer(current), Rep.offer(updated)))
+            try env.audit(conn, who, tenant: nil, "offer.update", "overflow_offer", updated.id, Rep.diff(Rep.offer(current), Rep.offer(updated)))
         }
         return JSONResponse.make(Rep.offer(updated))
     }
@@ -96,17 +96,17 @@ struct OffersController {
         try context.requireOperator()
         let who = try context.admin
         var offer = try await load(try context.parameters.require("offer_id"), who: who)
-        let body = try await kit.body(request)
+        let body = try await env.body(request)
         let credential = try validating {
             try body.rejectUnknown(["credential"])
             return try body.required("credential", ResourcesController.credentialField)
         }
-        let ciphertext = try state.cipher.seal(credential, context: "offer:\(offer.id)")
+        let ciphertext = try cipher.seal(credential, context: "offer:\(offer.id)")
         offer.credentialHint = credentialHint(credential)
-        offer.updatedAt = kit.now
-        try await state.mutate { [offer] conn in
+        offer.updatedAt = env.now
+        try await env.changes.write { [offer] conn in
             try conn.setOfferCredential(id: offer.id, ciphertext: ciphertext, hint: offer.credentialHint, at: offer.updatedAt)
-            try kit.audit(conn, who, tenant: nil, "offer.rotate_credential", "overflow_offer", offer.id, ["credential_hint": .string(offer.credentialHint)])
+            try env.audit(conn, who, tenant: nil, "offer.rotate_credential", "overflow_offer", offer.id, ["credential_hint": .string(offer.credentialHint)])
         }
         return JSONResponse.make(Rep.offer(offer))
     }

@@ -4,8 +4,7 @@ import QuotaflowStore
 
 /// `/admin/v1/tenants/{tenant_id}/pools`.
 struct PoolsController {
-    let kit: AdminKit
-    var state: AppState { kit.state }
+    let env: AdminEnvironment
 
     func register(on admin: RouterGroup<AppRequestContext>) {
         admin.post("tenants/{tenant_id}/pools", use: create)
@@ -22,29 +21,29 @@ struct PoolsController {
     }
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let tenantId = try context.tenantScope(state)
-        let body = try await kit.body(request)
-        let now = kit.now
+        let tenantId = try context.tenantScope(env.catalog)
+        let body = try await env.body(request)
+        let now = env.now
         var pool = Pool(id: Identifier.make("pool"), tenantId: tenantId, name: "", createdAt: now, updatedAt: now)
         try validating { try Self.read(body, into: &pool) }
         let who = try context.admin
-        try await state.mutate { [pool] conn in
+        try await env.changes.write { [pool] conn in
             try conn.insertPool(pool)
-            try kit.audit(conn, who, tenant: tenantId, "pool.create", "pool", pool.id, Rep.pool(pool))
+            try env.audit(conn, who, tenant: tenantId, "pool.create", "pool", pool.id, Rep.pool(pool))
         }
         return JSONResponse.make(Rep.pool(pool, resourceCount: 0), status: .created)
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let tenantId = try context.tenantScope(state)
-        let rows = try await state.db.read { conn in
+        let tenantId = try context.tenantScope(env.catalog)
+        let rows = try await env.reads.read { conn in
             try conn.pools(tenantId: tenantId).map { ($0, try conn.liveResourceCount(tenantId: tenantId, poolId: $0.id)) }
         }
         return JSONResponse.list(rows.map { Rep.pool($0.0, resourceCount: $0.1) })
     }
 
     func load(_ tenantId: String, _ poolId: String) async throws -> (Pool, Int) {
-        let found = try await state.db.read { conn -> (Pool, Int)? in
+        let found = try await env.reads.read { conn -> (Pool, Int)? in
             guard let pool = try conn.pool(tenantId: tenantId, id: poolId) else { return nil }
             return (pool, try conn.liveResourceCount(tenantId: tenantId, poolId: poolId))
         }
@@ -53,33 +52,33 @@ struct PoolsController {
     }
 
     @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let tenantId = try context.tenantScope(state)
+        let tenantId = try context.tenantScope(env.catalog)
         let (pool, count) = try await load(tenantId, try context.parameters.require("pool_id"))
         return JSONResponse.make(Rep.pool(pool, resourceCount: count))
     }
 
     @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let tenantId = try context.tenantScope(state)
+        let tenantId = try context.tenantScope(env.catalog)
         let (current, count) = try await load(tenantId, try context.parameters.require("pool_id"))
-        let body = try await kit.body(request)
+        let body = try await env.body(request)
         var pool = current
         let merged = JSONMergePatch.apply(.object(body.members), to: ["name": .string(current.name), "description": .string(current.description)])
         try validating { try Self.read(try ObjectReader(merged), into: &pool) }
-        pool.updatedAt = kit.now
+        pool.updatedAt = env.now
         let who = try context.admin
-        try await state.mutate { [pool] conn in
+        try await env.changes.write { [pool] conn in
             try conn.updatePool(pool)
-            try kit.audit(conn, who, tenant: tenantId, "pool.update", "pool", pool.id, Rep.diff(Rep.pool(current), Rep.pool(pool)))
+            try env.audit(conn, who, tenant: tenantId, "pool.update", "pool", pool.id, Rep.diff(Rep.pool(current), Rep.pool(pool)))
         }
         return JSONResponse.make(Rep.pool(pool, resourceCount: count))
     }
 
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let tenantId = try context.tenantScope(state)
+        let tenantId = try context.tenantScope(env.catalog)
         let poolId = try context.parameters.require("pool_id")
         let who = try context.admin
         enum Outcome: Sendable { case missing, hasResources(Int), usedBy([String]), deleted }
-        let outcome = try await state.mutate { conn -> Outcome in
+        let outcome = try await env.changes.write { conn -> Outcome in
             guard try conn.pool(tenantId: tenantId, id: poolId) != nil else { return .missing }
             let count = try conn.liveResourceCount(tenantId: tenantId, poolId: poolId)
             if count > 0 { return .hasResources(count) }
@@ -87,7 +86,7 @@ struct PoolsController {
             if !users.isEmpty { return .usedBy(users) }
             try conn.run("DELETE FROM resources WHERE tenant_id = ? AND pool_id = ? AND state = 'revoked'", [.text(tenantId), .text(poolId)])
             try conn.deletePool(tenantId: tenantId, id: poolId)
-            try kit.audit(conn, who, tenant: tenantId, "pool.delete", "pool", poolId)
+            try env.audit(conn, who, tenant: tenantId, "pool.delete", "pool", poolId)
             return .deleted
         }
         switch outcome {

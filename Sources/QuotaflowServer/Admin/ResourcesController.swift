@@ -4,9 +4,9 @@ import QuotaflowStore
 
 /// `/admin/v1/tenants/{tenant_id}/resources`: upstream capacity in the tenant's pools.
 struct ResourcesController {
-    let kit: AdminKit
+    let env: AdminEnvironment
+    let cipher: CredentialCipher
     let egress: UpstreamClients
-    var state: AppState { kit.state }
 
     func register(on admin: RouterGroup<AppRequestContext>) {
         admin.post("tenants/{tenant_id}/resources", use: create)
@@ -80,10 +80,10 @@ struct ResourcesController {
     }
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let tenantId = try context.tenantScope(state)
-        let body = try await kit.body(request)
-        let now = kit.now
-        let pools = try await state.db.read { conn in try conn.pools(tenantId: tenantId) }
+        let tenantId = try context.tenantScope(env.catalog)
+        let body = try await env.body(request)
+        let now = env.now
+        let pools = try await env.reads.read { conn in try conn.pools(tenantId: tenantId) }
         var resource = Resource(
             id: Identifier.make("res"), tenantId: tenantId, poolId: "", name: "", kind: .apiKey, provider: .openai, wireFormat: .openai,
             baseURL: "", models: [], state: .pending, stateReason: "waiting for the health verifier", stateChangedAt: now,
@@ -96,7 +96,7 @@ struct ResourcesController {
             if resource.kind == .overflow {
                 if body["credential"] != nil { throw FieldError("credential", "overflow resources use the operator's offer credential") }
                 let offerId = try body.required("offer_id", Field.string(maxLength: 64))
-                guard let found = state.catalog.offers[offerId], found.active else {
+                guard let found = env.catalog.current.offers[offerId], found.active else {
                     throw FieldError("offer_id", "no active overflow offer '\(offerId)'")
                 }
                 offer = found
@@ -110,16 +110,16 @@ struct ResourcesController {
         var ciphertext: [UInt8]?
         if let credential {
             resource.credentialHint = credentialHint(credential)
-            ciphertext = try state.cipher.seal(credential, context: "resource:\(resource.id)")
+            ciphertext = try cipher.seal(credential, context: "resource:\(resource.id)")
         } else if let offer {
             resource.credentialHint = offer.credentialHint
         }
         let who = try context.admin
         resource.egressExempt = who.isOperator && resource.kind != .overflow
         if !who.isOperator && resource.kind != .overflow { try await checkEgress(resource) }
-        try await state.mutate { [resource, ciphertext] conn in
+        try await env.changes.write { [resource, ciphertext] conn in
             try conn.insertResource(resource, ciphertext: ciphertext)
-            try kit.audit(conn, who, tenant: tenantId, "resource.create", "resource", resource.id, Rep.resource(resource))
+            try env.audit(conn, who, tenant: tenantId, "resource.create", "resource", resource.id, Rep.resource(resource))
         }
         return JSONResponse.make(Rep.resource(resource), status: .created)
     }
@@ -132,24 +132,24 @@ struct ResourcesController {
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let tenantId = try context.tenantScope(state)
+        let tenantId = try context.tenantScope(env.catalog)
         let q = request.query
         let filter = SQLiteConnection.ResourceFilter(
             poolId: try q.string("pool_id", maxLength: 64), kind: try q.enumeration("kind", ResourceKind.self),
             state: try q.enumeration("state", ResourceState.self), provider: try q.enumeration("provider", Provider.self))
-        let resources = try await state.db.read { conn in try conn.resources(tenantId: tenantId, filter: filter) }
+        let resources = try await env.reads.read { conn in try conn.resources(tenantId: tenantId, filter: filter) }
         return JSONResponse.list(resources.map(Rep.resource))
     }
 
     func load(_ tenantId: String, _ id: String) async throws -> Resource {
-        guard let r = try await state.db.read({ conn in try conn.resource(tenantId: tenantId, id: id) }) else {
+        guard let r = try await env.reads.read({ conn in try conn.resource(tenantId: tenantId, id: id) }) else {
             throw ProblemError.notFound("resource '\(id.prefix(64))'")
         }
         return r
     }
 
     @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let tenantId = try context.tenantScope(state)
+        let tenantId = try context.tenantScope(env.catalog)
         return JSONResponse.make(Rep.resource(try await load(tenantId, try context.parameters.require("resource_id"))))
     }
 
@@ -161,25 +161,25 @@ struct ResourcesController {
     }
 
     @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let tenantId = try context.tenantScope(state)
+        let tenantId = try context.tenantScope(env.catalog)
         let current = try await load(tenantId, try context.parameters.require("resource_id"))
         guard current.state != .revoked else { throw ProblemError.conflict("the resource is revoked; revoked resources cannot change") }
-        let body = try await kit.body(request)
+        let body = try await env.body(request)
         if body["credential"] != nil {
             throw ProblemError.invalid("credential", "change a credential with POST .../rotate-credential")
         }
         for field in ["kind", "state", "offer_id"] where body[field] != nil {
             throw ProblemError.invalid(field, "cannot be changed; create a new resource instead")
         }
-        let pools = try await state.db.read { conn in try conn.pools(tenantId: tenantId) }
+        let pools = try await env.reads.read { conn in try conn.pools(tenantId: tenantId) }
         var updated = current
-        let offer = current.offerId.flatMap { state.catalog.offers[$0] }
+        let offer = current.offerId.flatMap { env.catalog.current.offers[$0] }
         try validating {
             let merged = try ObjectReader(JSONMergePatch.apply(.object(body.members), to: Self.writableJSON(current)))
             try merged.rejectUnknown(Self.writable)
             try read(merged, into: &updated, tenantId: tenantId, pools: pools, offer: offer)
         }
-        let now = kit.now
+        let now = env.now
         updated.updatedAt = now
         let upstreamChanged =
             updated.baseURL != current.baseURL || updated.provider != current.provider || updated.wireFormat != current.wireFormat
@@ -195,10 +195,10 @@ struct ResourcesController {
             updated.egressExempt = who.isOperator
             if !who.isOperator { try await checkEgress(updated) }
         }
-        try await state.mutate { [updated] conn in
+        try await env.changes.write { [updated] conn in
             try conn.updateResource(updated)
             if restart { try conn.restartVerification(id: updated.id) }
-            try kit.audit(conn, who, tenant: tenantId, "resource.update", "resource", updated.id, Rep.diff(Rep.resource(current), Rep.resource(updated)))
+            try env.audit(conn, who, tenant: tenantId, "resource.update", "resource", updated.id, Rep.diff(Rep.resource(current), Rep.resource(updated)))
         }
         return JSONResponse.make(Rep.resource(updated))
     }
@@ -208,17 +208,17 @@ struct ResourcesController {
         _ request: Request, _ context: AppRequestContext, action: String,
         _ change: @escaping @Sendable (inout Resource, String) throws -> Void
     ) async throws -> Response {
-        let tenantId = try context.tenantScope(state)
+        let tenantId = try context.tenantScope(env.catalog)
         let id = try context.parameters.require("resource_id")
-        let b = try await kit.optionalBody(request)
+        let b = try await env.optionalBody(request)
         let note = try validating { () throws -> String in
             guard let b else { return "" }
             try b.rejectUnknown(["reason"])
             return try b.optional("reason", Field.text) ?? ""
         }
         let who = try context.admin
-        let now = kit.now
-        let result = try await state.mutate { conn -> Resource? in
+        let now = env.now
+        let result = try await env.changes.write { conn -> Resource? in
             guard var r = try conn.resource(tenantId: tenantId, id: id) else { return nil }
             let before = r.state
             try change(&r, note.isEmpty ? "by \(who.actor)" : "by \(who.actor): \(note)")
@@ -226,7 +226,7 @@ struct ResourcesController {
             r.updatedAt = now
             try conn.updateResource(r)
             if r.state == .pending && before != .pending { try conn.restartVerification(id: r.id) }
-            try kit.audit(
+            try env.audit(
                 conn, who, tenant: tenantId, "resource.\(action)", "resource", id,
                 ["from": .string(before.rawValue), "to": .string(r.state.rawValue), "reason": .string(note)])
             return r
@@ -263,9 +263,9 @@ struct ResourcesController {
     }
 
     @Sendable func rotate(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let tenantId = try context.tenantScope(state)
+        let tenantId = try context.tenantScope(env.catalog)
         let id = try context.parameters.require("resource_id")
-        let body = try await kit.body(request)
+        let body = try await env.body(request)
         let credential = try validating {
             try body.rejectUnknown(["credential"])
             return try body.required("credential", Self.credentialField)
@@ -273,10 +273,10 @@ struct ResourcesController {
         let current = try await load(tenantId, id)
         guard current.kind != .overflow else { throw ProblemError.conflict("overflow resources use the operator's offer credential") }
         guard current.state != .revoked else { throw ProblemError.conflict("the resource is revoked") }
-        let ciphertext = try state.cipher.seal(credential, context: "resource:\(id)")
+        let ciphertext = try cipher.seal(credential, context: "resource:\(id)")
         let hint = credentialHint(credential)
         let who = try context.admin
-        let now = kit.now
+        let now = env.now
         var updated = current
         updated.credentialHint = hint
         updated.updatedAt = now
@@ -286,11 +286,11 @@ struct ResourcesController {
             updated.stateChangedAt = now
             updated.coolingUntil = nil
         }
-        try await state.mutate { [updated] conn in
+        try await env.changes.write { [updated] conn in
             try conn.updateResource(updated)
             if updated.state == .pending { try conn.restartVerification(id: id) }
             try conn.setResourceCredential(tenantId: tenantId, id: id, ciphertext: ciphertext, hint: hint, at: now)
-            try kit.audit(
+            try env.audit(
                 conn, who, tenant: tenantId, "resource.rotate_credential", "resource", id,
                 ["credential_hint": .string(hint), "state": .string(updated.state.rawValue)])
         }

@@ -4,10 +4,9 @@ import QuotaflowStore
 
 /// `/admin/v1/tenants/{tenant_id}/projects/{project_id}/seats`: virtual contractor seats.
 struct SeatsController {
-    let kit: AdminKit
+    let env: AdminEnvironment
     let engine: AdmissionEngine
     let ledger: LedgerWriter
-    var state: AppState { kit.state }
 
     func register(on admin: RouterGroup<AppRequestContext>) {
         admin.post("tenants/{tenant_id}/projects/{project_id}/seats", use: create)
@@ -21,7 +20,7 @@ struct SeatsController {
     typealias Usage = SeatUsage
 
     func rep(_ s: Seat, usage: Usage, secret: String? = nil) -> JSONValue {
-        let now = state.clock.nowMs()
+        let now = env.now
         let counter = engine.counterSnapshot(.seat(s.id))
         let periodSpend = counter.map { $0.period.contains(now) ? $0.spent : 0 } ?? 0
         return .compact([
@@ -38,7 +37,7 @@ struct SeatsController {
     func usage(_ tenantId: String, seatIds: [String]) async throws -> [String: Usage] {
         guard !seatIds.isEmpty else { return [:] }
         await ledger.flush()
-        return try await state.db.read { conn in try conn.seatUsage(tenantId: tenantId, seatIds: seatIds) }
+        return try await env.reads.read { conn in try conn.seatUsage(tenantId: tenantId, seatIds: seatIds) }
     }
 
     /// Reads the seat's expiry (a time or a duration) and caps, checked against the tenant and project.
@@ -71,9 +70,9 @@ struct SeatsController {
     ]
 
     func context(_ ctx: AppRequestContext) throws -> (String, Project, Tenant) {
-        let tenantId = try ctx.tenantScope(state)
+        let tenantId = try ctx.tenantScope(env.catalog)
         let projectId = try ctx.parameters.require("project_id")
-        let catalog = state.catalog
+        let catalog = env.catalog.current
         guard let project = catalog.projects[projectId], project.tenantId == tenantId, let tenant = catalog.tenants[tenantId] else {
             throw ProblemError.notFound("project '\(projectId.prefix(64))'")
         }
@@ -83,8 +82,8 @@ struct SeatsController {
     @Sendable func create(_ request: Request, context ctx: AppRequestContext) async throws -> Response {
         let (tenantId, project, tenant) = try context(ctx)
         guard project.status == .active else { throw ProblemError.conflict("the project is archived") }
-        let body = try await kit.body(request)
-        let now = kit.now
+        let body = try await env.body(request)
+        let now = env.now
         let who = try ctx.admin
         let secret = SecretKind.seatKey.generate()
         var seat = Seat(
@@ -94,9 +93,9 @@ struct SeatsController {
             try body.rejectUnknown(Self.writable)
             try read(body, into: &seat, project: project, tenant: tenant, now: now, creating: true)
         }
-        try await state.mutate { [seat] conn in
+        try await env.changes.write { [seat] conn in
             try conn.insertSeat(seat, digest: SecretDigest.of(secret))
-            try kit.audit(conn, who, tenant: tenantId, "seat.issue", "seat", seat.id, rep(seat, usage: Usage()))
+            try env.audit(conn, who, tenant: tenantId, "seat.issue", "seat", seat.id, rep(seat, usage: Usage()))
         }
         return JSONResponse.make(rep(seat, usage: Usage(), secret: secret), status: .created)
     }
@@ -104,15 +103,15 @@ struct SeatsController {
     @Sendable func list(_ request: Request, context ctx: AppRequestContext) async throws -> Response {
         let (tenantId, project, _) = try context(ctx)
         let filter = try request.query.enumeration("state", SeatState.self)
-        let seats = try await state.db.read { conn in try conn.seats(tenantId: tenantId, projectId: project.id) }
+        let seats = try await env.reads.read { conn in try conn.seats(tenantId: tenantId, projectId: project.id) }
         let usage = try await usage(tenantId, seatIds: seats.map(\.id))
-        let now = kit.now
+        let now = env.now
         return JSONResponse.list(seats.filter { filter == nil || $0.state(at: now) == filter }.map { rep($0, usage: usage[$0.id] ?? Usage()) })
     }
 
     func load(_ tenantId: String, _ project: Project, _ ctx: AppRequestContext) async throws -> Seat {
         let id = try ctx.parameters.require("seat_id")
-        guard let s = try await state.db.read({ conn in try conn.seat(tenantId: tenantId, id: id) }), s.projectId == project.id else {
+        guard let s = try await env.reads.read({ conn in try conn.seat(tenantId: tenantId, id: id) }), s.projectId == project.id else {
             throw ProblemError.notFound("seat '\(id.prefix(64))'")
         }
         return s
@@ -129,8 +128,8 @@ struct SeatsController {
         let (tenantId, project, tenant) = try context(ctx)
         let current = try await load(tenantId, project, ctx)
         guard current.revokedAt == nil else { throw ProblemError.conflict("the seat is revoked; issue a new one") }
-        let body = try await kit.body(request)
-        let now = kit.now
+        let body = try await env.body(request)
+        let now = env.now
         var seat = current
         let writable: JSONValue = .compact([
             ("holder", .string(current.holder)), ("contact", .string(current.contact)), ("note", .string(current.note)),
@@ -146,9 +145,9 @@ struct SeatsController {
         seat.updatedAt = now
         let who = try ctx.admin
         let action = seat.expiresAt != current.expiresAt ? "seat.extend" : "seat.update"
-        try await state.mutate { [seat] conn in
+        try await env.changes.write { [seat] conn in
             try conn.updateSeat(seat)
-            try kit.audit(conn, who, tenant: tenantId, action, "seat", seat.id, Rep.diff(rep(current, usage: Usage()), rep(seat, usage: Usage())))
+            try env.audit(conn, who, tenant: tenantId, action, "seat", seat.id, Rep.diff(rep(current, usage: Usage()), rep(seat, usage: Usage())))
         }
         return JSONResponse.make(rep(seat, usage: try await usage(tenantId, seatIds: [seat.id])[seat.id] ?? Usage()))
     }
@@ -158,11 +157,11 @@ struct SeatsController {
         var seat = try await load(tenantId, project, ctx)
         let who = try ctx.admin
         if seat.revokedAt == nil {
-            seat.revokedAt = kit.now
-            seat.updatedAt = kit.now
-            try await state.mutate { [seat] conn in
+            seat.revokedAt = env.now
+            seat.updatedAt = env.now
+            try await env.changes.write { [seat] conn in
                 try conn.updateSeat(seat)
-                try kit.audit(conn, who, tenant: tenantId, "seat.revoke", "seat", seat.id, ["holder": .string(seat.holder)])
+                try env.audit(conn, who, tenant: tenantId, "seat.revoke", "seat", seat.id, ["holder": .string(seat.holder)])
             }
         }
         return JSONResponse.make(rep(seat, usage: Usage()))
@@ -173,21 +172,21 @@ struct SeatsController {
         let (tenantId, project, _) = try context(ctx)
         var seat = try await load(tenantId, project, ctx)
         guard seat.revokedAt == nil else { throw ProblemError.conflict("the seat is revoked") }
-        let b = try await kit.optionalBody(request)
+        let b = try await env.optionalBody(request)
         let grace = try validating { () throws -> Int64 in
             try b?.rejectUnknown(["grace_seconds"])
             return try b?.optional("grace_seconds", Field.int(0...(7 * 86_400))) ?? 3600
         }
-        let now = kit.now
+        let now = env.now
         let secret = SecretKind.seatKey.generate()
         let prefix = SecretDigest.displayPrefix(secret)
         seat.previousValidUntil = now + grace * 1000
         seat.prefix = prefix
         seat.updatedAt = now
         let who = try ctx.admin
-        try await state.mutate { [seat] conn in
+        try await env.changes.write { [seat] conn in
             try conn.rotateSeatKey(seat, newDigest: SecretDigest.of(secret), newPrefix: prefix)
-            try kit.audit(
+            try env.audit(
                 conn, who, tenant: tenantId, "seat.rotate", "seat", seat.id,
                 ["prefix": .string(prefix), "previous_key_valid_until": Rep.time(seat.previousValidUntil)])
         }

@@ -7,9 +7,8 @@ import QuotaflowStore
 
 /// `GET .../usage` (JSON or CSV) and `GET .../ledger/export`: what was used, from the ledger.
 struct UsageReportsController {
-    let kit: AdminKit
+    let env: AdminEnvironment
     let ledger: LedgerWriter
-    var state: AppState { kit.state }
 
     func register(on admin: RouterGroup<AppRequestContext>) {
         admin.get("tenants/{tenant_id}/usage", use: usage)
@@ -20,9 +19,9 @@ struct UsageReportsController {
     // MARK: usage
 
     @Sendable func usage(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let tenantId = try context.tenantScope(state)
+        let tenantId = try context.tenantScope(env.catalog)
         let q = request.query
-        let (from, to) = try q.reportRange(now: state.clock.nowMs())
+        let (from, to) = try q.reportRange(now: env.now)
         var dims: [UsageDimension] = []
         for name in (try q.string("group_by", maxLength: 200) ?? "").split(separator: ",") {
             guard let d = UsageDimension(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
@@ -41,8 +40,8 @@ struct UsageReportsController {
         }
         await ledger.flush()
         let groupBy = dims
-        let groups = try await state.db.read { conn in try conn.usage(tenantId: tenantId, from: from, to: to, groupBy: groupBy) }
-        let catalog = state.catalog
+        let groups = try await env.reads.read { conn in try conn.usage(tenantId: tenantId, from: from, to: to, groupBy: groupBy) }
+        let catalog = env.catalog.current
         let names = try await holderNames(tenantId)
         func label(_ d: UsageDimension, _ v: String?) -> String? {
             guard let v, d == .holder, v.hasPrefix("seat:") else { return v }
@@ -80,16 +79,16 @@ struct UsageReportsController {
     }
 
     func holderNames(_ tenantId: String) async throws -> [String: String] {
-        try await state.db.read { conn in try conn.seatHolders(tenantId: tenantId) }
+        try await env.reads.read { conn in try conn.seatHolders(tenantId: tenantId) }
     }
 
     /// Raw ledger rows as CSV, streamed a page at a time, so any size works.
     @Sendable func exportLedger(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let tenantId = try context.tenantScope(state)
-        let (from, to) = try request.query.reportRange(now: state.clock.nowMs())
+        let tenantId = try context.tenantScope(env.catalog)
+        let (from, to) = try request.query.reportRange(now: env.now)
         await ledger.flush()
-        let db = state.db
-        let catalog = state.catalog
+        let db = env.reads
+        let catalog = env.catalog.current
         let header = CSV.line([
             "seq", "request_id", "at", "tenant_id", "project_id", "cost_center", "key_id", "seat_id", "user_digest", "resource_id", "pool_id",
             "overflow", "provider", "endpoint", "model_requested", "model_served", "stream", "tokens_in", "tokens_out", "tokens_cached",

@@ -9,7 +9,7 @@ import QuotaflowCore
 /// read, admitted and forwarded the same way whatever its dialect, and its errors answer in that
 /// dialect's shape.
 struct DataPlaneController: Sendable {
-    let catalog: CatalogHolder
+    let catalog: any CatalogHolder
     let config: AppConfig
     let clock: any WallClock
     let settler: Settler

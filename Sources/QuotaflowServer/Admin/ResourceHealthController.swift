@@ -1,0 +1,66 @@
+import Hummingbird
+import QuotaflowCore
+import QuotaflowStore
+
+/// `POST .../resources/{id}/verify` and `GET .../resources/{id}/health`.
+struct ResourceHealthController {
+    let env: AdminEnvironment
+    let verifier: Verifier
+
+    func register(on admin: RouterGroup<AppRequestContext>) {
+        admin.post("tenants/{tenant_id}/resources/{resource_id}/verify", use: verify)
+        admin.get("tenants/{tenant_id}/resources/{resource_id}/health", use: health)
+    }
+
+    @Sendable func verify(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let tenantId = try context.tenantScope(env.catalog)
+        let id = try context.parameters.require("resource_id")
+        guard let r = try await env.reads.read({ conn in try conn.resource(tenantId: tenantId, id: id) }) else {
+            throw ProblemError.notFound("resource '\(id.prefix(64))'")
+        }
+        guard r.state != .revoked else { throw ProblemError.conflict("the resource is revoked") }
+        do {
+            return JSONResponse.make(try await verifier.probeNow(tenantId: tenantId, resourceId: id))
+        } catch Verifier.ManualRefusal.unknownResource {
+            throw ProblemError.notFound("resource '\(id.prefix(64))'")
+        } catch Verifier.ManualRefusal.tooSoon {
+            var p = ProblemError(.tooManyRequests, code: "rate_limited", "this resource was probed less than a second ago; try again shortly")
+            p.headers[.retryAfter] = "1"
+            throw p
+        } catch Verifier.ManualRefusal.busy {
+            throw ProblemError.conflict("a probe of this resource is already running")
+        }
+    }
+
+    @Sendable func health(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let tenantId = try context.tenantScope(env.catalog)
+        let id = try context.parameters.require("resource_id")
+        let limit = Int(try request.query.int("limit", range: 1...200) ?? 20)
+        let found = try await env.reads.read { conn -> (Resource, ResourceHealth, [ProbeRecord])? in
+            guard let r = try conn.resource(tenantId: tenantId, id: id) else { return nil }
+            return (r, try conn.resourceHealth(id: id), try conn.probes(tenantId: tenantId, resourceId: id, limit: limit))
+        }
+        guard let (r, h, probes) = found else { throw ProblemError.notFound("resource '\(id.prefix(64))'") }
+        let next: JSONValue
+        switch r.state {
+        case .revoked, .rejected: next = .null
+        case _ where r.manualHold: next = .null
+        case .cooling: next = Rep.time(r.coolingUntil)
+        default: next = Rep.time(h.nextProbeAt ?? env.now)
+        }
+        return JSONResponse.make([
+            "resource_id": .string(r.id), "state": .string(r.state.rawValue), "state_reason": .string(r.stateReason),
+            "state_changed_at": Rep.time(r.stateChangedAt), "manual_hold": .bool(r.manualHold), "cooling_until": Rep.time(r.coolingUntil),
+            "consecutive_ok": .int(Int64(h.consecutiveOK)), "consecutive_fail": .int(Int64(h.consecutiveFail)),
+            "last_probe_at": Rep.time(h.lastProbeAt), "next_probe_at": next, "learned_limits": h.learned,
+            "probes": .array(probes.map(Self.probe)),
+        ])
+    }
+
+    static func probe(_ p: ProbeRecord) -> JSONValue {
+        [
+            "at": Rep.time(p.at), "ok": .bool(p.ok), "latency_ms": .int(p.latencyMs), "status": .int(p.status.map { Int64($0) }),
+            "reason": .string(p.reason), "checks": p.checks, "headers": p.headers, "trigger": .string(p.trigger.rawValue),
+        ]
+    }
+}
