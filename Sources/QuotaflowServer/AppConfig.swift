@@ -1,8 +1,17 @@
-/// Everything `quotaflow serve` can be told, with the defaults documented in the README.
+/// Everything `quotaflow serve` can be told. These initial values are the only table of defaults:
+/// `Settings` reads them from here for `--help`, and a test holds the README's table to them.
 public struct AppConfig: Sendable {
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
     public var host = "127.0.0.1"
     public var port = 8080
     public var databasePath = "./quotaflow.db"
+    /// Where the master key is kept; `nil` means `<database>.key`.
+    public var masterKeyFile: String?
+    /// One of `logLevels` (read by the command, which sets up logging before the server exists).
+    public var logLevel = "info"
+    /// `text` or `json`.
+    public var logFormat = "text"
     /// Largest admin API body.
     public var maxAdminBodyBytes = 1 << 20
     /// Largest data-plane request body (prompts can be large).

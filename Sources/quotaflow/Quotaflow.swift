@@ -18,17 +18,17 @@ struct QuotaflowCommand: AsyncParsableCommand {
 struct ConfigOptions: ParsableArguments {
     @Option(help: "Config file of 'name = value' lines (env: QUOTAFLOW_CONFIG).")
     var config: String?
-    @Option(help: "Address to listen on (env: QUOTAFLOW_HOST; default 127.0.0.1).")
+    @Option(help: flagHelp("host"))
     var host: String?
-    @Option(help: "Port to listen on (env: QUOTAFLOW_PORT; default 8080).")
+    @Option(help: flagHelp("port"))
     var port: Int?
-    @Option(help: "SQLite database file (env: QUOTAFLOW_DATABASE; default ./quotaflow.db).")
+    @Option(help: flagHelp("database"))
     var database: String?
-    @Option(name: .customLong("master-key-file"), help: "Master key file (env: QUOTAFLOW_MASTER_KEY_FILE; default <database>.key).")
+    @Option(name: .customLong("master-key-file"), help: flagHelp("master_key_file"))
     var masterKeyFile: String?
-    @Option(name: .customLong("log-level"), help: "Log level (env: QUOTAFLOW_LOG_LEVEL; default info).")
+    @Option(name: .customLong("log-level"), help: flagHelp("log_level"))
     var logLevel: String?
-    @Option(name: .customLong("log-format"), help: "text or json (env: QUOTAFLOW_LOG_FORMAT; default text).")
+    @Option(name: .customLong("log-format"), help: flagHelp("log_format"))
     var logFormat: String?
     @Option(name: .customLong("set"), help: "Any other setting as name=value; see the README for the list. Repeatable.")
     var assignments: [String] = []
@@ -62,21 +62,23 @@ struct ConfigOptions: ParsableArguments {
         if let logFormat { flags["log_format"] = logFormat }
         let (resolvedConfig, values) = try Settings.resolve(flags: flags, environment: env, file: file)
         var config = resolvedConfig
-        let levelText = values["log_level"] ?? "info"
-        guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
-            throw ValidationError("log_level must be trace, debug, info, notice, warning, error or critical")
-        }
-        let format = (values["log_format"] ?? "text").lowercased()
-        guard format == "text" || format == "json" else { throw ValidationError("log_format must be text or json") }
-        let keyFile = values["master_key_file"].flatMap { $0.isEmpty ? nil : $0 }
+        // Settings checked the word against `AppConfig.logLevels`, which are swift-log's levels.
+        let level = Logger.Level(rawValue: config.logLevel) ?? .info
         if let metrics = env["QUOTAFLOW_METRICS_TOKEN"] ?? file["metrics_token"], !metrics.isEmpty {
             guard metrics.count >= 16 else { throw ValidationError("QUOTAFLOW_METRICS_TOKEN must be at least 16 characters") }
             config.metricsTokenDigest = SecretDigest.of(metrics)
         }
         return Resolved(
-            config: config, values: values, masterKey: env["QUOTAFLOW_MASTER_KEY"] ?? file["master_key"], masterKeyFile: keyFile,
-            operatorToken: env["QUOTAFLOW_OPERATOR_TOKEN"] ?? file["operator_token"], logLevel: level, json: format == "json")
+            config: config, values: values, masterKey: env["QUOTAFLOW_MASTER_KEY"] ?? file["master_key"], masterKeyFile: config.masterKeyFile,
+            operatorToken: env["QUOTAFLOW_OPERATOR_TOKEN"] ?? file["operator_token"], logLevel: level, json: config.logFormat == "json")
     }
+}
+
+/// A flag's help from its setting: meaning, environment variable and default.
+private func flagHelp(_ name: String) -> ArgumentHelp {
+    guard let spec = Settings.spec(name) else { return ArgumentHelp() }
+    let fallback = spec.defaultValue.isEmpty ? "" : "; default \(spec.defaultValue)"
+    return ArgumentHelp("\(spec.help) (env: \(spec.environmentName)\(fallback))")
 }
 
 enum LogSetup {

@@ -156,7 +156,7 @@ import Testing
         #expect(try await server.request(.GET, "/metrics", token: t.adminKey).status == 401)
         #expect(try await server.request(.GET, "/metrics", token: metricsToken).status == 200)
         let body = try await server.request(.GET, "/metrics", token: server.operatorToken)
-        #expect(body.status == 200 && body.text.contains("quotaflow_requests_total"))
+        #expect(body.status == 200 && body.text.contains("# TYPE quotaflow_routing_decisions_total counter"))
     }
 
     @Test func databaseWalAndBackupFilesAreOwnerOnly() async throws {

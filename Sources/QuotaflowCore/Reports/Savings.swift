@@ -27,10 +27,13 @@ public enum Savings {
         return (Double(baseline - actual) / Double(baseline) * 1000).rounded() / 10
     }
 
-    /// `monthly × span / month` without overflowing, rounded up.
+    /// `monthly × span / month`, rounded up, in 128-bit intermediate arithmetic so that a large fee
+    /// over a long range cannot trap (a result past `Int64.max` is clamped to it).
     public static func prorate(_ monthly: Int64, span: Int64) -> Int64 {
-        let whole = monthly / monthMs * span
-        let rest = monthly % monthMs * span
-        return whole + rest / monthMs + (rest % monthMs == 0 ? 0 : 1)
+        guard monthly > 0, span > 0 else { return 0 }
+        let product = monthly.multipliedFullWidth(by: span)
+        guard product.high < monthMs / 2 else { return .max }
+        let (quotient, remainder) = monthMs.dividingFullWidth(product)
+        return remainder == 0 ? quotient : quotient + 1
     }
 }

@@ -84,7 +84,6 @@ struct PoolsController {
             if count > 0 { return .hasResources(count) }
             let users = try conn.projectsUsing(tenantId: tenantId, poolId: poolId)
             if !users.isEmpty { return .usedBy(users) }
-            try conn.run("DELETE FROM resources WHERE tenant_id = ? AND pool_id = ? AND state = 'revoked'", [.text(tenantId), .text(poolId)])
             try conn.deletePool(tenantId: tenantId, id: poolId)
             try env.audit(conn, who, tenant: tenantId, "pool.delete", "pool", poolId)
             return .deleted

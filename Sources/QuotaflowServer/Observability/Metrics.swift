@@ -1,126 +1,118 @@
+import CoreMetrics
 import Foundation
+import Prometheus
 import QuotaflowCore
 import QuotaflowStore
 import Synchronization
 
 /// Counters and histograms for `GET /metrics`, in the Prometheus text format.
+///
+/// Events are recorded through swift-metrics handles made by a `PrometheusMetricsFactory` over this
+/// gateway's own registry (never the global `MetricsSystem`: tests run several gateways in one
+/// process). Handles are made once and kept: the fixed label sets at start, the open-ended ones
+/// (route × status × reason) on first use, so a request costs an atomic increment, or one lock and
+/// a dictionary hit for the open-ended family. Values that already live elsewhere (reservations,
+/// ledger totals, each resource's load and state) are read at scrape time and written by hand.
 final class Metrics: Sendable {
-    struct Histogram {
-        static let latencyBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
-        static let commitBuckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1]
-        static let sizeBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
-        var bounds: [Double]
-        var counts: [Int64]
-        var sum: Double = 0
-        var count: Int64 = 0
+    /// Routing outcomes.
+    enum Decision: String, CaseIterable { case owned, overflow, fallback, retried, noCapacity = "no_capacity" }
 
-        init(bounds: [Double]) {
-            self.bounds = bounds
-            counts = Array(repeating: 0, count: bounds.count)
-        }
-
-        mutating func observe(_ v: Double) {
-            for (i, b) in bounds.enumerated() where v <= b { counts[i] += 1 }
-            sum += v
-            count += 1
-        }
-    }
-
-    struct RequestKey: Hashable {
+    struct RequestKey: Hashable, Sendable {
         let route: String
         let status: Int
         let reason: String
     }
 
-    struct State {
-        var requests: [RequestKey: Int64] = [:]
-        var refusedBeforeAuth: [String: Int64] = [:]
-        var upstreamLatency: [String: Histogram] = [:]
-        var upstreamFailures: [String: Int64] = [:]
-        var routing: [String: Int64] = [:]
-        var ledgerBatches = Histogram(bounds: Histogram.sizeBuckets)
-        var ledgerCommit = Histogram(bounds: Histogram.commitBuckets)
-        var probes: [String: Int64] = [:]
-        var webhooks: [String: Int64] = [:]
-        var cooldowns: Int64 = 0
-        var inFlight: Int64 = 0
-    }
+    /// Help text per family; swift-metrics has no place for it, so it is added to the scrape.
+    static let help: [String: String] = [
+        "quotaflow_requests_total": "Data-plane requests by route, status and reason code.",
+        "quotaflow_refused_unauthenticated_total": "Data-plane requests refused before a key was known.",
+        "quotaflow_upstream_latency_seconds": "Time to the upstream response head, by provider.",
+        "quotaflow_upstream_failures_total": "Upstream connection failures and timeouts, by provider.",
+        "quotaflow_routing_decisions_total": "Routing outcomes: owned, overflow, fallback, retried, no_capacity.",
+        "quotaflow_cooldowns_total": "Resources cooled after a retryable upstream answer.",
+        "quotaflow_ledger_batch_size": "Rows per ledger transaction (group commit).",
+        "quotaflow_ledger_commit_seconds": "Ledger write latency: time to commit one batch.",
+        "quotaflow_probes_total": "Health probes by outcome.",
+        "quotaflow_webhook_deliveries_total": "Webhook delivery attempts by outcome.",
+    ]
 
-    let state = Mutex(State())
+    let registry = PrometheusCollectorRegistry()
+    private let requests: CounterCache<RequestKey>
+    private let refused: CounterCache<ReasonCode>
+    private let latency: [Provider: CoreMetrics.Timer]
+    private let failures: [Provider: CoreMetrics.Counter]
+    private let routing: [Decision: CoreMetrics.Counter]
+    private let cooldowns: CoreMetrics.Counter
+    private let ledgerBatches: CoreMetrics.Recorder
+    private let ledgerCommit: CoreMetrics.Timer
+    private let probes: [Bool: CoreMetrics.Counter]
+    private let webhooks: [String: CoreMetrics.Counter]
+
+    init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["quotaflow_upstream_latency_seconds"] = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000]
+            .map { Duration.microseconds(Int64($0 * 1_000)) }
+        factory.durationHistogramBuckets["quotaflow_ledger_commit_seconds"] = [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 500_000, 1_000_000]
+            .map { Duration.microseconds($0) }
+        factory.valueHistogramBuckets["quotaflow_ledger_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+        func counter(_ label: String, _ dimensions: [(String, String)] = []) -> CoreMetrics.Counter {
+            CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory)
+        }
+        requests = CounterCache(factory, "quotaflow_requests_total") { [("route", $0.route), ("status", String($0.status)), ("reason", $0.reason)] }
+        refused = CounterCache(factory, "quotaflow_refused_unauthenticated_total") { [("reason", $0.rawValue)] }
+        latency = Dictionary(
+            uniqueKeysWithValues: Provider.allCases.map {
+                ($0, CoreMetrics.Timer(label: "quotaflow_upstream_latency_seconds", dimensions: [("provider", $0.rawValue)], factory: factory))
+            })
+        failures = Dictionary(uniqueKeysWithValues: Provider.allCases.map { ($0, counter("quotaflow_upstream_failures_total", [("provider", $0.rawValue)])) })
+        routing = Dictionary(uniqueKeysWithValues: Decision.allCases.map { ($0, counter("quotaflow_routing_decisions_total", [("decision", $0.rawValue)])) })
+        cooldowns = counter("quotaflow_cooldowns_total")
+        ledgerBatches = CoreMetrics.Recorder(label: "quotaflow_ledger_batch_size", dimensions: [], aggregate: true, factory: factory)
+        ledgerCommit = CoreMetrics.Timer(label: "quotaflow_ledger_commit_seconds", dimensions: [], factory: factory)
+        probes = [true: counter("quotaflow_probes_total", [("outcome", "pass")]), false: counter("quotaflow_probes_total", [("outcome", "fail")])]
+        webhooks = Dictionary(uniqueKeysWithValues: ["delivered", "retry", "failed"].map { ($0, counter("quotaflow_webhook_deliveries_total", [("outcome", $0)])) })
+    }
 
     func recordRequest(_ e: LedgerEntry) {
-        let key = RequestKey(route: e.endpoint, status: e.status, reason: e.reason?.rawValue ?? "")
-        state.withLock { s in
-            s.requests[key, default: 0] += 1
-            if e.resourceId != nil {
-                s.routing[e.overflow ? "overflow" : (e.overage == .fallback ? "fallback" : "owned"), default: 0] += 1
-                if e.attempts > 1 { s.routing["retried", default: 0] += 1 }
-            } else if e.reason == .noCapacity {
-                s.routing["no_capacity", default: 0] += 1
-            }
+        requests[RequestKey(route: e.endpoint, status: e.status, reason: e.reason?.rawValue ?? "")].increment()
+        if e.resourceId != nil {
+            routing[e.overflow ? .overflow : (e.overage == .fallback ? .fallback : .owned)]?.increment()
+            if e.attempts > 1 { routing[.retried]?.increment() }
+        } else if e.reason == .noCapacity {
+            routing[.noCapacity]?.increment()
         }
     }
 
-    func refusedBeforeAuth(_ reason: ReasonCode) { state.withLock { $0.refusedBeforeAuth[reason.rawValue, default: 0] += 1 } }
-    func upstreamFailure(_ p: Provider) { state.withLock { $0.upstreamFailures[p.rawValue, default: 0] += 1 } }
-    func upstreamLatency(_ p: Provider, micros: Int64) {
-        state.withLock { s in
-            var h = s.upstreamLatency[p.rawValue] ?? Histogram(bounds: Histogram.latencyBuckets)
-            h.observe(Double(micros) / 1_000_000)
-            s.upstreamLatency[p.rawValue] = h
-        }
-    }
+    func refusedBeforeAuth(_ reason: ReasonCode) { refused[reason].increment() }
+    func upstreamFailure(_ p: Provider) { failures[p]?.increment() }
+    func upstreamLatency(_ p: Provider, micros: Int64) { latency[p]?.recordMicroseconds(micros) }
     func ledgerBatch(_ size: Int, commitMicros: Int64) {
-        state.withLock {
-            $0.ledgerBatches.observe(Double(size))
-            $0.ledgerCommit.observe(Double(commitMicros) / 1_000_000)
-        }
+        ledgerBatches.record(size)
+        ledgerCommit.recordMicroseconds(commitMicros)
     }
-    func probe(_ outcome: String) { state.withLock { $0.probes[outcome, default: 0] += 1 } }
-    func webhook(_ outcome: String) { state.withLock { $0.webhooks[outcome, default: 0] += 1 } }
-    func cooled() { state.withLock { $0.cooldowns += 1 } }
-    func inFlight(_ delta: Int64) { state.withLock { $0.inFlight += delta } }
+    func probe(passed: Bool) { probes[passed]?.increment() }
+    /// `delivered`, `retry` or `failed`.
+    func webhook(_ outcome: String) { webhooks[outcome]?.increment() }
+    func cooled() { cooldowns.increment() }
 
     func exposition(gateway: Gateway) -> String {
-        let s = state.withLock { $0 }
         var out = ""
+        for line in registry.emitToString().split(separator: "\n", omittingEmptySubsequences: true) {
+            if line.hasPrefix("# TYPE "), let name = line.dropFirst(7).split(separator: " ").first, let help = Self.help[String(name)] {
+                out += "# HELP \(name) \(help)\n"
+            }
+            out += line + "\n"
+        }
         func family(_ name: String, _ type: String, _ help: String) { out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n" }
         func escape(_ v: String) -> String { v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") }
-        func histogram(_ name: String, _ labels: String, _ h: Histogram) {
-            let prefix = labels.isEmpty ? "" : labels + ","
-            for (i, b) in h.bounds.enumerated() { out += "\(name)_bucket{\(prefix)le=\"\(b)\"} \(h.counts[i])\n" }
-            out += "\(name)_bucket{\(prefix)le=\"+Inf\"} \(h.count)\n"
-            out += "\(name)_sum\(labels.isEmpty ? "" : "{\(labels)}") \(h.sum)\n\(name)_count\(labels.isEmpty ? "" : "{\(labels)}") \(h.count)\n"
-        }
-        family("quotaflow_requests_total", "counter", "Data-plane requests by route, status and reason code.")
-        for (k, v) in s.requests.sorted(by: { ($0.key.route, $0.key.status, $0.key.reason) < ($1.key.route, $1.key.status, $1.key.reason) }) {
-            out += "quotaflow_requests_total{route=\"\(k.route)\",status=\"\(k.status)\",reason=\"\(k.reason)\"} \(v)\n"
-        }
-        family("quotaflow_refused_unauthenticated_total", "counter", "Data-plane requests refused before a key was known.")
-        for (k, v) in s.refusedBeforeAuth.sorted(by: { $0.key < $1.key }) { out += "quotaflow_refused_unauthenticated_total{reason=\"\(k)\"} \(v)\n" }
-        family("quotaflow_upstream_latency_seconds", "histogram", "Time to the upstream response head, by provider.")
-        for (p, h) in s.upstreamLatency.sorted(by: { $0.key < $1.key }) { histogram("quotaflow_upstream_latency_seconds", "provider=\"\(p)\"", h) }
-        family("quotaflow_upstream_failures_total", "counter", "Upstream connection failures and timeouts, by provider.")
-        for (p, v) in s.upstreamFailures.sorted(by: { $0.key < $1.key }) { out += "quotaflow_upstream_failures_total{provider=\"\(p)\"} \(v)\n" }
-        family("quotaflow_routing_decisions_total", "counter", "Routing outcomes: owned, overflow, fallback, retried, no_capacity.")
-        for (k, v) in s.routing.sorted(by: { $0.key < $1.key }) { out += "quotaflow_routing_decisions_total{decision=\"\(k)\"} \(v)\n" }
-        family("quotaflow_cooldowns_total", "counter", "Resources cooled after a retryable upstream answer.")
-        out += "quotaflow_cooldowns_total \(s.cooldowns)\n"
         family("quotaflow_reservations_held", "gauge", "Budget reservations currently held by in-flight requests.")
         out += "quotaflow_reservations_held \(gateway.engine.reservationsHeld)\n"
         let stats = gateway.ledger.statistics
-        family("quotaflow_ledger_batch_size", "histogram", "Rows per ledger transaction (group commit).")
-        histogram("quotaflow_ledger_batch_size", "", s.ledgerBatches)
-        family("quotaflow_ledger_commit_seconds", "histogram", "Ledger write latency: time to commit one batch.")
-        histogram("quotaflow_ledger_commit_seconds", "", s.ledgerCommit)
         family("quotaflow_ledger_rows_total", "counter", "Ledger rows committed.")
         out += "quotaflow_ledger_rows_total \(stats.rows)\n"
         family("quotaflow_ledger_write_failures_total", "counter", "Ledger rows that could not be committed.")
         out += "quotaflow_ledger_write_failures_total \(stats.failures)\n"
-        family("quotaflow_probes_total", "counter", "Health probes by outcome.")
-        for (k, v) in s.probes.sorted(by: { $0.key < $1.key }) { out += "quotaflow_probes_total{outcome=\"\(k)\"} \(v)\n" }
-        family("quotaflow_webhook_deliveries_total", "counter", "Webhook delivery attempts by outcome.")
-        for (k, v) in s.webhooks.sorted(by: { $0.key < $1.key }) { out += "quotaflow_webhook_deliveries_total{outcome=\"\(k)\"} \(v)\n" }
         let catalog = gateway.state.catalog
         let runtimes = gateway.engine.resourceSnapshot()
         let now = gateway.state.clock.nowMs()
@@ -140,5 +132,28 @@ final class Metrics: Sendable {
         family("quotaflow_open_connections", "gauge", "Client connections seen by the data plane and still open.")
         out += "quotaflow_open_connections \(gateway.connections.count)\n"
         return out
+    }
+}
+
+/// Counters of one family whose label sets are open-ended, made on first use and kept.
+private final class CounterCache<Key: Hashable & Sendable>: Sendable {
+    private let factory: PrometheusMetricsFactory
+    private let label: String
+    private let dimensions: @Sendable (Key) -> [(String, String)]
+    private let made = Mutex<[Key: CoreMetrics.Counter]>([:])
+
+    init(_ factory: PrometheusMetricsFactory, _ label: String, dimensions: @escaping @Sendable (Key) -> [(String, String)]) {
+        self.factory = factory
+        self.label = label
+        self.dimensions = dimensions
+    }
+
+    subscript(key: Key) -> CoreMetrics.Counter {
+        made.withLock { made in
+            if let c = made[key] { return c }
+            let c = CoreMetrics.Counter(label: label, dimensions: dimensions(key), factory: factory)
+            made[key] = c
+            return c
+        }
     }
 }

@@ -17,71 +17,87 @@ public enum Settings {
         public let description: String
     }
 
-    static func int(_ name: String, _ help: String, _ def: Int64, range: ClosedRange<Int64>, _ set: @escaping @Sendable (inout AppConfig, Int64) -> Void)
-        -> Spec
-    {
-        Spec(name: name, help: help, defaultValue: String(def)) { config, text in
+    // Each spec names its field of `AppConfig`; the default is read from `AppConfig()`, so the
+    // defaults live in one place (the struct) and the help, the README table and `--help` show them.
+    static let defaults = AppConfig()
+    typealias ConfigField<V> = any WritableKeyPath<AppConfig, V> & Sendable
+
+    static func int<V: FixedWidthInteger & Sendable>(
+        _ name: String, _ help: String, _ field: ConfigField<V>, range: ClosedRange<Int64>
+    ) -> Spec {
+        Spec(name: name, help: help, defaultValue: String(defaults[keyPath: field])) { config, text in
             guard let v = Int64(text.trimmingCharacters(in: .whitespaces)), range.contains(v) else {
                 throw InvalidSetting(description: "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound), got '\(text.prefix(40))'")
             }
-            set(&config, v)
+            config[keyPath: field] = V(v)
         }
     }
 
-    static func string(_ name: String, _ help: String, _ def: String, _ set: @escaping @Sendable (inout AppConfig, String) -> Void) -> Spec {
-        Spec(name: name, help: help, defaultValue: def) { config, text in set(&config, text) }
+    static func string(_ name: String, _ help: String, _ field: ConfigField<String>) -> Spec {
+        Spec(name: name, help: help, defaultValue: defaults[keyPath: field]) { config, text in config[keyPath: field] = text }
     }
 
-    static func bool(_ name: String, _ help: String, _ def: Bool, _ set: @escaping @Sendable (inout AppConfig, Bool) -> Void) -> Spec {
-        Spec(name: name, help: help, defaultValue: String(def)) { config, text in
+    /// A string that may be left unset (an empty value unsets it).
+    static func optionalString(_ name: String, _ help: String, _ field: ConfigField<String?>) -> Spec {
+        Spec(name: name, help: help, defaultValue: defaults[keyPath: field] ?? "") { config, text in config[keyPath: field] = text.isEmpty ? nil : text }
+    }
+
+    /// One of a fixed list of words, case-insensitive, stored lowercased.
+    static func choice(_ name: String, _ help: String, _ field: ConfigField<String>, _ options: [String]) -> Spec {
+        Spec(name: name, help: help, defaultValue: defaults[keyPath: field]) { config, text in
+            let word = text.trimmingCharacters(in: .whitespaces).lowercased()
+            guard options.contains(word) else {
+                throw InvalidSetting(description: "\(name) must be one of \(options.joined(separator: ", ")), got '\(text.prefix(40))'")
+            }
+            config[keyPath: field] = word
+        }
+    }
+
+    static func bool(_ name: String, _ help: String, _ field: ConfigField<Bool>) -> Spec {
+        Spec(name: name, help: help, defaultValue: String(defaults[keyPath: field])) { config, text in
             switch text.lowercased() {
-            case "1", "true", "yes", "on": set(&config, true)
-            case "0", "false", "no", "off": set(&config, false)
+            case "1", "true", "yes", "on": config[keyPath: field] = true
+            case "0", "false", "no", "off": config[keyPath: field] = false
             default: throw InvalidSetting(description: "\(name) must be true or false, got '\(text.prefix(40))'")
             }
         }
     }
 
-    /// The settings that configure the server itself (`master_key_file`, `log_*` and `config` are
-    /// read by the command, listed here so they are documented in one place).
+    /// Every setting, in the README's order.
     public static let all: [Spec] = [
-        string("host", "Address to listen on.", "127.0.0.1") { $0.host = $1 },
-        int("port", "Port to listen on (0 picks a free one).", 8080, range: 0...65535) { $0.port = Int($1) },
-        string("database", "SQLite database file.", "./quotaflow.db") { $0.databasePath = $1 },
-        string("master_key_file", "File holding the master key (default: <database>.key).", "") { _, _ in },
-        string("log_level", "trace, debug, info, notice, warning, error or critical.", "info") { _, _ in },
-        string("log_format", "text or json.", "text") { _, _ in },
-        int("max_request_body_bytes", "Largest data-plane request body.", 16 << 20, range: 1024...(1 << 30)) { $0.maxRequestBodyBytes = Int($1) },
-        int("max_admin_body_bytes", "Largest admin API request body.", 1 << 20, range: 1024...(64 << 20)) { $0.maxAdminBodyBytes = Int($1) },
-        int("connect_timeout_ms", "Upstream connect timeout.", 5_000, range: 1...600_000) { $0.connectTimeoutMs = $1 },
-        int("first_byte_timeout_ms", "Time allowed until the upstream response head.", 60_000, range: 1...3_600_000) { $0.firstByteTimeoutMs = $1 },
-        int("stall_timeout_ms", "Longest silence between two upstream chunks.", 60_000, range: 1...3_600_000) { $0.stallTimeoutMs = $1 },
-        int("total_timeout_ms", "Longest whole request, streams included.", 600_000, range: 1...86_400_000) { $0.totalTimeoutMs = $1 },
-        int("max_attempts", "Tries per request across resources.", 3, range: 1...10) { $0.maxAttempts = Int($1) },
-        int("default_cooldown_ms", "Cooldown when an upstream gives no reset time.", 30_000, range: 1...86_400_000) { $0.defaultCooldownMs = $1 },
-        int("max_cooldown_ms", "Longest cooldown taken from upstream headers.", 21_600_000, range: 1_000...604_800_000) { $0.maxCooldownMs = $1 },
-        bool("verifier_enabled", "Run the health verifier.", true) { $0.verifierEnabled = $1 },
-        int("admission_probes", "Passing probes in a row that admit a resource.", 2, range: 1...20) { $0.admissionProbes = Int($1) },
-        int("suspend_after_failures", "Failing probes in a row that suspend a resource.", 3, range: 1...100) { $0.suspendAfterFailures = Int($1) },
-        int("probe_interval_ms", "Time between probes of a resource that is in service.", 300_000, range: 1_000...86_400_000) {
-            $0.probeIntervalMs = $1
-        },
-        int("probe_timeout_ms", "Latency bound of a probe.", 5_000, range: 100...120_000) { $0.probeTimeoutMs = $1 },
-        int("admission_spacing_ms", "Time between the admission probes of a resource.", 1_000, range: 0...600_000) { $0.admissionSpacingMs = $1 },
-        int("shutdown_grace_ms", "How long SIGTERM waits for in-flight requests and streams.", 30_000, range: 0...3_600_000) {
-            $0.shutdownGraceMs = $1
-        },
-        int("client_idle_timeout_ms", "Idle time after which a client connection is closed.", 30_000, range: 100...3_600_000) {
-            $0.clientIdleTimeoutMs = $1
-        },
-        int("body_timeout_ms", "Longest time a client may take to send a request body.", 30_000, range: 100...3_600_000) {
-            $0.bodyTimeoutMs = $1
-        },
-        int("ledger_batch_size", "Largest ledger batch per transaction.", 512, range: 1...100_000) { $0.ledgerBatchSize = Int($1) },
+        string("host", "Address to listen on.", \.host),
+        int("port", "Port to listen on (0 picks a free one).", \.port, range: 0...65535),
+        string("database", "SQLite database file.", \.databasePath),
+        optionalString("master_key_file", "File holding the master key (default: <database>.key).", \.masterKeyFile),
+        choice("log_level", "trace, debug, info, notice, warning, error or critical.", \.logLevel, AppConfig.logLevels),
+        choice("log_format", "text or json.", \.logFormat, ["text", "json"]),
+        int("max_request_body_bytes", "Largest data-plane request body.", \.maxRequestBodyBytes, range: 1024...(1 << 30)),
+        int("max_admin_body_bytes", "Largest admin API request body.", \.maxAdminBodyBytes, range: 1024...(64 << 20)),
+        int("connect_timeout_ms", "Upstream connect timeout.", \.connectTimeoutMs, range: 1...600_000),
+        int("first_byte_timeout_ms", "Time allowed until the upstream response head.", \.firstByteTimeoutMs, range: 1...3_600_000),
+        int("stall_timeout_ms", "Longest silence between two upstream chunks.", \.stallTimeoutMs, range: 1...3_600_000),
+        int("total_timeout_ms", "Longest whole request, streams included.", \.totalTimeoutMs, range: 1...86_400_000),
+        int("max_attempts", "Tries per request across resources.", \.maxAttempts, range: 1...10),
+        int("default_cooldown_ms", "Cooldown when an upstream gives no reset time.", \.defaultCooldownMs, range: 1...86_400_000),
+        int("max_cooldown_ms", "Longest cooldown taken from upstream headers.", \.maxCooldownMs, range: 1_000...604_800_000),
+        bool("verifier_enabled", "Run the health verifier.", \.verifierEnabled),
+        int("admission_probes", "Passing probes in a row that admit a resource.", \.admissionProbes, range: 1...20),
+        int("suspend_after_failures", "Failing probes in a row that suspend a resource.", \.suspendAfterFailures, range: 1...100),
+        int("probe_interval_ms", "Time between probes of a resource that is in service.", \.probeIntervalMs, range: 1_000...86_400_000),
+        int("probe_timeout_ms", "Latency bound of a probe.", \.probeTimeoutMs, range: 100...120_000),
+        int("admission_spacing_ms", "Time between the admission probes of a resource.", \.admissionSpacingMs, range: 0...600_000),
+        int("shutdown_grace_ms", "How long SIGTERM waits for in-flight requests and streams.", \.shutdownGraceMs, range: 0...3_600_000),
+        int("client_idle_timeout_ms", "Idle time after which a client connection is closed.", \.clientIdleTimeoutMs, range: 100...3_600_000),
+        int("body_timeout_ms", "Longest time a client may take to send a request body.", \.bodyTimeoutMs, range: 100...3_600_000),
+        int("ledger_batch_size", "Largest ledger batch per transaction.", \.ledgerBatchSize, range: 1...100_000),
         bool(
-            "allow_private_egress", "Let tenant-set URLs reach loopback and private addresses (link-local and metadata never).", false
-        ) { $0.allowPrivateEgress = $1 },
+            "allow_private_egress",
+            "Let tenant-set URLs (resources, webhooks) reach loopback and private addresses. Link-local and cloud metadata addresses are refused either way.",
+            \.allowPrivateEgress),
     ]
+
+    /// The spec of one setting (for the command's flag help).
+    public static func spec(_ name: String) -> Spec? { all.first { $0.name == name } }
 
     /// Secrets read from the environment or the config file, never from flags.
     public static let secretNames: Set<String> = ["master_key", "operator_token", "metrics_token"]

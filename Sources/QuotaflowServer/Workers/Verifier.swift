@@ -110,7 +110,7 @@ final class Verifier: Sendable {
             if let t = map[r.id] { return (t, false) }
             let t = Task { () -> ProbeOutcome? in
                 let run = await self.prober.probe(r)
-                self.metrics.probe(run.outcome.ok ? "pass" : "fail")
+                self.metrics.probe(passed: run.outcome.ok)
                 do {
                     _ = try await self.apply(r, run, trigger: trigger)
                     return run.outcome
@@ -159,7 +159,7 @@ final class Verifier: Sendable {
         guard allowed else { throw ManualRefusal.tooSoon }
         guard running.withLock({ $0[r.id] == nil }) else { throw ManualRefusal.busy }
         let run = await prober.probe(r)
-        metrics.probe(run.outcome.ok ? "pass" : "fail")
+        metrics.probe(passed: run.outcome.ok)
         return try await apply(r, run, trigger: .manual)
     }
 

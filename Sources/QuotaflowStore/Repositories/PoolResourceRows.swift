@@ -30,7 +30,10 @@ extension SQLiteConnection {
         try query("SELECT \(Self.poolColumns) FROM pools WHERE tenant_id = ? ORDER BY name", [.text(tenantId)]).map(pool(from:))
     }
 
+    /// Deletes an emptied pool together with its revoked resources (their ledger rows keep the ids;
+    /// the caller has checked that no live resource and no project still uses the pool).
     public func deletePool(tenantId: String, id: String) throws {
+        try run("DELETE FROM resources WHERE tenant_id = ? AND pool_id = ? AND state = 'revoked'", [.text(tenantId), .text(id)])
         try run("DELETE FROM pools WHERE tenant_id = ? AND id = ?", [.text(tenantId), .text(id)])
     }
 
