@@ -83,6 +83,7 @@ let package = Package(
             dependencies: [
                 "QuotaflowServer", "QuotaflowStore", "QuotaflowCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

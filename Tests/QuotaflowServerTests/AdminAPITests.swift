@@ -6,10 +6,9 @@ import Testing
 
 @testable import QuotaflowServer
 
-@Suite struct AdminAPITests {
+@Suite(.scoped) struct AdminAPITests {
     @Test func healthAndReadiness() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let h = try await server.request(.GET, "/healthz")
         #expect(h.status == 200)
         let r = try await server.request(.GET, "/readyz")
@@ -19,7 +18,6 @@ import Testing
 
     @Test func authenticationAndRoles() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let none = try await server.request(.GET, "/admin/v1/tenants")
         #expect(none.status == 401)
         #expect(none.header("content-type") == "application/problem+json")
@@ -43,7 +41,6 @@ import Testing
 
     @Test func tenantLifecycle() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         var ids: [String] = []
         for i in 0..<3 { ids.append(try await server.admin(.POST, "/tenants", ["name": .string("t\(i)")])["id"]!.stringValue!) }
         let dup = try await server.request(.POST, "/admin/v1/tenants", body: ["name": "t0"], token: server.operatorToken)
@@ -71,7 +68,6 @@ import Testing
 
     @Test func adminKeysAreShownOnceAndRevocable() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let t = try await TenantFixture.make(server)
         let extra = try await t.call(.POST, "/admin-keys", ["name": "second"])
         let secret = try #require(extra["key"]?.stringValue)
@@ -92,9 +88,7 @@ import Testing
 
     @Test func poolsAndTheirConflicts() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await StubUpstream.simulated()
-        defer { Task { await upstream.stop() } }
         let t = try await TenantFixture.make(server)
         let second = try await t.call(.POST, "/pools", ["name": "batch", "description": "nightly jobs"])
         let secondId = try #require(second["id"]?.stringValue)
@@ -115,7 +109,6 @@ import Testing
 
     @Test func resourcesKeepTheirCredentialSecret() async throws {
         let server = try await TestServer.start { $0.verifierEnabled = false }
-        defer { Task { await server.stop() } }
         let t = try await TenantFixture.make(server)
         let credential = "sk-live-THIS-MUST-NEVER-LEAK-1234"
         let id = try await t.resource(
@@ -166,7 +159,6 @@ import Testing
 
     @Test func projectsAndKeys() async throws {
         let server = try await TestServer.start { $0.verifierEnabled = false }
-        defer { Task { await server.stop() } }
         let t = try await TenantFixture.make(server)
         let division = try await t.project(name: "division", extra: [("budget", ["monthly_cap_micros": 50_000_000])])
         let team = try await t.project(name: "team", extra: [("parent_id", .string(division)), ("allowed_models", ["gpt-4.1*"])])
@@ -192,7 +184,6 @@ import Testing
 
     @Test func auditLogRecordsChangesWithoutSecrets() async throws {
         let server = try await TestServer.start { $0.verifierEnabled = false }
-        defer { Task { await server.stop() } }
         let t = try await TenantFixture.make(server)
         let credential = "sk-audit-secret-abcdefgh"
         let r = try await t.resource(baseURL: "https://api.openai.com/v1", credential: credential, waitActive: false)
@@ -223,7 +214,6 @@ import Testing
 
     @Test func tenantsAreIsolatedForEveryObjectKind() async throws {
         let server = try await TestServer.start { $0.verifierEnabled = false }
-        defer { Task { await server.stop() } }
         let a = try await TenantFixture.make(server, name: "alpha")
         let b = try await TenantFixture.make(server, name: "beta")
         let bResource = try await b.resource(baseURL: "https://api.openai.com/v1", waitActive: false)
@@ -272,12 +262,12 @@ import Testing
         #expect(resource.json["state"] == "pending" && resource.json["manual_hold"] == .bool(false))
         #expect((try await b.get("/projects/\(bProject)/keys/\(bKey.id)")).json["state"] == "active")
         #expect((try await b.get("/projects/\(bProject)")).json["status"] == "active")
-        #expect((try await a.get("/audit")).json["data"]?.arrayValue?.allSatisfy { $0["tenant_id"] == .string(a.id) } == true)
+        let auditA = (try await a.get("/audit")).json["data"]?.arrayValue ?? []
+        #expect(!auditA.isEmpty && auditA.allSatisfy { $0["tenant_id"] == .string(a.id) })
     }
 
     @Test func badInputGetsClearAnswersAndTheServerStaysUp() async throws {
         let server = try await TestServer.start { $0.verifierEnabled = false }
-        defer { Task { await server.stop() } }
         let t = try await TenantFixture.make(server)
         let path = "/admin/v1/tenants/\(t.id)/pools"
         let cases: [([UInt8], Int, String)] = [

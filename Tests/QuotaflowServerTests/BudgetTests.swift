@@ -12,41 +12,7 @@ import Testing
 
 @testable import QuotaflowServer
 
-/// Upstream whose usage equals the worst case: it produces exactly `max_tokens` output tokens and
-/// the test model's input price is 0, so every admitted request costs exactly what it reserved.
-func exactUpstream(gate: AsyncGate? = nil, recorder: Recorder = Recorder()) async throws -> StubUpstream {
-    try await Stub.upstream(models: ["exact-model", "fallback-model", "gpt-4.1-mini"], recorder: recorder) { body, _ in
-        if let gate { await gate.wait() }
-        let out = body["max_tokens"]?.int64Value ?? body["max_completion_tokens"]?.int64Value ?? 1
-        return Stub.openAIAnswer(model: body["model"]?.stringValue ?? "exact-model", input: 7, output: out)
-    }
-}
-
-/// 1 micro-USD per output token, inputs free.
-let exactPricing: JSONValue = [
-    "entries": [
-        ["model": "exact-model", "input_per_mtok_micros": 0, "output_per_mtok_micros": 1_000_000],
-        ["model": "fallback-model", "input_per_mtok_micros": 0, "output_per_mtok_micros": 100_000],
-        ["model": "gpt-4.1-mini", "input_per_mtok_micros": 400_000, "output_per_mtok_micros": 1_600_000],
-    ]
-]
-
-@Suite struct BudgetTests {
-    func setup(_ server: TestServer, upstream: StubUpstream, settings: JSONValue? = nil, limits: JSONValue? = nil) async throws -> TenantFixture {
-        let t = try await TenantFixture.make(server, settings: settings)
-        try await t.call(.PUT, "/pricing", exactPricing)
-        var extra: [(String, JSONValue)] = []
-        if let limits { extra.append(("limits", limits)) }
-        try await t.resource(baseURL: upstream.url + "/v1", models: ["exact-model", "fallback-model", "gpt-4.1-mini"], extra: extra)
-        return t
-    }
-
-    func ask(_ server: TestServer, _ key: String, tokens: Int64 = 100, model: String = "exact-model", user: String? = nil) async throws -> TestResponse {
-        var extra: [(String, JSONValue)] = [("max_tokens", .int(tokens))]
-        if let user { extra.append(("user", .string(user))) }
-        return try await server.chat(key: key, model: model, extra: extra)
-    }
-
+@Suite(.scoped) struct BudgetTests {
     /// Fires `n` requests at once, holds every admitted one upstream until all 200 are decided,
     /// and returns the statuses. A refusal while budget remained would leave fewer than k admitted.
     func burst(_ server: TestServer, keys: [String], n: Int, admitted k: Int, gate: AsyncGate) async throws -> [TestResponse] {
@@ -75,11 +41,9 @@ let exactPricing: JSONValue = [
 
     @Test func twoHundredConcurrentRequestsFitExactlyK() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let gate = AsyncGate()
         let upstream = try await exactUpstream(gate: gate)
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream: upstream)
+        let t = try await TenantFixture.exact(server, upstream: upstream)
         let k = 37
         let p = try await t.project(extra: [("budget", ["monthly_cap_micros": .int(Int64(k) * 100)])])
         let key = try await t.key(project: p)
@@ -100,11 +64,9 @@ let exactPricing: JSONValue = [
 
     @Test func aDivisionCapBoundsTheSumOfItsTeams() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let gate = AsyncGate()
         let upstream = try await exactUpstream(gate: gate)
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream: upstream)
+        let t = try await TenantFixture.exact(server, upstream: upstream)
         let division = try await t.project(name: "division", extra: [("budget", ["monthly_cap_micros": 4_100])])
         let teamA = try await t.project(name: "team-a", extra: [("parent_id", .string(division)), ("budget", ["monthly_cap_micros": 3_000])])
         let teamB = try await t.project(name: "team-b", extra: [("parent_id", .string(division)), ("budget", ["monthly_cap_micros": 3_000])])
@@ -123,16 +85,14 @@ let exactPricing: JSONValue = [
 
     @Test func rejectNamesTheLimitUseAndPeriodEnd() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await exactUpstream()
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream: upstream)
+        let t = try await TenantFixture.exact(server, upstream: upstream)
         let p = try await t.project(name: "marketing", extra: [("budget", ["monthly_cap_micros": 250, "period": ["day": 1, "time_zone": "UTC"]])])
         let key = try await t.key(project: p)
-        #expect((try await ask(server, key.secret)).status == 200)
-        let ok = try await ask(server, key.secret)
+        #expect((try await server.ask(key.secret)).status == 200)
+        let ok = try await server.ask(key.secret)
         #expect(ok.status == 200 && ok.header("x-quotaflow-budget-remaining-micros") == "50")
-        let refused = try await ask(server, key.secret)
+        let refused = try await server.ask(key.secret)
         #expect(refused.status == 429 && refused.json["error"]?["code"] == "quota_exceeded")
         let message = refused.json["error"]?["message"]?.stringValue ?? ""
         let periodEnd = Timestamp.format(BillingPeriod.containing(SystemClock().nowMs(), anchor: PeriodAnchor()).end)
@@ -146,16 +106,14 @@ let exactPricing: JSONValue = [
         #expect(refused.header("x-quotaflow-budget-resets-at") == periodEnd)
         #expect(refused.json["error"]?["resets_at"]?.stringValue == periodEnd)
         // A smaller request that fits is still admitted.
-        #expect((try await ask(server, key.secret, tokens: 50)).status == 200)
+        #expect((try await server.ask(key.secret, tokens: 50)).status == 200)
     }
 
     @Test func fallbackModelHasItsOwnCap() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let recorder = Recorder()
         let upstream = try await exactUpstream(recorder: recorder)
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream: upstream)
+        let t = try await TenantFixture.exact(server, upstream: upstream)
         let p = try await t.project(extra: [
             ("budget", [
                 "monthly_cap_micros": 100, "overage_policy": "fallback_model",
@@ -163,15 +121,15 @@ let exactPricing: JSONValue = [
             ])
         ])
         let key = try await t.key(project: p)
-        #expect((try await ask(server, key.secret)).status == 200)
+        #expect((try await server.ask(key.secret)).status == 200)
         // Over budget: rewritten to the cheaper model with its own output cap (20 tokens at 0.1 micro each = 2 micros).
-        let fallback = try await ask(server, key.secret)
+        let fallback = try await server.ask(key.secret)
         #expect(fallback.status == 200)
         #expect(recorder.all.last?.body["model"] == "fallback-model")
         #expect(recorder.all.last?.body["max_tokens"] == .int(20))
-        #expect((try await ask(server, key.secret)).status == 200)
+        #expect((try await server.ask(key.secret)).status == 200)
         // The fallback's own cap (5 micros) is now used up.
-        let refused = try await ask(server, key.secret)
+        let refused = try await server.ask(key.secret)
         #expect(refused.status == 429 && refused.json["error"]?["code"] == "quota_exceeded")
         let rows = try await server.ledger(t.id).filter { $0.status == 200 }
         #expect(rows.map(\.overage) == [nil, .fallback, .fallback])
@@ -186,27 +144,25 @@ let exactPricing: JSONValue = [
 
     @Test func overflowPolicyUsesMeteredCreditOnlyThroughItsCaps() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await exactUpstream()
         let platform = Recorder()
         let platformUpstream = try await exactUpstream(recorder: platform)
-        defer { Task { await upstream.stop(); await platformUpstream.stop() } }
         let offer = try await server.admin(
             .POST, "/overflow-offers",
             ["name": "overflow-exact", "provider": "openai", "base_url": .string(platformUpstream.url + "/v1"), "credential": "sk-upstream-test-credential",
                 "models": ["exact-model"], "price": ["input_per_mtok_micros": 0, "output_per_mtok_micros": 2_000_000]])
-        let t = try await setup(server, upstream: upstream)
+        let t = try await TenantFixture.exact(server, upstream: upstream)
         let credit = try await t.call(.POST, "/resources", ["pool_id": .string(t.poolId), "name": "credit", "kind": "overflow", "offer_id": offer["id"]!, "credit_cap_micros": 450])
         try await t.waitState(credit["id"]!.stringValue!, "active")
         let p = try await t.project(extra: [("overflow_allowed", true), ("budget", ["monthly_cap_micros": 100, "overage_policy": "overflow"])])
         let key = try await t.key(project: p)
-        #expect((try await ask(server, key.secret)).status == 200)
+        #expect((try await server.ask(key.secret)).status == 200)
         #expect(platform.count(path: "chat") == 0)
-        #expect((try await ask(server, key.secret)).status == 200)
-        #expect((try await ask(server, key.secret)).status == 200)
+        #expect((try await server.ask(key.secret)).status == 200)
+        #expect((try await server.ask(key.secret)).status == 200)
         #expect(platform.count(path: "chat") == 2)
         // Credit cap 450 at 200 per request: the third overflow request does not fit.
-        let refused = try await ask(server, key.secret)
+        let refused = try await server.ask(key.secret)
         #expect(refused.status == 503 || refused.status == 429)
         let rows = try await server.ledger(t.id).filter { $0.status == 200 }
         #expect(rows.filter(\.overflow).map(\.overflowChargeMicros) == [200, 200])
@@ -218,17 +174,15 @@ let exactPricing: JSONValue = [
 
     @Test func approvalRoundTrip() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await exactUpstream()
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream: upstream)
+        let t = try await TenantFixture.exact(server, upstream: upstream)
         let p = try await t.project(extra: [("budget", ["monthly_cap_micros": 100, "overage_policy": "approval"])])
         let key = try await t.key(project: p)
-        #expect((try await ask(server, key.secret)).status == 200)
-        let refused = try await ask(server, key.secret)
+        #expect((try await server.ask(key.secret)).status == 200)
+        let refused = try await server.ask(key.secret)
         #expect(refused.status == 403 && refused.json["error"]?["code"] == "approval_required")
         // Asking again does not open a second request.
-        _ = try await ask(server, key.secret)
+        _ = try await server.ask(key.secret)
         try await server.eventually("the approval request") { (try await t.call(.GET, "/approvals?status=open"))["data"]?.arrayValue?.count == 1 }
         let open = try #require((try await t.call(.GET, "/approvals?status=open"))["data"]?.arrayValue?.first)
         #expect(open["project_id"] == .string(p) && open["key_id"] == .string(key.id))
@@ -237,9 +191,9 @@ let exactPricing: JSONValue = [
         #expect(bad.status == 422 && bad.json["field"] == "until")
         let approved = try await t.call(.POST, "/approvals/\(id)/approve", ["grant_micros": 200, "duration_seconds": 3600, "note": "launch week"])
         #expect(approved["status"] == "approved")
-        #expect((try await ask(server, key.secret)).status == 200)
-        #expect((try await ask(server, key.secret)).status == 200)
-        #expect((try await ask(server, key.secret)).status == 403)
+        #expect((try await server.ask(key.secret)).status == 200)
+        #expect((try await server.ask(key.secret)).status == 200)
+        #expect((try await server.ask(key.secret)).status == 403)
         let twice = try await server.request(.POST, "/admin/v1/tenants/\(t.id)/approvals/\(id)/deny", token: t.adminKey)
         #expect(twice.status == 409)
         // The grant is used up: a new request is opened, and the answered one stays answered.
@@ -251,17 +205,15 @@ let exactPricing: JSONValue = [
     @Test func modelGrantsExpire() async throws {
         let clock = ManualClock(nowMs: Timestamp.parse("2026-11-21T10:00:00Z")!)
         let server = try await TestServer.start(clock: clock)
-        defer { Task { await server.stop() } }
         let upstream = try await exactUpstream()
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream: upstream)
+        let t = try await TenantFixture.exact(server, upstream: upstream)
         let p = try await t.project(extra: [("allowed_models", ["exact-model"])])
         let key = try await t.key(project: p)
-        #expect((try await ask(server, key.secret, model: "gpt-4.1-mini")).status == 403)
+        #expect((try await server.ask(key.secret, model: "gpt-4.1-mini")).status == 403)
         try await t.call(.POST, "/approvals", ["project_id": .string(p), "model": "gpt-4.1-mini", "duration_seconds": 3600])
-        #expect((try await ask(server, key.secret, model: "gpt-4.1-mini")).status == 200)
+        #expect((try await server.ask(key.secret, model: "gpt-4.1-mini")).status == 200)
         clock.advance(byMs: 3_601_000)
-        #expect((try await ask(server, key.secret, model: "gpt-4.1-mini")).status == 403)
+        #expect((try await server.ask(key.secret, model: "gpt-4.1-mini")).status == 403)
     }
 
     @Test func rolloverAcrossThePeriodBoundaryWithAnchorAndTimeZone() async throws {
@@ -271,13 +223,12 @@ let exactPricing: JSONValue = [
         let token = SecretKind.operatorToken.generate()
         let server = try await TestServer.start(clock: clock, dir: dir, operatorToken: token)
         let upstream = try await exactUpstream()
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream: upstream)
+        let t = try await TenantFixture.exact(server, upstream: upstream)
         let p = try await t.project(extra: [
             ("budget", ["monthly_cap_micros": 1000, "rollover_percent": 25, "period": ["day": 15, "time_zone": "Europe/Berlin"]])
         ])
         let key = try await t.key(project: p)
-        for _ in 0..<4 { #expect((try await ask(server, key.secret)).status == 200) }
+        for _ in 0..<4 { #expect((try await server.ask(key.secret)).status == 200) }
         func budget() async throws -> JSONValue? {
             (try await t.call(.GET, "/budgets"))["data"]?.arrayValue?.first { $0["budget"] == .string("project:\(p)") }
         }
@@ -285,7 +236,7 @@ let exactPricing: JSONValue = [
         #expect(try await budget()?["spent_micros"] == .int(400))
         clock.set(nowMs: Timestamp.parse("2026-11-14T23:30:00Z")!)
         // Unused 600, capped at 25% of 1000: 250 carried.
-        let r = try await ask(server, key.secret)
+        let r = try await server.ask(key.secret)
         #expect(r.status == 200)
         let after = try await budget()
         #expect(after?["period_start"] == "2026-11-14T23:00:00Z")
@@ -295,7 +246,6 @@ let exactPricing: JSONValue = [
         // A restart recomputes the same counters from the ledger.
         await server.stop(removeFiles: false)
         let restarted = try await TestServer.start(clock: clock, dir: dir, operatorToken: token)
-        defer { Task { await restarted.stop() } }
         let t2 = TenantFixture(server: restarted, id: t.id, adminKey: t.adminKey, poolId: t.poolId)
         let again = (try await t2.call(.GET, "/budgets"))["data"]?.arrayValue?.first { $0["budget"] == .string("project:\(p)") }
         #expect(again?["rollover_micros"] == .int(250) && again?["spent_micros"] == .int(100))
@@ -305,7 +255,6 @@ let exactPricing: JSONValue = [
     @Test func thresholdsFireOnceWithSignedRetriedDeliveries() async throws {
         let clock = ManualClock(nowMs: Timestamp.parse("2026-11-21T10:00:00Z")!)
         let server = try await TestServer.start(clock: clock)
-        defer { Task { await server.stop() } }
         let upstream = try await exactUpstream()
         let hooks = Recorder()
         let failFirst = Atomic<Int>(0)
@@ -315,14 +264,13 @@ let exactPricing: JSONValue = [
                 return Response(status: failFirst.wrappingAdd(1, ordering: .relaxed).oldValue == 0 ? .internalServerError : .ok)
             }
         }
-        defer { Task { await upstream.stop(); await receiver.stop() } }
-        let t = try await setup(server, upstream: upstream)
+        let t = try await TenantFixture.exact(server, upstream: upstream)
         let p = try await t.project(extra: [("budget", ["monthly_cap_micros": 1000, "alert_thresholds": [50, 90]])])
         let hook = try await t.call(.POST, "/webhooks", ["url": .string(receiver.url + "/hook"), "project_id": .string(p)])
         let secret = try #require(hook["secret"]?.stringValue)
         #expect((try await t.call(.GET, "/webhooks"))["data"]?.arrayValue?.first?["secret"] == nil)
         let key = try await t.key(project: p)
-        for _ in 0..<6 { #expect((try await ask(server, key.secret)).status == 200) }
+        for _ in 0..<6 { #expect((try await server.ask(key.secret)).status == 200) }
         try await server.eventually("the first attempt") { hooks.count == 1 }
         // 600 of 1000: 50% fired once, 90% not yet. The first attempt failed; the retry waits for its backoff.
         clock.advance(byMs: 4_000)
@@ -342,10 +290,10 @@ let exactPricing: JSONValue = [
             for: Array("\(parts["t"]!).\(JSONWriter.string(second.body))".utf8), using: SymmetricKey(data: Array(secret.utf8)))
         #expect(parts["v1"] == SecretDigest.hex(mac))
         // More spend under 90% fires nothing new; crossing 90% fires once.
-        #expect((try await ask(server, key.secret, tokens: 350)).status == 200)
+        #expect((try await server.ask(key.secret, tokens: 350)).status == 200)
         try await server.eventually("the 90% alert") { hooks.count == 3 }
         #expect(hooks.all[2].body["data"]?["threshold_percent"] == .int(90))
-        _ = try await ask(server, key.secret, tokens: 10)
+        _ = try await server.ask(key.secret, tokens: 10)
         try await Task.sleep(for: .milliseconds(150))
         #expect(hooks.count == 3)
         let log = try await t.call(.GET, "/webhooks/\(hook["id"]!.stringValue!)/deliveries")
@@ -357,37 +305,33 @@ let exactPricing: JSONValue = [
 
     @Test func auditModeRecordsWhatWouldBeRefused() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await exactUpstream()
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream: upstream)
+        let t = try await TenantFixture.exact(server, upstream: upstream)
         let p = try await t.project(extra: [("enforcement", "audit"), ("budget", ["monthly_cap_micros": 150]), ("rate_limits", ["rpm": 2])])
         let key = try await t.key(project: p)
-        for _ in 0..<4 { #expect((try await ask(server, key.secret)).status == 200) }
+        for _ in 0..<4 { #expect((try await server.ask(key.secret)).status == 200) }
         let rows = try await server.ledger(t.id)
         #expect(rows[0].flags.isEmpty)
         #expect(rows[1].flags.contains(.wouldRefuse(.quotaExceeded)))
         #expect(rows[2].flags.contains(.wouldRefuse(.rateLimited)))
         #expect(rows.map(\.costMicros).reduce(0, +) == 400)
         try await t.call(.PATCH, "/projects/\(p)", ["enforcement": "enforce"])
-        #expect((try await ask(server, key.secret)).status == 429)
+        #expect((try await server.ask(key.secret)).status == 429)
     }
 
     @Test func perRequestLimitsClampOrRefuse() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let recorder = Recorder()
         let upstream = try await exactUpstream(recorder: recorder)
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream: upstream, settings: ["request_limits": ["max_output_tokens": 40]])
+        let t = try await TenantFixture.exact(server, upstream: upstream, settings: ["request_limits": ["max_output_tokens": 40]])
         let p = try await t.project(extra: [("request_limits", ["max_output_tokens": 100, "max_input_tokens": 200, "max_cost_micros": 45])])
         let key = try await t.key(project: p)
         // The tenant's global 40 wins over the project's 100; absent max_tokens is set.
         #expect((try await server.chat(key: key.secret, model: "exact-model")).status == 200)
         #expect(recorder.all.last?.body["max_tokens"] == .int(40))
-        #expect((try await ask(server, key.secret, tokens: 1000)).status == 200)
+        #expect((try await server.ask(key.secret, tokens: 1000)).status == 200)
         #expect(recorder.all.last?.body["max_tokens"] == .int(40))
-        #expect((try await ask(server, key.secret, tokens: 20)).status == 200)
+        #expect((try await server.ask(key.secret, tokens: 20)).status == 200)
         #expect(recorder.all.last?.body["max_tokens"] == .int(20))
         let big = String(repeating: "lorem ipsum ", count: 200)
         let tooLong = try await server.request(
@@ -403,58 +347,49 @@ let exactPricing: JSONValue = [
 
     @Test func rateLimitsPerKeyProjectUserAndTokens() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await exactUpstream()
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream: upstream)
+        let t = try await TenantFixture.exact(server, upstream: upstream)
         let p = try await t.project(extra: [("rate_limits", ["rpm": 6, "rpm_per_user": 1])])
         let k1 = try await t.key(project: p, extra: [("rpm", 3)])
         let k2 = try await t.key(project: p)
-        for _ in 0..<3 { #expect((try await ask(server, k1.secret)).status == 200) }
-        let keyLimited = try await ask(server, k1.secret)
+        for _ in 0..<3 { #expect((try await server.ask(k1.secret)).status == 200) }
+        let keyLimited = try await server.ask(k1.secret)
         #expect(keyLimited.status == 429 && keyLimited.json["error"]?["code"] == "rate_limited")
         #expect(Int(keyLimited.header("retry-after") ?? "") ?? 0 >= 1)
-        #expect((try await ask(server, k2.secret, user: "dana")).status == 200)
-        let perUser = try await ask(server, k2.secret, user: "dana")
+        #expect((try await server.ask(k2.secret, user: "dana")).status == 200)
+        let perUser = try await server.ask(k2.secret, user: "dana")
         #expect(perUser.status == 429 && perUser.json["error"]?["message"]?.stringValue?.contains("per-user") == true)
-        #expect((try await ask(server, k2.secret, user: "eli")).status == 200)
-        #expect((try await ask(server, k2.secret, user: "fay")).status == 200)
+        #expect((try await server.ask(k2.secret, user: "eli")).status == 200)
+        #expect((try await server.ask(k2.secret, user: "fay")).status == 200)
         // The project's 6 per minute are used up for everyone (refusals took nothing).
-        let project = try await ask(server, k2.secret, user: "gus")
+        let project = try await server.ask(k2.secret, user: "gus")
         #expect(project.status == 429 && project.json["error"]?["message"]?.stringValue?.contains("project") == true)
         let tpm = try await t.project(extra: [("rate_limits", ["tpm": 500])])
         let k3 = try await t.key(project: tpm)
-        #expect((try await ask(server, k3.secret, tokens: 300)).status == 200)
-        #expect((try await ask(server, k3.secret, tokens: 300)).status == 429)
+        #expect((try await server.ask(k3.secret, tokens: 300)).status == 200)
+        #expect((try await server.ask(k3.secret, tokens: 300)).status == 429)
         let rows = try await server.ledger(t.id)
         #expect(rows.filter { $0.reason == .rateLimited }.count == 4)
         // End users are stored as keyed digests, never by name.
-        #expect(rows.compactMap(\.userDigest).allSatisfy { $0.hasPrefix("u_") && !$0.contains("dana") })
+        let digests = rows.compactMap(\.userDigest)
+        #expect(Set(digests).count >= 4 && digests.allSatisfy { $0.hasPrefix("u_") && !$0.contains("dana") })
     }
 
     @Test func keyBudgetsAndResponseHeaders() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await exactUpstream()
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream: upstream)
+        let t = try await TenantFixture.exact(server, upstream: upstream)
         let p = try await t.project(extra: [("budget", ["monthly_cap_micros": 10_000]), ("rate_limits", ["rpm_per_key": 10])])
         let key = try await t.key(project: p, extra: [("budget_cap_micros", 250)])
-        let first = try await ask(server, key.secret)
+        let first = try await server.ask(key.secret)
         #expect(first.header("x-quotaflow-budget-remaining-micros") == "150")
         #expect(first.header("x-quotaflow-ratelimit-limit-requests") == "10")
         #expect(first.header("x-quotaflow-ratelimit-remaining-requests") == "9")
-        #expect((try await ask(server, key.secret)).status == 200)
-        let refused = try await ask(server, key.secret)
+        #expect((try await server.ask(key.secret)).status == 200)
+        let refused = try await server.ask(key.secret)
         #expect(refused.status == 429 && refused.json["error"]?["message"]?.stringValue?.contains("this key's budget") == true)
         let budgets = try await t.call(.GET, "/budgets")
         let k = budgets["data"]?.arrayValue?.first { $0["budget"] == .string("key:\(key.id)") }
         #expect(k?["spent_micros"] == .int(200) && k?["cap_micros"] == .int(250))
     }
-}
-
-final class Counter: Sendable {
-    let count = Atomic<Int>(0)
-    func add() { count.wrappingAdd(1, ordering: .relaxed) }
-    var value: Int { count.load(ordering: .relaxed) }
 }

@@ -6,7 +6,7 @@ import Testing
 @testable import QuotaflowServer
 
 /// `openapi.yaml` stays true: every route is in the spec and every spec operation is a route.
-@Suite struct ContractTests {
+@Suite(.scoped) struct ContractTests {
     static var specPath: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("openapi.yaml").path
@@ -47,7 +47,6 @@ import Testing
 
     @Test func everyRouteIsInTheSpecAndBack() async throws {
         let server = try await TestServer.start { $0.verifierEnabled = false }
-        defer { Task { await server.stop() } }
         let router = QuotaflowApp.buildRouter(gateway: server.gateway)
         let routes = Set(router.routes.map { r -> String in
             var path = r.path.description

@@ -11,13 +11,11 @@ import Testing
 
 @testable import QuotaflowServer
 
-@Suite struct DataPlaneTests {
+@Suite(.scoped) struct DataPlaneTests {
     @Test func routesAndMetersBothWireFormats() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let recorder = Recorder()
         let upstream = try await Stub.upstream(recorder: recorder) { _, _ in Stub.openAIAnswer(input: 1000, output: 500, cached: 200) }
-        defer { Task { await upstream.stop() } }
         let t = try await TenantFixture.make(server)
         let openai = try await t.resource(baseURL: upstream.url + "/v1", credential: "sk-openai-upstream-credential")
         let anthropic = try await t.resource(provider: "anthropic", baseURL: upstream.url, credential: "sk-ant-upstream-credential", models: ["claude-haiku-4-5"])
@@ -52,9 +50,7 @@ import Testing
 
     @Test func ledgerRowIsCommittedBeforeTheResponseCompletes() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await Stub.upstream()
-        defer { Task { await upstream.stop() } }
         let t = try await TenantFixture.make(server)
         try await t.resource(baseURL: upstream.url + "/v1")
         let key = try await t.key(project: try await t.project())
@@ -69,7 +65,6 @@ import Testing
 
     @Test func streamsPassThroughAsTheyArriveAndAreMetered() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let recorder = Recorder()
         // The upstream sends its first event, then holds the rest until the client has read that
         // event (or 5 s pass). A gateway that buffered the stream would make it wait the full 5 s.
@@ -90,7 +85,6 @@ import Testing
                     try await writer.finish(nil)
                 })
         }
-        defer { Task { await upstream.stop() } }
         let t = try await TenantFixture.make(server)
         try await t.resource(baseURL: upstream.url + "/v1")
         let key = try await t.key(project: try await t.project())
@@ -118,13 +112,11 @@ import Testing
 
     @Test func leastLoadedResourceWinsAndLimitsHold() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let gate = AsyncGate()
         let upstream = try await Stub.upstream { _, _ in
             await gate.wait()
             return Stub.openAIAnswer()
         }
-        defer { Task { await upstream.stop() } }
         let t = try await TenantFixture.make(server)
         let a = try await t.resource(baseURL: upstream.url + "/v1", extra: [("limits", ["max_concurrency": 1])])
         let b = try await t.resource(baseURL: upstream.url + "/v1", extra: [("limits", ["max_concurrency": 1])])
@@ -146,9 +138,7 @@ import Testing
 
     @Test func tiesGoToTheFlatFeeSeatThenRoundRobin() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await Stub.upstream()
-        defer { Task { await upstream.stop() } }
         let t = try await TenantFixture.make(server)
         let seat = try await t.resource(kind: "seat", baseURL: upstream.url + "/v1", extra: [("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 20_000_000])])
         let metered = try await t.resource(
@@ -157,7 +147,7 @@ import Testing
         let key = try await t.key(project: try await t.project())
         for _ in 0..<4 { #expect((try await server.chat(key: key.secret)).status == 200) }
         let rows = try await server.ledger(t.id)
-        #expect(rows.allSatisfy { $0.resourceId == seat })
+        #expect(rows.count == 4 && rows.allSatisfy { $0.resourceId == seat })
         #expect(rows.allSatisfy { $0.upstreamCostMicros == 0 })
         // Two equal metered keys share the work.
         try await t.call(.POST, "/resources/\(seat)/suspend")
@@ -172,12 +162,10 @@ import Testing
 
     @Test func requestsNeverReachAnotherTenantsResources() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let mine = Recorder()
         let theirs = Recorder()
         let myUpstream = try await Stub.upstream(models: ["gpt-4.1-mini"], recorder: mine)
         let theirUpstream = try await Stub.upstream(models: ["gpt-4.1"], recorder: theirs)
-        defer { Task { await myUpstream.stop(); await theirUpstream.stop() } }
         let a = try await TenantFixture.make(server)
         let b = try await TenantFixture.make(server)
         try await a.resource(baseURL: myUpstream.url + "/v1", models: ["gpt-4.1-mini"])
@@ -192,7 +180,6 @@ import Testing
 
     @Test func retryableFailureCoolsTheResourceAndTriesTheNext() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let limited = Recorder()
         let healthy = Recorder()
         let bad = try await Stub.upstream(recorder: limited) { _, _ in
@@ -201,7 +188,6 @@ import Testing
                 headers: [HTTPField.Name("retry-after")!: "120", HTTPField.Name("x-ratelimit-remaining-requests")!: "0"])
         }
         let good = try await Stub.upstream(recorder: healthy)
-        defer { Task { await bad.stop(); await good.stop() } }
         let t = try await TenantFixture.make(server)
         // The limited one is cheaper, so it is tried first.
         let cool = try await t.resource(kind: "seat", baseURL: bad.url + "/v1", extra: [("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 1])])
@@ -227,12 +213,10 @@ import Testing
 
     @Test func clientErrorsAreNotRetriedAndAttemptsAreCapped() async throws {
         let server = try await TestServer.start { $0.maxAttempts = 3 }
-        defer { Task { await server.stop() } }
         let calls = Recorder()
         let invalid = try await Stub.upstream(recorder: calls) { _, _ in
             Stub.json(["error": ["message": "bad parameter: temperature", "type": "invalid_request_error"]], status: .badRequest)
         }
-        defer { Task { await invalid.stop() } }
         let t = try await TenantFixture.make(server)
         try await t.resource(baseURL: invalid.url + "/v1")
         try await t.resource(baseURL: invalid.url + "/v1")
@@ -242,10 +226,8 @@ import Testing
         #expect(calls.count == 1)
         // Four failing resources, but only three attempts.
         let server2 = try await TestServer.start { $0.maxAttempts = 3 }
-        defer { Task { await server2.stop() } }
         let failures = Recorder()
         let broken = try await Stub.upstream(recorder: failures) { _, _ in Stub.json(["error": ["message": "boom"]], status: .serviceUnavailable) }
-        defer { Task { await broken.stop() } }
         let t2 = try await TenantFixture.make(server2)
         for _ in 0..<4 { try await t2.resource(baseURL: broken.url + "/v1") }
         let key2 = try await t2.key(project: try await t2.project())
@@ -257,10 +239,8 @@ import Testing
 
     @Test func connectionFailureIsRetriedOnAnotherResource() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let good = try await Stub.upstream()
         let doomed = try await Stub.upstream()
-        defer { Task { await good.stop() } }
         let t = try await TenantFixture.make(server)
         let dead = try await t.resource(kind: "seat", baseURL: doomed.url + "/v1", extra: [("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 1])])
         try await t.resource(baseURL: good.url + "/v1")
@@ -274,10 +254,8 @@ import Testing
 
     @Test func noRetryOnceBytesReachedTheClient() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let calls = Recorder()
         let dies = try await Stub.upstream(recorder: calls) { _, _ in Stub.stream([Stub.chunk("partial")], thenFail: true) }
-        defer { Task { await dies.stop() } }
         let t = try await TenantFixture.make(server)
         try await t.resource(baseURL: dies.url + "/v1")
         try await t.resource(baseURL: dies.url + "/v1")
@@ -300,7 +278,6 @@ import Testing
 
     @Test func anAnswerThatBreaksOffOrIsTooLargeIsA502AndIsNotRetried() async throws {
         let server = try await TestServer.start { $0.maxUpstreamResponseBytes = 4096 }
-        defer { Task { await server.stop() } }
         let calls = Recorder()
         // The head arrives, then the body breaks off (or grows past the limit) for a non-streaming request.
         let upstream = try await Stub.upstream(recorder: calls) { body, _ in
@@ -314,7 +291,6 @@ import Testing
                     throw CancellationError()
                 })
         }
-        defer { Task { await upstream.stop() } }
         let t = try await TenantFixture.make(server)
         let first = try await t.resource(baseURL: upstream.url + "/v1")
         let second = try await t.resource(baseURL: upstream.url + "/v1")
@@ -338,13 +314,12 @@ import Testing
 
     @Test func clientDisconnectCancelsTheUpstreamAndFreesCapacity() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let gate = AsyncGate()
         let slow = try await Stub.upstream { _, _ in
             await gate.wait()
             return Stub.openAIAnswer()
         }
-        defer { Task { await gate.open(); await slow.stop() } }
+        atScopeEnd { await gate.open() }
         let t = try await TenantFixture.make(server)
         try await t.resource(baseURL: slow.url + "/v1", extra: [("limits", ["max_concurrency": 1])])
         let key = try await t.key(project: try await t.project())
@@ -371,13 +346,11 @@ import Testing
             $0.stallTimeoutMs = 300
             $0.maxAttempts = 1
         }
-        defer { Task { await server.stop() } }
         let silent = try await Stub.upstream { body, _ in
             if body["stream"] == .bool(true) { return Stub.stream([Stub.chunk("a"), Stub.chunk("b")], gap: .seconds(6)) }
             try await Task.sleep(for: .seconds(6))
             return Stub.openAIAnswer()
         }
-        defer { Task { await silent.stop() } }
         let t = try await TenantFixture.make(server)
         try await t.resource(baseURL: silent.url + "/v1")
         let key = try await t.key(project: try await t.project())
@@ -391,9 +364,7 @@ import Testing
 
     @Test func errorsUseTheProviderShapeAndNeverEchoTheKey() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await Stub.upstream()
-        defer { Task { await upstream.stop() } }
         let t = try await TenantFixture.make(server)
         try await t.resource(baseURL: upstream.url + "/v1")
         let p = try await t.project(extra: [("allowed_models", ["gpt-4.1-mini"])])
@@ -426,9 +397,7 @@ import Testing
 
     @Test func modelsListShowsWhatTheKeyMayUse() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await Stub.upstream()
-        defer { Task { await upstream.stop() } }
         let t = try await TenantFixture.make(server)
         try await t.resource(baseURL: upstream.url + "/v1", models: ["gpt-4.1-mini", "gpt-4.1"])
         try await t.resource(provider: "anthropic", baseURL: upstream.url, models: ["claude-haiku-4-5"])
@@ -444,9 +413,7 @@ import Testing
     @Test func seatsAreLeasedToOneHolderUntilIdle() async throws {
         let clock = ManualClock(nowMs: Timestamp.parse("2026-11-21T10:00:00Z")!)
         let server = try await TestServer.start(clock: clock)
-        defer { Task { await server.stop() } }
         let upstream = try await Stub.upstream()
-        defer { Task { await upstream.stop() } }
         let t = try await TenantFixture.make(server, settings: ["lease_idle_seconds": 60])
         let seat = try await t.resource(kind: "seat", baseURL: upstream.url + "/v1", extra: [("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 1])])
         let p = try await t.project()
@@ -470,12 +437,10 @@ import Testing
 
     @Test func overflowIsUsedOnlyWhenAllowedAndNothingOwnedIsEligible() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let owned = Recorder()
         let platform = Recorder()
         let ownedUpstream = try await Stub.upstream(recorder: owned)
         let platformUpstream = try await Stub.upstream(recorder: platform)
-        defer { Task { await ownedUpstream.stop(); await platformUpstream.stop() } }
         let offer = try await server.admin(
             .POST, "/overflow-offers",
             [
@@ -521,37 +486,3 @@ import Testing
 }
 
 /// Holds tasks until opened.
-actor AsyncGate {
-    var isOpen = false
-    var waiters: [CheckedContinuation<Void, Never>] = []
-
-    func wait() async {
-        if isOpen { return }
-        await withCheckedContinuation { waiters.append($0) }
-    }
-
-    /// Waits until the gate opens or `limit` passes; `true` when it was opened, not timed out.
-    func wait(upTo limit: Duration) async -> Bool {
-        let timer = Task {
-            try? await Task.sleep(for: limit)
-            self.expire()
-        }
-        await wait()
-        timer.cancel()
-        return !timedOut
-    }
-
-    private var timedOut = false
-
-    private func expire() {
-        guard !isOpen else { return }
-        timedOut = true
-        open()
-    }
-
-    func open() {
-        isOpen = true
-        for w in waiters { w.resume() }
-        waiters = []
-    }
-}

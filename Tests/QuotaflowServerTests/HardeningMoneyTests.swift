@@ -11,33 +11,13 @@ import Testing
 
 /// Money found wrong from outside: `n` choices, server tool fees, what rows record when usage never
 /// arrives, one rule for answers that break off, and approvals opened once.
-@Suite struct HardeningMoneyTests {
-    /// Answers with `n` choices and usage for all of them, `max_tokens` output each (1 micro-USD a token).
-    func choicesUpstream(gate: AsyncGate? = nil, recorder: Recorder = Recorder()) async throws -> StubUpstream {
-        try await Stub.upstream(models: ["exact-model"], recorder: recorder) { body, _ in
-            if let gate { await gate.wait() }
-            let n = body["n"]?.int64Value ?? 1
-            let out = (body["max_tokens"]?.int64Value ?? 1) * n
-            return Stub.openAIAnswer(model: "exact-model", input: 7, output: out)
-        }
-    }
-
-    func setup(_ server: TestServer, _ upstream: StubUpstream, models: [String] = ["exact-model"], provider: String = "openai") async throws
-        -> TenantFixture
-    {
-        let t = try await TenantFixture.make(server)
-        try await t.call(.PUT, "/pricing", exactPricing)
-        try await t.resource(provider: provider, baseURL: upstream.url + (provider == "openai" ? "/v1" : ""), models: models)
-        return t
-    }
-
+@Suite(.scoped) struct HardeningMoneyTests {
     @Test func choicesAreReservedAndCheckedAsNTimesTheOutput() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let gate = AsyncGate()
-        let upstream = try await choicesUpstream(gate: gate)
-        defer { Task { await gate.open(); await upstream.stop() } }
-        let t = try await setup(server, upstream)
+        let upstream = try await exactUpstream(gate: gate)
+        atScopeEnd { await gate.open() }
+        let t = try await TenantFixture.exact(server, upstream: upstream, models: ["exact-model"])
         // A hard cap of 1,000: each request's worst case is 3 × 100 = 300, so 3 fit, not 10.
         let p = try await t.project(extra: [("budget", ["monthly_cap_micros": 1_000])])
         let key = try await t.key(project: p)
@@ -71,7 +51,6 @@ import Testing
 
     @Test func webSearchFeesAreBoundedReservedAndCharged() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let recorder = Recorder()
         let upstream = try await StubUpstream.start { router in
             router.get("v1/models") { _, _ in Stub.models(["exact-model"]) }
@@ -84,8 +63,7 @@ import Testing
                 ])
             }
         }
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream, provider: "anthropic")
+        let t = try await TenantFixture.exact(server, upstream: upstream, models: ["exact-model"], provider: "anthropic")
         let key = try await t.key(project: try await t.project())
         let tools: JSONValue = [["type": "web_search_20250305", "name": "web_search"], ["name": "local_tool", "input_schema": ["type": "object"]]]
         let r = try await server.messages(key: key.secret, model: "exact-model", extra: [("tools", tools)])
@@ -107,12 +85,10 @@ import Testing
 
     @Test func rowsWithoutUsageRecordTheChargeNotInventedTokens() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await Stub.upstream(models: ["exact-model"]) { _, _ in
             Stub.json(["id": "c", "object": "chat.completion", "model": "exact-model", "choices": [["index": 0, "message": ["role": "assistant", "content": "ok"]]]])
         }
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream)
+        let t = try await TenantFixture.exact(server, upstream: upstream, models: ["exact-model"])
         let key = try await t.key(project: try await t.project())
         #expect(try await server.chat(key: key.secret, model: "exact-model", extra: [("max_tokens", 100)]).status == 200)
         let row = try #require(try await server.ledger(t.id).first)
@@ -125,14 +101,12 @@ import Testing
     /// status 502, charged the input estimate and the output delivered, flagged `usage_estimated`.
     @Test func brokenStreamsAreChargedByOneRule() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await Stub.upstream(models: ["exact-model"]) { body, _ in
             let content = [Stub.chunk("a"), Stub.chunk("b"), Stub.chunk("c")]
             if body["messages"]?.arrayValue?.first?["content"] == "cut" { return Stub.stream(content, gap: .milliseconds(30), thenFail: true) }
             return Stub.stream(content + ["data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n"])
         }
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream)
+        let t = try await TenantFixture.exact(server, upstream: upstream, models: ["exact-model"])
         let key = try await t.key(project: try await t.project())
         for content in ["cut", "error"] {
             let body: JSONValue = [
@@ -153,10 +127,8 @@ import Testing
 
     @Test func concurrentOverBudgetRequestsOpenOneApproval() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
-        let upstream = try await choicesUpstream()
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream)
+        let upstream = try await exactUpstream()
+        let t = try await TenantFixture.exact(server, upstream: upstream, models: ["exact-model"])
         let p = try await t.project(extra: [("budget", ["monthly_cap_micros": 10, "overage_policy": "approval"])])
         let key = try await t.key(project: p)
         let results = try await withThrowingTaskGroup(of: TestResponse.self) { group in
@@ -165,7 +137,7 @@ import Testing
             for try await r in group { out.append(r) }
             return out
         }
-        #expect(results.allSatisfy { $0.status == 403 && $0.json["error"]?["code"] == "approval_required" })
+        #expect(results.count == 20 && results.allSatisfy { $0.status == 403 && $0.json["error"]?["code"] == "approval_required" })
         #expect(results.allSatisfy { $0.header("x-should-retry") == "false" })
         let approvals = try await t.call(.GET, "/approvals?status=open")["data"]?.arrayValue ?? []
         #expect(approvals.count == 1)

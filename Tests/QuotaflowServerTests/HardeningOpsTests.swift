@@ -21,14 +21,13 @@ final class SwitchableResolver: HostResolver, Sendable {
 
 /// Operator safety and clear answers: the egress policy, redirects, probes that prove the route,
 /// re-verification at once, 429s in admission, runtime 404s, body time limits and 405s.
-@Suite struct HardeningOpsTests {
+@Suite(.scoped) struct HardeningOpsTests {
     @Test func tenantURLsCannotReachMetadataOrPrivateAddresses() async throws {
         let resolver = SwitchableResolver([
             "metadata.test": ["169.254.169.254"], "intranet.test": ["10.0.0.5"], "mixed.test": ["93.184.216.34", "fe80::1"],
             "rebind.test": ["93.184.216.34"],
         ])
         let server = try await TestServer.start(resolver: resolver) { $0.allowPrivateEgress = false; $0.verifierEnabled = false }
-        defer { Task { await server.stop() } }
         let t = try await TenantFixture.make(server)
         func create(_ url: String, token: String? = nil) async throws -> TestResponse {
             try await server.request(
@@ -63,17 +62,14 @@ final class SwitchableResolver: HostResolver, Sendable {
 
     @Test func redirectsAreNeverFollowed() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let elsewhere = Recorder()
         let target = try await Stub.upstream(recorder: elsewhere)
-        defer { Task { await target.stop() } }
         let redirecting = try await StubUpstream.start { router in
             router.get("v1/models") { _, _ in Stub.models(["gpt-4.1-mini", "gpt-4.1"]) }
             router.post("v1/chat/completions") { _, _ in
                 Response(status: .temporaryRedirect, headers: [.location: target.url + "/v1/chat/completions"])
             }
         }
-        defer { Task { await redirecting.stop() } }
         let t = try await TenantFixture.make(server)
         try await t.resource(baseURL: redirecting.url + "/v1")
         let key = try await t.key(project: try await t.project())
@@ -85,12 +81,10 @@ final class SwitchableResolver: HostResolver, Sendable {
 
     @Test func admissionProvesTheRoute() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         // A relay with no models list; chat works.
         let relay = try await StubUpstream.start { router in
             router.post("v1/chat/completions") { _, _ in Stub.openAIAnswer() }
         }
-        defer { Task { await relay.stop() } }
         let t = try await TenantFixture.make(server)
         // An OpenAI resource whose base URL lacks /v1: its models list answers 404.
         let wrong = try await t.resource(baseURL: relay.url, waitActive: false)
@@ -110,7 +104,6 @@ final class SwitchableResolver: HostResolver, Sendable {
 
     @Test func rateLimitedAdmissionRetriesAtTheReset() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let calls = Atomic<Int>(0)
         let up = try await StubUpstream.start { router in
             router.get("v1/models") { _, _ in
@@ -120,7 +113,6 @@ final class SwitchableResolver: HostResolver, Sendable {
                 return Stub.models(["gpt-4.1-mini", "gpt-4.1"])
             }
         }
-        defer { Task { await up.stop() } }
         let t = try await TenantFixture.make(server)
         let r = try await t.resource(baseURL: up.url + "/v1", waitActive: false)
         try await server.eventually("the 429") { calls.load(ordering: .relaxed) >= 1 }
@@ -130,11 +122,9 @@ final class SwitchableResolver: HostResolver, Sendable {
 
     @Test func changedResourcesAreReverifiedAtOnceEvenWhileCooling() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let up = try await Stub.upstream { _, _ in
             Stub.json(["error": ["message": "slow down"]], status: .tooManyRequests, headers: [HTTPField.Name("retry-after")!: "3600"])
         }
-        defer { Task { await up.stop() } }
         let t = try await TenantFixture.make(server)
         let r = try await t.resource(baseURL: up.url + "/v1")
         let key = try await t.key(project: try await t.project())
@@ -150,9 +140,7 @@ final class SwitchableResolver: HostResolver, Sendable {
 
     @Test func noCapacitySaysWhenRoomReturns() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let up = try await Stub.upstream()
-        defer { Task { await up.stop() } }
         let t = try await TenantFixture.make(server)
         try await t.resource(baseURL: up.url + "/v1", extra: [("limits", ["rpm": 1])])
         let key = try await t.key(project: try await t.project())
@@ -166,7 +154,6 @@ final class SwitchableResolver: HostResolver, Sendable {
 
     @Test func upstream404sAreToldApart() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let objectMissing = #"{"error":{"message":"Response with id 'resp_1' not found.","type":"invalid_request_error"}}"#
         let lacking = try await Stub.upstream { body, _ in
             if body["model"] == "gpt-4.1" {
@@ -174,10 +161,8 @@ final class SwitchableResolver: HostResolver, Sendable {
             }
             return Response(status: .notFound, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: objectMissing)))
         }
-        defer { Task { await lacking.stop() } }
         let serving = Recorder()
         let other = try await Stub.upstream(recorder: serving)
-        defer { Task { await other.stop() } }
         let t = try await TenantFixture.make(server)
         let a = try await t.resource(name: "a", baseURL: lacking.url + "/v1")
         let key = try await t.key(project: try await t.project())
@@ -196,7 +181,6 @@ final class SwitchableResolver: HostResolver, Sendable {
 
     @Test func aMissingRouteTriggersAnImmediateReprobe() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         // Chat answers an HTML 404 (a wrong path on a proxy); the completion probe finds the same.
         let up = try await StubUpstream.start { router in
             router.get("v1/models") { _, _ in Stub.models(["gpt-4.1-mini", "gpt-4.1"]) }
@@ -204,7 +188,6 @@ final class SwitchableResolver: HostResolver, Sendable {
                 Response(status: .notFound, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: "<h1>404 page not found</h1>")))
             }
         }
-        defer { Task { await up.stop() } }
         let t = try await TenantFixture.make(server)
         // Admitted on its models list alone, before the route broke.
         let r = try await t.resource(baseURL: up.url + "/v1")
@@ -219,9 +202,7 @@ final class SwitchableResolver: HostResolver, Sendable {
 
     @Test func stalledBodiesGet408AndBrokenFramingGets400() async throws {
         let server = try await TestServer.start { $0.bodyTimeoutMs = 500 }
-        defer { Task { await server.stop() } }
         let up = try await Stub.upstream()
-        defer { Task { await up.stop() } }
         let t = try await TenantFixture.make(server)
         try await t.resource(baseURL: up.url + "/v1")
         let key = try await t.key(project: try await t.project())
@@ -243,7 +224,6 @@ final class SwitchableResolver: HostResolver, Sendable {
 
     @Test func wrongMethodsOnKnownPathsAre405() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let r = try await server.request(.DELETE, "/v1/chat/completions")
         #expect(r.status == 405 && r.header("allow") == "POST" && r.json["error"]?["message"] != nil)
         let a = try await server.request(.PUT, "/admin/v1/tenants", token: server.operatorToken)
@@ -253,9 +233,7 @@ final class SwitchableResolver: HostResolver, Sendable {
 
     @Test func aGrantNeverWidensAKeysOwnModels() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let up = try await Stub.upstream()
-        defer { Task { await up.stop() } }
         let t = try await TenantFixture.make(server)
         try await t.resource(baseURL: up.url + "/v1")
         let p = try await t.project(extra: [("allowed_models", ["gpt-4.1-mini"])])

@@ -14,7 +14,7 @@ import Testing
 /// Secrets and isolation found wrong from outside: echoed credentials, refusals of the pooled
 /// credential blamed on the client, forged log lines, open metrics, readable files, and tenant URLs
 /// that reach the operator's network.
-@Suite struct HardeningSecretsTests {
+@Suite(.scoped) struct HardeningSecretsTests {
     static let credential = "sk-pooled-SECRETabcdefghijklmnopqrstuvwxyz0123"
 
     /// An upstream whose models list accepts `credential` (so probes pass) and whose chat answers `chat`.
@@ -37,7 +37,6 @@ import Testing
 
     @Test func echoedCredentialsAreRedactedFromErrorsStreamsAndHeaders() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let half = String(Self.credential.suffix(20))
         let up = try await upstream { body, _ in
             switch body["messages"]?.arrayValue?.first?["content"]?.stringValue {
@@ -56,7 +55,6 @@ import Testing
                 ])
             }
         }
-        defer { Task { await up.stop() } }
         let t = try await TenantFixture.make(server)
         try await t.resource(baseURL: up.url + "/v1", credential: Self.credential)
         let key = try await t.key(project: try await t.project())
@@ -74,12 +72,10 @@ import Testing
 
     @Test func aRefusalSpecificToTheRequestReachesTheClientVerbatim() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let refusal = #"{"error":{"message":"You do not have access to the organization tied to this feature.","code":"feature_forbidden"}}"#
         let up = try await upstream { _, _ in
             Response(status: .forbidden, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: refusal)))
         }
-        defer { Task { await up.stop() } }
         let t = try await TenantFixture.make(server)
         let r = try await t.resource(baseURL: up.url + "/v1", credential: Self.credential)
         let key = try await t.key(project: try await t.project())
@@ -93,9 +89,7 @@ import Testing
 
     @Test func aRefusedPooledCredentialIsReprobedAndRoutedAround() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let good = try await upstream { _, _ in Stub.openAIAnswer() }
-        defer { Task { await good.stop() } }
         // A key the provider revokes at its first chat call: from then on every call answers 401, probes included.
         func revocable() async throws -> StubUpstream {
             let revokedNow = Mutex(false)
@@ -111,7 +105,6 @@ import Testing
             }
         }
         let revoked = try await revocable()
-        defer { Task { await revoked.stop() } }
         let t = try await TenantFixture.make(server)
         let bad = try await t.resource(name: "a-revoked", baseURL: revoked.url + "/v1")
         let key = try await t.key(project: try await t.project())
@@ -125,7 +118,6 @@ import Testing
         // Beside a healthy resource, a freshly revoked one costs no request: each is served by the other.
         let other = try await t.resource(name: "b-good", baseURL: good.url + "/v1", credential: Self.credential)
         let revoked2 = try await revocable()
-        defer { Task { await revoked2.stop() } }
         let second = try await t.resource(name: "c-revoked", baseURL: revoked2.url + "/v1")
         for _ in 0..<4 { #expect(try await server.chat(key: key.secret).status == 200) }
         let served = try await server.ledger(t.id).filter { $0.status == 200 }
@@ -149,7 +141,6 @@ import Testing
     @Test func metricsNeedTheOperatorOrTheMetricsToken() async throws {
         let metricsToken = "qf-metrics-token-for-scrapers"
         let server = try await TestServer.start { $0.metricsTokenDigest = SecretDigest.of(metricsToken) }
-        defer { Task { await server.stop() } }
         #expect(try await server.request(.GET, "/metrics").status == 401)
         #expect(try await server.request(.GET, "/metrics", token: "qf_pk_guess").status == 401)
         let t = try await TenantFixture.make(server)
@@ -179,7 +170,6 @@ import Testing
 
     @Test func backupRefusesTheLiveDatabaseHoweverSpelledAndReplacesAtomically() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let t = try await TenantFixture.make(server)
         let path = server.state.config.databasePath
         let dir = server.dir

@@ -6,16 +6,14 @@ import Testing
 
 /// Runs Tests/sdk/sdk_compat.py: the official `openai` and `anthropic` Python packages, unchanged
 /// apart from base URL and key, against a running server and a stub upstream.
-@Suite struct SDKCompatibilityTests {
+@Suite(.scoped) struct SDKCompatibilityTests {
     static var scriptPath: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("sdk/sdk_compat.py").path
     }
 
     @Test func officialSDKsWorkUnchanged() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await StubUpstream.simulated()
-        defer { Task { await upstream.stop() } }
         let t = try await TenantFixture.make(server)
         try await t.resource(baseURL: upstream.url + "/v1", models: ["gpt-4.1-mini"])
         try await t.resource(provider: "anthropic", baseURL: upstream.url, models: ["claude-haiku-4-5"])

@@ -6,29 +6,14 @@ import Testing
 
 @testable import QuotaflowServer
 
-@Suite struct SeatsAndReportsTests {
+@Suite(.scoped) struct SeatsAndReportsTests {
     static let start = Timestamp.parse("2026-11-02T09:00:00Z")!
-
-    func ask(_ server: TestServer, _ key: String, tokens: Int64 = 100, model: String = "exact-model", user: String? = nil) async throws -> TestResponse {
-        var extra: [(String, JSONValue)] = [("max_tokens", .int(tokens))]
-        if let user { extra.append(("user", .string(user))) }
-        return try await server.chat(key: key, model: model, extra: extra)
-    }
-
-    func setup(_ server: TestServer, upstream: StubUpstream, settings: JSONValue? = nil) async throws -> TenantFixture {
-        let t = try await TenantFixture.make(server, settings: settings)
-        try await t.call(.PUT, "/pricing", exactPricing)
-        try await t.resource(baseURL: upstream.url + "/v1", models: ["exact-model", "fallback-model", "gpt-4.1-mini"])
-        return t
-    }
 
     @Test func seatLifecycleWithExpiryRevokeAndRotation() async throws {
         let clock = ManualClock(nowMs: Self.start)
         let server = try await TestServer.start(clock: clock)
-        defer { Task { await server.stop() } }
         let upstream = try await exactUpstream()
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream: upstream, settings: ["max_seat_duration_seconds": 864_000])
+        let t = try await TenantFixture.exact(server, upstream: upstream, settings: ["max_seat_duration_seconds": 864_000])
         let p = try await t.project(extra: [("allowed_models", ["exact-model", "gpt-4.1*"])])
         let tooLong = try await server.request(
             .POST, "/admin/v1/tenants/\(t.id)/projects/\(p)/seats", body: ["holder": "Ada (contractor)", "duration_seconds": 2_592_000],
@@ -45,12 +30,12 @@ import Testing
         let secret = try #require(seat["key"]?.stringValue)
         #expect(secret.hasPrefix("qf_sk_") && seat["state"] == "active")
         #expect((try await t.get("/projects/\(p)/seats")).json["data"]?.arrayValue?.first?["key"] == nil)
-        #expect((try await ask(server, secret)).status == 200)
+        #expect((try await server.ask(secret)).status == 200)
         let listed = try await t.call(.GET, "/projects/\(p)/seats/\(seatId)")
         #expect(listed["requests"] == .int(1) && listed["total_spent_micros"] == .int(100) && listed["last_used_at"]?.stringValue != nil)
         // Expiry: refused at once, marked by the sweep, audited.
         clock.advance(byMs: 2 * 86_400_000)
-        let expired = try await ask(server, secret)
+        let expired = try await server.ask(secret)
         #expect(expired.status == 401 && expired.json["error"]?["code"] == "key_expired" && !expired.text.contains(secret))
         // The background sweep may already have run on the advanced clock; running it again is harmless.
         _ = try await MaintenanceService(state: server.state, engine: server.gateway.engine, writer: server.gateway.writer, clients: server.gateway.clients).expireSeats(now: clock.nowMs())
@@ -59,43 +44,41 @@ import Testing
         // Extending brings it back.
         let extended = try await t.call(.PATCH, "/projects/\(p)/seats/\(seatId)", ["duration_seconds": 86_400])
         #expect(extended["state"] == "active" && extended["expired_at"] == .null)
-        #expect((try await ask(server, secret)).status == 200)
+        #expect((try await server.ask(secret)).status == 200)
         // Rotation: both keys work during the grace period, then only the new one.
         let rotated = try await t.call(.POST, "/projects/\(p)/seats/\(seatId)/rotate", ["grace_seconds": 60])
         let fresh = try #require(rotated["key"]?.stringValue)
         #expect(fresh != secret)
-        #expect((try await ask(server, secret)).status == 200)
-        #expect((try await ask(server, fresh)).status == 200)
+        #expect((try await server.ask(secret)).status == 200)
+        #expect((try await server.ask(fresh)).status == 200)
         clock.advance(byMs: 61_000)
-        let old = try await ask(server, secret)
+        let old = try await server.ask(secret)
         #expect(old.status == 401 && old.json["error"]?["code"] == "key_expired")
-        #expect((try await ask(server, fresh)).status == 200)
+        #expect((try await server.ask(fresh)).status == 200)
         // Revoke is immediate.
         try await t.call(.POST, "/projects/\(p)/seats/\(seatId)/revoke")
-        let revoked = try await ask(server, fresh)
+        let revoked = try await server.ask(fresh)
         #expect(revoked.status == 401 && revoked.json["error"]?["code"] == "key_revoked")
         #expect((try await server.request(.PATCH, "/admin/v1/tenants/\(t.id)/projects/\(p)/seats/\(seatId)", body: ["note": "x"], token: t.adminKey)).status == 409)
         let actions = (try await t.call(.GET, "/audit?target_id=\(seatId)"))["data"]?.arrayValue?.compactMap { $0["action"]?.stringValue } ?? []
         #expect(Set(actions) == ["seat.issue", "seat.expire", "seat.extend", "seat.rotate", "seat.revoke"])
         let rows = try await server.ledger(t.id).filter { $0.status == 200 }
-        #expect(rows.allSatisfy { $0.seatId == seatId && $0.keyId == nil })
+        #expect(!rows.isEmpty && rows.allSatisfy { $0.seatId == seatId && $0.keyId == nil })
     }
 
     @Test func aSeatStaysWithinItsOwnCapsAndModels() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await exactUpstream()
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream: upstream)
+        let t = try await TenantFixture.exact(server, upstream: upstream)
         let p = try await t.project(extra: [("budget", ["monthly_cap_micros": 100_000])])
         let seat = try await t.call(
             .POST, "/projects/\(p)/seats", ["holder": "Intern", "duration_seconds": 86_400, "budget_cap_micros": 250, "allowed_models": ["exact-model"], "rpm": 100])
         let key = try #require(seat["key"]?.stringValue)
-        #expect((try await ask(server, key)).status == 200)
-        #expect((try await ask(server, key)).status == 200)
-        let over = try await ask(server, key)
+        #expect((try await server.ask(key)).status == 200)
+        #expect((try await server.ask(key)).status == 200)
+        let over = try await server.ask(key)
         #expect(over.status == 429 && over.json["error"]?["message"]?.stringValue?.contains("seat's budget") == true)
-        let model = try await ask(server, key, tokens: 10, model: "gpt-4.1-mini")
+        let model = try await server.ask(key, tokens: 10, model: "gpt-4.1-mini")
         #expect(model.status == 403 && model.json["error"]?["code"] == "model_not_allowed")
         #expect((try await t.call(.GET, "/projects/\(p)/seats/\(seat["id"]!.stringValue!)"))["spent_micros"] == .int(200))
     }
@@ -108,18 +91,16 @@ import Testing
         let kb = try await t.key(project: b)
         let seat = try await t.call(.POST, "/projects/\(b)/seats", ["holder": "Grace H.", "duration_seconds": 86_400])
         let sk = try #require(seat["key"]?.stringValue)
-        for i in 0..<5 { #expect((try await ask(server, ka.secret, tokens: Int64(10 + i), user: i % 2 == 0 ? "u1" : "u2")).status == 200) }
-        for i in 0..<3 { #expect((try await ask(server, kb.secret, tokens: Int64(20 * (i + 1)), model: "gpt-4.1-mini")).status == 200) }
-        for _ in 0..<2 { #expect((try await ask(server, sk, tokens: 7)).status == 200) }
+        for i in 0..<5 { #expect((try await server.ask(ka.secret, tokens: Int64(10 + i), user: i % 2 == 0 ? "u1" : "u2")).status == 200) }
+        for i in 0..<3 { #expect((try await server.ask(kb.secret, tokens: Int64(20 * (i + 1)), model: "gpt-4.1-mini")).status == 200) }
+        for _ in 0..<2 { #expect((try await server.ask(sk, tokens: 7)).status == 200) }
         return (a, b)
     }
 
     @Test func usageAggregatesEqualTheLedgerAndCSVParsesBack() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await exactUpstream()
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream: upstream)
+        let t = try await TenantFixture.exact(server, upstream: upstream)
         let (alpha, _) = try await traffic(server, t)
         let rows = try await server.ledger(t.id)
         let totalCost = rows.map(\.costMicros).reduce(0, +)
@@ -161,10 +142,8 @@ import Testing
     @Test func forecastFlagsProjectsOnCourseToExceed() async throws {
         let clock = ManualClock(nowMs: Timestamp.parse("2026-11-01T00:00:00Z")!)
         let server = try await TestServer.start(clock: clock)
-        defer { Task { await server.stop() } }
         let upstream = try await exactUpstream()
-        defer { Task { await upstream.stop() } }
-        let t = try await setup(server, upstream: upstream)
+        let t = try await TenantFixture.exact(server, upstream: upstream)
         let hot = try await t.project(name: "hot", extra: [("budget", ["monthly_cap_micros": 3_000])])
         let calm = try await t.project(name: "calm", extra: [("budget", ["monthly_cap_micros": 100_000])])
         let kh = try await t.key(project: hot)
@@ -172,8 +151,8 @@ import Testing
         // Four days at 200 a day (hot) and 100 a day (calm).
         for _ in 0..<4 {
             clock.advance(byMs: 3_600_000)
-            #expect((try await ask(server, kh.secret, tokens: 200)).status == 200)
-            #expect((try await ask(server, kc.secret, tokens: 100)).status == 200)
+            #expect((try await server.ask(kh.secret, tokens: 200)).status == 200)
+            #expect((try await server.ask(kc.secret, tokens: 100)).status == 200)
             clock.advance(byMs: 86_400_000 - 3_600_000)
         }
         let report = try await t.call(.GET, "/usage/projects")
@@ -190,9 +169,7 @@ import Testing
     @Test func utilizationOnAScriptedLoad() async throws {
         let clock = ManualClock(nowMs: Timestamp.parse("2026-11-10T00:00:00Z")!)
         let server = try await TestServer.start(clock: clock)
-        defer { Task { await server.stop() } }
         let upstream = try await exactUpstream()
-        defer { Task { await upstream.stop() } }
         let t = try await TenantFixture.make(server)
         try await t.call(.PUT, "/pricing", exactPricing)
         let busy = try await t.resource(name: "busy", kind: "seat", baseURL: upstream.url + "/v1", models: ["exact-model"], extra: [
@@ -203,9 +180,9 @@ import Testing
         let k1 = try await t.key(project: p)
         let k2 = try await t.key(project: p)
         // Five requests in one minute reach the seat's rpm: one minute at its limit.
-        for _ in 0..<5 { #expect((try await ask(server, k1.secret, tokens: 10)).status == 200) }
+        for _ in 0..<5 { #expect((try await server.ask(k1.secret, tokens: 10)).status == 200) }
         clock.advance(byMs: 3_600_000)
-        #expect((try await ask(server, k2.secret, tokens: 10)).status == 200)
+        #expect((try await server.ask(k2.secret, tokens: 10)).status == 200)
         clock.advance(byMs: 3_600_000)
         try await t.call(.POST, "/resources/\(busy)/suspend")
         clock.advance(byMs: 1_800_000)
@@ -228,9 +205,7 @@ import Testing
     @Test func savingsOnAHandComputedExample() async throws {
         let clock = ManualClock(nowMs: Timestamp.parse("2026-11-01T00:00:00Z")!)
         let server = try await TestServer.start(clock: clock)
-        defer { Task { await server.stop() } }
         let upstream = try await exactUpstream()
-        defer { Task { await upstream.stop() } }
         let t = try await TenantFixture.make(server)
         try await t.call(.PUT, "/pricing", exactPricing)
         // One seat at $30/month and one metered key at half the list price.
@@ -243,7 +218,7 @@ import Testing
         let p = try await t.project()
         let keys = [try await t.key(project: p), try await t.key(project: p), try await t.key(project: p)]
         // Three holders; the seat is leased by the first, so the others go to the metered key.
-        for k in keys { for _ in 0..<2 { #expect((try await ask(server, k.secret, tokens: 1_000_000)).status == 200) } }
+        for k in keys { for _ in 0..<2 { #expect((try await server.ask(k.secret, tokens: 1_000_000)).status == 200) } }
         clock.set(nowMs: Timestamp.parse("2026-11-16T00:00:00Z")!)
         let s = try await t.call(.GET, "/savings?from=2026-11-01T00:00:00Z&to=2026-11-16T00:00:00Z")
         // List price: 6 requests x 1M output tokens x $1 = $6.
@@ -263,15 +238,13 @@ import Testing
 
     @Test func otherTenantsSeatsAndUsageAreInvisible() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await exactUpstream()
-        defer { Task { await upstream.stop() } }
-        let a = try await setup(server, upstream: upstream)
-        let b = try await setup(server, upstream: upstream)
+        let a = try await TenantFixture.exact(server, upstream: upstream)
+        let b = try await TenantFixture.exact(server, upstream: upstream)
         let pb = try await b.project()
         let seat = try await b.call(.POST, "/projects/\(pb)/seats", ["holder": "Secret Contractor", "duration_seconds": 86_400])
         let seatId = try #require(seat["id"]?.stringValue)
-        #expect((try await ask(server, seat["key"]!.stringValue!)).status == 200)
+        #expect((try await server.ask(seat["key"]!.stringValue!)).status == 200)
         for path in [
             "/tenants/\(b.id)/projects/\(pb)/seats", "/tenants/\(b.id)/projects/\(pb)/seats/\(seatId)", "/tenants/\(a.id)/projects/\(pb)/seats",
             "/tenants/\(b.id)/usage", "/tenants/\(b.id)/usage/projects", "/tenants/\(b.id)/ledger/export", "/tenants/\(b.id)/utilization",
@@ -290,23 +263,21 @@ import Testing
 
     @Test func endUsersAreDigestsUnlessTheTenantSaysOtherwise() async throws {
         let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
         let upstream = try await exactUpstream()
-        defer { Task { await upstream.stop() } }
-        let hashed = try await setup(server, upstream: upstream)
-        let plain = try await setup(server, upstream: upstream, settings: ["hash_end_users": false])
+        let hashed = try await TenantFixture.exact(server, upstream: upstream)
+        let plain = try await TenantFixture.exact(server, upstream: upstream, settings: ["hash_end_users": false])
         let kh = try await hashed.key(project: try await hashed.project())
         let kp = try await plain.key(project: try await plain.project())
-        #expect((try await ask(server, kh.secret, user: "alice@example.com")).status == 200)
-        #expect((try await ask(server, kh.secret, user: "alice@example.com")).status == 200)
-        #expect((try await ask(server, kp.secret, user: "bob@example.com")).status == 200)
+        #expect((try await server.ask(kh.secret, user: "alice@example.com")).status == 200)
+        #expect((try await server.ask(kh.secret, user: "alice@example.com")).status == 200)
+        #expect((try await server.ask(kp.secret, user: "bob@example.com")).status == 200)
         let digests = try await server.ledger(hashed.id).compactMap(\.userDigest)
         #expect(digests.count == 2 && Set(digests).count == 1 && !digests[0].contains("alice"))
         #expect(try await server.ledger(plain.id).first?.userDigest == "bob@example.com")
         // The same user in another tenant gets another digest.
-        let third = try await setup(server, upstream: upstream)
+        let third = try await TenantFixture.exact(server, upstream: upstream)
         let kt = try await third.key(project: try await third.project())
-        #expect((try await ask(server, kt.secret, user: "alice@example.com")).status == 200)
+        #expect((try await server.ask(kt.secret, user: "alice@example.com")).status == 200)
         #expect(try await server.ledger(third.id).first?.userDigest != digests[0])
         // No prompt content is stored anywhere in the database.
         let dump = try await server.state.db.read { conn in

@@ -7,7 +7,7 @@ import Testing
 
 @testable import QuotaflowServer
 
-@Suite struct SecretsTests {
+@Suite(.scoped) struct SecretsTests {
     let logger: Logger = {
         var l = Logger(label: "secrets-test")
         l.logLevel = .critical

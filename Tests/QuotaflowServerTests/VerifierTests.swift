@@ -56,7 +56,7 @@ final class Controllable: Sendable {
     }
 }
 
-@Suite struct VerifierTests {
+@Suite(.scoped) struct VerifierTests {
     static let start = Timestamp.parse("2026-11-21T10:00:00Z")!
 
     func makeServer(_ clock: ManualClock) async throws -> TestServer {
@@ -83,11 +83,6 @@ final class Controllable: Sendable {
         let upstream: StubUpstream
         let t: TenantFixture
         let id: String
-
-        func stop() async {
-            await upstream.stop()
-            await server.stop()
-        }
     }
 
     func admitted(extra: [(String, JSONValue)] = []) async throws -> Admitted {
@@ -106,10 +101,8 @@ final class Controllable: Sendable {
     @Test func aGoodKeyIsAdmittedAfterNProbes() async throws {
         let clock = ManualClock(nowMs: Self.start)
         let server = try await makeServer(clock)
-        defer { Task { await server.stop() } }
         let up = Controllable()
         let upstream = try await up.start()
-        defer { Task { await upstream.stop() } }
         let t = try await TenantFixture.make(server)
         let id = try await t.resource(baseURL: upstream.url + "/v1", models: ["gpt-4.1-mini"], waitActive: false)
         try await t.waitState(id, "verifying")
@@ -137,13 +130,11 @@ final class Controllable: Sendable {
     @Test func refusedSlowAndWrongModelResourcesAreRejectedWithReasons() async throws {
         let clock = ManualClock(nowMs: Self.start)
         let server = try await makeServer(clock)
-        defer { Task { await server.stop() } }
         let up = Controllable()
         let upstream = try await up.start()
         let slowUp = Controllable()
         slowUp.delayMs.store(6_000, ordering: .relaxed)
         let slow = try await slowUp.start()
-        defer { Task { await upstream.stop(); await slow.stop() } }
         let t = try await TenantFixture.make(server)
         let refused = try await t.resource(baseURL: upstream.url + "/v1", credential: "sk-wrong-credential-000", waitActive: false)
         let tooSlow = try await t.resource(baseURL: slow.url + "/v1", models: ["gpt-4.1-mini"], waitActive: false)
@@ -174,7 +165,6 @@ final class Controllable: Sendable {
 
     @Test func aFlappingUpstreamGoesDegradedSuspendedAndBack() async throws {
         let a = try await admitted()
-        defer { Task { await a.stop() } }
         let (clock, server, up, t, id) = (a.clock, a.server, a.up, a.t, a.id)
         let probes = { try await t.get("/resources/\(id)/health").json["probes"]?.arrayValue?.count ?? 0 }
         up.status.store(503, ordering: .relaxed)
@@ -201,7 +191,6 @@ final class Controllable: Sendable {
 
     @Test func a429CoolsTheResourceUntilAHalfOpenProbe() async throws {
         let a = try await admitted()
-        defer { Task { await a.stop() } }
         let (clock, server, up, t, id) = (a.clock, a.server, a.up, a.t, a.id)
         let key = try await t.key(project: try await t.project())
         up.chatStatus.store(429, ordering: .relaxed)
@@ -224,8 +213,7 @@ final class Controllable: Sendable {
 
     @Test func aPersonsSuspendSurvivesPassingProbes() async throws {
         let a = try await admitted()
-        defer { Task { await a.stop() } }
-        let (clock, server, up, t, id) = (a.clock, a.server, a.up, a.t, a.id)
+        let (clock, server, t, id) = (a.clock, a.server, a.t, a.id)
         try await t.call(.POST, "/resources/\(id)/suspend", ["reason": "owner left"])
         clock.advance(byMs: 200_000)
         try await Task.sleep(for: .milliseconds(150))
@@ -242,7 +230,6 @@ final class Controllable: Sendable {
 
     @Test func manualVerifyReturnsTheResultAndIsRateLimited() async throws {
         let a = try await admitted(extra: [("probe", ["completion": true])])
-        defer { Task { await a.stop() } }
         let (clock, server, up, t, id) = (a.clock, a.server, a.up, a.t, a.id)
         // The 1-token completion probe runs only because this resource asked for it.
         #expect(up.chatCalls.load(ordering: .relaxed) == 2)

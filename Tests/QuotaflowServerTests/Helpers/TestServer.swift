@@ -46,9 +46,12 @@ final class RunningApp: Sendable {
             port = p
             break
         }
-        return RunningApp(port: port, group: group, task: task)
+        let app = RunningApp(port: port, group: group, task: task)
+        TestScope.adopt("a server on port \(port)") { await app.stop() }
+        return app
     }
 
+    /// Stops the server and waits for it; stopping twice is harmless.
     func stop() async {
         await group.triggerGracefulShutdown()
         _ = try? await task.value
@@ -103,6 +106,21 @@ final class TestServer: Sendable {
         clock: any WallClock = SystemClock(), dir existing: String? = nil, operatorToken: String? = nil, resolver: (any HostResolver)? = nil,
         _ configure: (inout AppConfig) -> Void = { _ in }
     ) async throws -> TestServer {
+        let (state, gateway, dir, token) = try assemble(clock: clock, dir: existing, operatorToken: operatorToken, resolver: resolver, configure)
+        let app = try await RunningApp.start { onRunning in
+            QuotaflowApp.buildApplication(gateway: gateway, onServerRunning: onRunning)
+        }
+        let server = TestServer(state: state, gateway: gateway, app: app, dir: dir, operatorToken: token)
+        // The app itself is adopted above; this removes the files once it has stopped.
+        TestScope.adopt("a Quotaflow server") { await server.stop() }
+        return server
+    }
+
+    /// A gateway over a real SQLite file in a temporary directory, with the settings tests use.
+    static func assemble(
+        clock: any WallClock = SystemClock(), dir existing: String? = nil, operatorToken: String? = nil, resolver: (any HostResolver)? = nil,
+        _ configure: (inout AppConfig) -> Void = { _ in }
+    ) throws -> (AppState, Gateway, dir: String, operatorToken: String) {
         let dir = existing ?? FileManager.default.temporaryDirectory.appendingPathComponent("qf-test-\(Identifier.random(10))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var config = AppConfig()
@@ -123,10 +141,7 @@ final class TestServer: Sendable {
         let state = try QuotaflowApp.bootstrap(
             config: config, clock: clock, logger: logger, masterKey: nil, masterKeyFile: nil, operatorToken: token, printOperatorToken: { _ in })
         let gateway = try QuotaflowApp.assemble(state: state, resolver: resolver ?? SystemResolver())
-        let app = try await RunningApp.start { onRunning in
-            QuotaflowApp.buildApplication(gateway: gateway, onServerRunning: onRunning)
-        }
-        return TestServer(state: state, gateway: gateway, app: app, dir: dir, operatorToken: token)
+        return (state, gateway, dir, token)
     }
 
     init(state: AppState, gateway: Gateway, app: RunningApp, dir: String, operatorToken: String) {

@@ -1,0 +1,44 @@
+import Synchronization
+
+/// A gate that holds every waiter until it opens.
+actor AsyncGate {
+    var isOpen = false
+    var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func wait() async {
+        if isOpen { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    /// Waits until the gate opens or `limit` passes; `true` when it was opened, not timed out.
+    func wait(upTo limit: Duration) async -> Bool {
+        let timer = Task {
+            try? await Task.sleep(for: limit)
+            self.expire()
+        }
+        await wait()
+        timer.cancel()
+        return !timedOut
+    }
+
+    private var timedOut = false
+
+    private func expire() {
+        guard !isOpen else { return }
+        timedOut = true
+        open()
+    }
+
+    func open() {
+        isOpen = true
+        for w in waiters { w.resume() }
+        waiters = []
+    }
+}
+
+/// A count shared across tasks.
+final class Counter: Sendable {
+    let count = Atomic<Int>(0)
+    func add() { count.wrappingAdd(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
+}
