@@ -1,6 +1,6 @@
 import AsyncHTTPClient
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import Logging
 import NIOCore
 import QuotaflowCore

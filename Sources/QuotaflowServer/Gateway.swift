@@ -74,7 +74,8 @@ public final class Gateway: Sendable {
     // MARK: data-plane pieces
 
     var settler: Settler {
-        Settler(engine: engine, ledger: ledger, metrics: metrics, accessLog: AccessLog(logger: state.logger), clock: state.clock, logger: state.logger)
+        Settler(
+            engine: engine, ledger: ledger, metrics: metrics, accessLog: AccessLog(logger: state.logger), clock: state.clock, logger: state.logger)
     }
 
     var policy: AdmissionPolicy {

@@ -53,7 +53,8 @@ public final class LedgerWriter: Sendable {
     /// Waiters for the writer thread to finish, and whether it has.
     let finished = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
-    public init(db: Database, logger: Logger, maxBatch: Int = 512, afterCommit: @escaping @Sendable (_ items: [Item], _ commitMicros: Int64) -> Void) {
+    public init(db: Database, logger: Logger, maxBatch: Int = 512, afterCommit: @escaping @Sendable (_ items: [Item], _ commitMicros: Int64) -> Void)
+    {
         self.db = db
         self.logger = logger
         self.maxBatch = maxBatch
@@ -87,9 +88,10 @@ public final class LedgerWriter: Sendable {
     /// Queues `body` to run on the writer connection between batches, without waiting for it.
     public func submitBarrier(_ body: @escaping @Sendable (SQLiteConnection) throws -> Void) {
         let logger = self.logger
-        enqueue(.barrier({ conn in
-            do { try body(conn) } catch { logger.error("ledger barrier failed", metadata: ["error": "\(error)"]) }
-        }))
+        enqueue(
+            .barrier({ conn in
+                do { try body(conn) } catch { logger.error("ledger barrier failed", metadata: ["error": "\(error)"]) }
+            }))
     }
 
     /// Waits until everything queued before this call is committed.

@@ -62,7 +62,9 @@ struct OperatorToken: AsyncParsableCommand {
             let db = try Database(path: resolved.config.databasePath)
             try Migrator.bundled().migrate(db, clock: SystemClock(), logger: logger)
             let token = try Secrets.resetOperatorToken(db: db)
-            print("New operator token (shown once):\n  \(token)\nRestart the server for it to take effect; QUOTAFLOW_OPERATOR_TOKEN, when set, still wins.")
+            print(
+                "New operator token (shown once):\n  \(token)\nRestart the server for it to take effect; QUOTAFLOW_OPERATOR_TOKEN, when set, still wins."
+            )
         } catch {
             fail("\(error)")
         }

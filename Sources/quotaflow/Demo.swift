@@ -39,7 +39,8 @@ struct Demo: AsyncParsableCommand {
             printOperatorToken: { _ in })
         let gateway = try QuotaflowApp.assemble(state: state)
         let providerCredential = "sim-" + Identifier.random(24)
-        let provider = SimulatedProvider(credential: providerCredential, models: ["gpt-4.1-mini", "gpt-4.1", "claude-haiku-4-5", "claude-sonnet-4-5"])
+        let provider = SimulatedProvider(
+            credential: providerCredential, models: ["gpt-4.1-mini", "gpt-4.1", "claude-haiku-4-5", "claude-sonnet-4-5"])
         let providerPort = PortBox()
         let quotaflowPort = PortBox()
         let providerApp = Application(
@@ -56,7 +57,8 @@ struct Demo: AsyncParsableCommand {
             }
             try? await gracefulShutdown()
         }
-        var groupConfig = ServiceGroupConfiguration(services: [providerApp, app, setup], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var groupConfig = ServiceGroupConfiguration(
+            services: [providerApp, app, setup], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfig.maximumGracefulShutdownDuration = .seconds(10)
         try await ServiceGroup(configuration: groupConfig).run()
         try? FileManager.default.removeItem(at: dir)

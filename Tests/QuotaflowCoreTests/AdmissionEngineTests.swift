@@ -13,7 +13,9 @@ import Testing
         var tenant = Tenant(id: "t", name: "t", createdAt: 0, updatedAt: 0)
         var projects: [Project] = []
         var resources: [Resource] = []
-        var key = DataPlaneKey(kind: .projectKey, id: "k", tenantId: "t", projectId: "team", name: "k", allowedModels: [], budgetCapMicros: nil, rpm: nil, expiresAt: nil, validUntil: nil)
+        var key = DataPlaneKey(
+            kind: .projectKey, id: "k", tenantId: "t", projectId: "team", name: "k", allowedModels: [], budgetCapMicros: nil, rpm: nil,
+            expiresAt: nil, validUntil: nil)
 
         init() {
             projects = [
@@ -25,7 +27,8 @@ import Testing
 
         func resource(_ id: String, kind: ResourceKind = .apiKey, limits: ResourceLimits = .init(), lease: LeaseMode? = nil) -> Resource {
             Resource(
-                id: id, tenantId: "t", poolId: "pool", name: id, kind: kind, provider: .openai, wireFormat: .openai, baseURL: "http://x", models: ["m"],
+                id: id, tenantId: "t", poolId: "pool", name: id, kind: kind, provider: .openai, wireFormat: .openai, baseURL: "http://x",
+                models: ["m"],
                 costBasis: kind == .seat ? .flatMonthly(feeMicros: 1) : .perToken(AdmissionEngineTests.price), limits: limits, leaseMode: lease,
                 state: .active)
         }
@@ -36,7 +39,10 @@ import Testing
                 resourcesByTenant: ["t": resources.map { RoutableResource(resource: $0, credential: "c", baseURL: $0.baseURL, price: nil) }])
         }
 
-        func request(output: Int64 = 100, holder: String = "k", overage: (kind: OverageKind, projectId: String)? = nil, at now: Int64 = AdmissionEngineTests.now)
+        func request(
+            output: Int64 = 100, holder: String = "k", overage: (kind: OverageKind, projectId: String)? = nil,
+            at now: Int64 = AdmissionEngineTests.now
+        )
             -> AdmissionRequest
         {
             let catalog = self.catalog
@@ -60,7 +66,9 @@ import Testing
         w.tenant.settings.monthlyLimitMicros = 10_000
         w.projects[0].budget.monthlyCapMicros = 5_000
         w.projects[1].budget.monthlyCapMicros = 1_000
-        w.key = DataPlaneKey(kind: .projectKey, id: "k", tenantId: "t", projectId: "team", name: "k", allowedModels: [], budgetCapMicros: 700, rpm: nil, expiresAt: nil, validUntil: nil)
+        w.key = DataPlaneKey(
+            kind: .projectKey, id: "k", tenantId: "t", projectId: "team", name: "k", allowedModels: [], budgetCapMicros: 700, rpm: nil,
+            expiresAt: nil, validUntil: nil)
         w.resources = [w.resource("r1", limits: ResourceLimits(monthlySpendCapMicros: 900))]
         let engine = AdmissionEngine()
         let a = try admitted(engine.admit(w.request()))
@@ -166,7 +174,9 @@ import Testing
         // The key's unit was given back when the project refused.
         #expect(engine.remaining(limiter: .key("k"), limit: 2, now: Self.now) == 1)
         #expect((try? engine.rateLimit(checks, now: Self.now, enforce: false).get()) == [.wouldRefuse(.rateLimited)])
-        guard case .failure(let big) = engine.rateLimit([RateCheck(key: .projectTokens("p"), limit: 10, cost: 50, what: "tokens")], now: Self.now, enforce: true)
+        guard
+            case .failure(let big) = engine.rateLimit(
+                [RateCheck(key: .projectTokens("p"), limit: 10, cost: 50, what: "tokens")], now: Self.now, enforce: true)
         else { return #expect(Bool(false)) }
         #expect(big.reason == .requestTooLarge)
     }

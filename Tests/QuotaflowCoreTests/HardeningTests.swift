@@ -120,7 +120,8 @@ import Testing
         #expect(classify(404, #"{"type":"error","error":{"type":"not_found_error","message":"Not Found"}}"#) == .route)
         #expect(classify(404, #"{"error":{"message":"The model `gpt-9` does not exist","code":"model_not_found"}}"#) == .model)
         #expect(classify(404, #"{"type":"error","error":{"type":"not_found_error","message":"model: claude-9"}}"#) == .model)
-        #expect(classify(404, #"{"error":{"code":404,"message":"models/gemini-9 is not found for API version v1beta","status":"NOT_FOUND"}}"#) == .model)
+        #expect(
+            classify(404, #"{"error":{"code":404,"message":"models/gemini-9 is not found for API version v1beta","status":"NOT_FOUND"}}"#) == .model)
         #expect(classify(404, #"{"error":{"message":"Response with id 'resp_123' not found.","type":"invalid_request_error"}}"#) == .request)
         #expect(classify(400, #"{"error":{"message":"bad"}}"#) == .request)
     }
@@ -132,7 +133,9 @@ import Testing
     }
 
     @Test func metadataAndLinkLocalAreAlwaysRefused() {
-        for ip in ["169.254.169.254", "169.254.0.1", "fe80::1", "fd00:ec2::254", "100.100.100.200", "0.0.0.0", "::", "224.0.0.1", "::ffff:169.254.169.254"] {
+        for ip in [
+            "169.254.169.254", "169.254.0.1", "fe80::1", "fd00:ec2::254", "100.100.100.200", "0.0.0.0", "::", "224.0.0.1", "::ffff:169.254.169.254",
+        ] {
             #expect(verdict(ip, allowPrivate: true) != nil, "\(ip)")
         }
     }

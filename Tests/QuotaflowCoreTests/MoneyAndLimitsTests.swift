@@ -86,8 +86,10 @@ import Testing
         let retry = RateLimitInfo.parse([("Retry-After", "7")], nowMs: now)
         #expect(retry.resetAt == now + 7_000)
         let openai = RateLimitInfo.parse(
-            [("x-ratelimit-remaining-requests", "0"), ("x-ratelimit-reset-requests", "1m30s"), ("x-ratelimit-reset-tokens", "6ms"),
-             ("x-ratelimit-limit-requests", "500")], nowMs: now)
+            [
+                ("x-ratelimit-remaining-requests", "0"), ("x-ratelimit-reset-requests", "1m30s"), ("x-ratelimit-reset-tokens", "6ms"),
+                ("x-ratelimit-limit-requests", "500"),
+            ], nowMs: now)
         #expect(openai.resetAt == now + 90_000)
         #expect(openai.limitRequests == 500)
         let anthropic = RateLimitInfo.parse(

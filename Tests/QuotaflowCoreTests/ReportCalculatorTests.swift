@@ -102,7 +102,9 @@ import Testing
     @Test func capacityShareIsTheTightestLimit() {
         // 10 minutes, rpm 10 → 100 requests of room; 30 requests is 0.3. tpm 1,000 → 10,000 tokens;
         // 6,000 tokens is 0.6. The share is the higher.
-        let uses = (0..<30).map { i in ResourceUse(resourceId: "a", startedAt: Int64(i) * 1_000, finishedAt: Int64(i) * 1_000 + 500, tokens: 200, holder: "k") }
+        let uses = (0..<30).map { i in
+            ResourceUse(resourceId: "a", startedAt: Int64(i) * 1_000, finishedAt: Int64(i) * 1_000 + 500, tokens: 200, holder: "k")
+        }
         let (items, pools) = Utilization.compute(
             resources: [resource("a", limits: .init(rpm: 10, tpm: 1_000)), resource("b", limits: .init())], uses: uses, transitions: [], minutes: [],
             lastUse: ["a": Self.week], from: 0, to: 10 * Self.minute, now: Self.week + Self.minute, idleDays: 7)
@@ -129,7 +131,8 @@ import Testing
     @Test func usageWindowsCountAgainstTheirOwnLength() {
         // A 5-hour window of 100 requests, over a 10-hour range: room for 200; 50 used is 0.25.
         let hour: Int64 = 3_600_000
-        let uses = (0..<50).map { i in ResourceUse(resourceId: "s", startedAt: Int64(i) * 1_000, finishedAt: Int64(i) * 1_000, tokens: 0, holder: "h") }
+        let uses = (0..<50).map { i in ResourceUse(resourceId: "s", startedAt: Int64(i) * 1_000, finishedAt: Int64(i) * 1_000, tokens: 0, holder: "h")
+        }
         let (items, _) = Utilization.compute(
             resources: [resource("s", limits: .init(windows: [UsageWindow(requests: 100, windowSeconds: 5 * 3_600)]))], uses: uses, transitions: [],
             minutes: [], lastUse: [:], from: 0, to: 10 * hour, now: 10 * hour, idleDays: 7)
@@ -194,7 +197,8 @@ import Testing
         let none = ChargeRule.charge(.init(status: 499, usage: nil, brokeOff: true, seenOutput: 12), estimatedInput: 300)
         #expect(none == .init(usage: TokenUsage(input: 300, output: 12), worstCase: false, flag: .usageEstimated))
         // Anthropic's message_start input is kept; output is the larger of reported and seen.
-        let part = ChargeRule.charge(.init(status: 502, usage: TokenUsage(input: 40, output: 1, cacheWrite: 8), brokeOff: true, seenOutput: 12), estimatedInput: 300)
+        let part = ChargeRule.charge(
+            .init(status: 502, usage: TokenUsage(input: 40, output: 1, cacheWrite: 8), brokeOff: true, seenOutput: 12), estimatedInput: 300)
         #expect(part.usage == TokenUsage(input: 40, output: 12, cacheWrite: 8))
         #expect(part.flag == .usageEstimated)
         #expect(!part.worstCase)
@@ -202,7 +206,8 @@ import Testing
 
     @Test func aRefusalWithoutUsageCostsNothing() {
         for status in [400, 401, 429, 500, 503] {
-            #expect(ChargeRule.charge(.init(status: status, usage: nil), estimatedInput: 300) == .init(usage: TokenUsage(), worstCase: false, flag: nil))
+            #expect(
+                ChargeRule.charge(.init(status: status, usage: nil), estimatedInput: 300) == .init(usage: TokenUsage(), worstCase: false, flag: nil))
         }
         // An error answer that did report usage is charged it.
         #expect(ChargeRule.charge(.init(status: 400, usage: TokenUsage(input: 3)), estimatedInput: 300).usage == TokenUsage(input: 3))

@@ -5,15 +5,18 @@ import Testing
 @Suite struct RoutingTests {
     @Test func loadIsTheHighestUtilization() {
         let limits = ResourceLimits(maxConcurrency: 4, rpm: 100, tpm: 1000, windows: [UsageWindow(requests: 10, windowSeconds: 18_000)])
-        #expect(Routing.loadScore(ResourceLoad(inFlight: 1, requestsLastMinute: 10, tokensLastMinute: 100, windowRequests: [2]), limits: limits) == 0.25)
-        #expect(Routing.loadScore(ResourceLoad(inFlight: 1, requestsLastMinute: 10, tokensLastMinute: 900, windowRequests: [2]), limits: limits) == 0.9)
+        #expect(
+            Routing.loadScore(ResourceLoad(inFlight: 1, requestsLastMinute: 10, tokensLastMinute: 100, windowRequests: [2]), limits: limits) == 0.25)
+        #expect(
+            Routing.loadScore(ResourceLoad(inFlight: 1, requestsLastMinute: 10, tokensLastMinute: 900, windowRequests: [2]), limits: limits) == 0.9)
         #expect(Routing.loadScore(ResourceLoad(inFlight: 0, windowRequests: [5]), limits: limits) == 0.5)
         #expect(Routing.loadScore(ResourceLoad(inFlight: 50), limits: ResourceLimits()) == 0)
     }
 
     @Test func roomUnderEveryLimit() {
         let limits = ResourceLimits(maxConcurrency: 2, rpm: 3, tpm: 100, windows: [UsageWindow(requests: 5, windowSeconds: 60)])
-        #expect(Routing.hasRoom(ResourceLoad(inFlight: 1, requestsLastMinute: 2, tokensLastMinute: 50, windowRequests: [4]), limits: limits, tokens: 50))
+        #expect(
+            Routing.hasRoom(ResourceLoad(inFlight: 1, requestsLastMinute: 2, tokensLastMinute: 50, windowRequests: [4]), limits: limits, tokens: 50))
         #expect(!Routing.hasRoom(ResourceLoad(inFlight: 2), limits: limits, tokens: 1))
         #expect(!Routing.hasRoom(ResourceLoad(requestsLastMinute: 3), limits: limits, tokens: 1))
         #expect(!Routing.hasRoom(ResourceLoad(tokensLastMinute: 60), limits: limits, tokens: 50))
@@ -49,9 +52,11 @@ import Testing
         let plain = Charging.Facts(tenantId: "t", chain: ["team", "div"], keyId: "k", resourceId: "r")
         #expect(Charging.budgetCounters(plain) == [.key("k"), .project("team"), .project("div"), .tenant("t")])
         #expect(Charging.upstreamCounters(plain) == [.resource("r")])
-        let fallback = Charging.Facts(tenantId: "t", chain: ["team", "div"], seatId: "s", resourceId: "r", overage: .fallback, overageProjectId: "div")
+        let fallback = Charging.Facts(
+            tenantId: "t", chain: ["team", "div"], seatId: "s", resourceId: "r", overage: .fallback, overageProjectId: "div")
         #expect(Charging.budgetCounters(fallback) == [.seat("s"), .project("team"), .projectFallback("div"), .tenant("t")])
-        let overflow = Charging.Facts(tenantId: "t", chain: ["team"], keyId: "k", resourceId: "o", overflow: true, overage: .overflow, overageProjectId: "team")
+        let overflow = Charging.Facts(
+            tenantId: "t", chain: ["team"], keyId: "k", resourceId: "o", overflow: true, overage: .overflow, overageProjectId: "team")
         #expect(Charging.budgetCounters(overflow) == [.key("k")])
         #expect(Charging.upstreamCounters(overflow) == [.overflowCredit("o"), .projectOverflow("team")])
     }

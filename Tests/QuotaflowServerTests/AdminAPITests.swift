@@ -82,7 +82,9 @@ import Testing
         try await t.call(.POST, "/admin-keys/\(extra["id"]!.stringValue!)/revoke")
         #expect((try await server.request(.GET, "/admin/v1/tenants/\(t.id)/pools", token: secret)).status == 401)
         // Only the digest is stored.
-        let stored = try await server.state.db.read { conn in try conn.query("SELECT digest, prefix FROM admin_keys").map { try $0.string("digest") + $0.string("prefix") } }
+        let stored = try await server.state.db.read { conn in
+            try conn.query("SELECT digest, prefix FROM admin_keys").map { try $0.string("digest") + $0.string("prefix") }
+        }
         #expect(!stored.joined().contains(secret))
     }
 
@@ -126,7 +128,9 @@ import Testing
             let r = try await t.get(path)
             #expect(!r.text.contains(credential), "\(path) leaked the credential")
         }
-        let raw = try await server.state.db.read { conn in try conn.queryOne("SELECT credential_ciphertext FROM resources")!.blob("credential_ciphertext") ?? [] }
+        let raw = try await server.state.db.read { conn in
+            try conn.queryOne("SELECT credential_ciphertext FROM resources")!.blob("credential_ciphertext") ?? []
+        }
         #expect(!String(decoding: raw, as: UTF8.self).contains("NEVER-LEAK"))
         // Filters.
         #expect((try await t.get("/resources?kind=seat")).json["data"]?.arrayValue?.count == 1)
@@ -177,7 +181,9 @@ import Testing
         #expect(revoked["state"] == "revoked")
         let archived = try await t.call(.POST, "/projects/\(team)/archive")
         #expect(archived["status"] == "archived")
-        #expect((try await server.request(.POST, "/admin/v1/tenants/\(t.id)/projects/\(team)/keys", body: ["name": "k"], token: t.adminKey)).status == 409)
+        #expect(
+            (try await server.request(.POST, "/admin/v1/tenants/\(t.id)/projects/\(team)/keys", body: ["name": "k"], token: t.adminKey)).status == 409
+        )
         let listed = try await t.get("/projects?status=active")
         #expect(listed.json["data"]?.arrayValue?.map { $0["name"] } == ["division"])
     }
@@ -193,7 +199,9 @@ import Testing
         try await t.call(.POST, "/projects/\(p)/keys/\(k.id)/revoke")
         let all = try await t.call(.GET, "/audit?limit=100")
         let actions = all["data"]?.arrayValue?.compactMap { $0["action"]?.stringValue } ?? []
-        for a in ["tenant.create", "admin_key.create", "pool.create", "resource.create", "resource.update", "project.create", "key.create", "key.revoke"] {
+        for a in [
+            "tenant.create", "admin_key.create", "pool.create", "resource.create", "resource.update", "project.create", "key.create", "key.revoke",
+        ] {
             #expect(actions.contains(a), "missing \(a)")
         }
         let update = all["data"]?.arrayValue?.first { $0["action"] == "resource.update" }
@@ -246,10 +254,13 @@ import Testing
             (.POST, "/tenants/\(a.id)/projects/\(bProject)/keys/\(bKey.id)/revoke", nil),
             (.POST, "/tenants/\(b.id)/projects/\(bProject)/archive", nil), (.POST, "/tenants/\(b.id)/admin-keys", ["name": "x"]),
             (.POST, "/tenants/\(a.id)/admin-keys/\(bAdminKey)/revoke", nil),
-            (.POST, "/tenants/\(a.id)/resources", [
-                "pool_id": .string(b.poolId), "name": "x", "kind": "api_key", "provider": "openai", "credential": "sk-xxxxxxxxxxxxxxxx",
-                "models": ["gpt-4.1"],
-            ]),
+            (
+                .POST, "/tenants/\(a.id)/resources",
+                [
+                    "pool_id": .string(b.poolId), "name": "x", "kind": "api_key", "provider": "openai", "credential": "sk-xxxxxxxxxxxxxxxx",
+                    "models": ["gpt-4.1"],
+                ]
+            ),
             (.POST, "/tenants/\(a.id)/projects", ["name": "x", "pool_ids": [.string(b.poolId)]]),
             (.POST, "/tenants/\(a.id)/projects", ["name": "y", "parent_id": .string(bProject)]),
         ]
@@ -296,7 +307,10 @@ import Testing
         for unknown in ["/pools/pool_nope", "/resources/res_nope", "/projects/prj_nope", "/projects/prj_nope/keys", "/resources/res_nope/health"] {
             #expect((try await t.get(unknown)).status == 404, "\(unknown)")
         }
-        for trick in ["/admin/v1/tenants/\(t.id)/../\(t.id)/pools", "/admin/v1/tenants/%2e%2e/pools", "/admin/v1/tenants/\(t.id)/pools/%00", "/admin/v1/nothing-here"] {
+        for trick in [
+            "/admin/v1/tenants/\(t.id)/../\(t.id)/pools", "/admin/v1/tenants/%2e%2e/pools", "/admin/v1/tenants/\(t.id)/pools/%00",
+            "/admin/v1/nothing-here",
+        ] {
             let r = try await server.request(.GET, trick, token: t.adminKey)
             #expect((400..<500).contains(r.status), "\(trick) -> \(r.status)")
         }

@@ -48,7 +48,9 @@ import Testing
         let otherProject: String
     }
 
-    static func call(_ client: some TestClientProtocol, _ method: HTTPRequest.Method, _ path: String, _ body: String?, token: String) async throws -> Answer {
+    static func call(
+        _ client: some TestClientProtocol, _ method: HTTPRequest.Method, _ path: String, _ body: String?, token: String
+    ) async throws -> Answer {
         var headers: HTTPFields = [.authorization: "Bearer \(token)"]
         if body != nil { headers[.contentType] = "application/json" }
         let r = try await client.execute(uri: "/admin/v1" + path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
@@ -117,12 +119,16 @@ import Testing
                 Case(.post, path, #"{"name":"p4",\#(pools),"budget":{"overage_policy":"pray"}}"#, 422, field: "budget.overage_policy"),
                 Case(.post, path, #"{"name":"p5",\#(pools),"rate_limits":{"rpm":0}}"#, 422, field: "rate_limits.rpm"),
                 Case(.post, path, #"{"name":"p6",\#(pools),"rate_limits":{"tpm":1.5}}"#, 422, field: "rate_limits.tpm"),
-                Case(.post, path, #"{"name":"p7",\#(pools),"request_limits":{"max_output_tokens":true}}"#, 422, field: "request_limits.max_output_tokens"),
+                Case(
+                    .post, path, #"{"name":"p7",\#(pools),"request_limits":{"max_output_tokens":true}}"#, 422,
+                    field: "request_limits.max_output_tokens"),
                 Case(.post, path, #"{"name":"p8","pool_ids":"main"}"#, 422, field: "pool_ids"),
                 Case(.post, path, #"{"name":"p9","pool_ids":["pool_nope"]}"#, 422),
                 Case(.post, path, #"{"name":"p10",\#(pools),"parent_id":"\#(m.otherProject)"}"#, 422),
                 Case(.post, path, #"{"name":"web",\#(pools)}"#, 409),
-                Case(.patch, "\(path)/\(m.project)", #"{"budget":{"monthly_cap_micros":null,"alert_thresholds":"often"}}"#, 422, field: "budget.alert_thresholds"),
+                Case(
+                    .patch, "\(path)/\(m.project)", #"{"budget":{"monthly_cap_micros":null,"alert_thresholds":"often"}}"#, 422,
+                    field: "budget.alert_thresholds"),
                 Case(.patch, "\(path)/\(m.otherProject)", #"{"name":"stolen"}"#, 404),
             ]
         }
@@ -140,7 +146,8 @@ import Testing
                 Case(.post, "/tenants/\(m.tenant)/projects/\(m.otherProject)/keys", #"{"name":"k"}"#, 404),
                 Case(.post, "\(project)/seats", #"{"holder":"Ada","duration_seconds":0}"#, 422, field: "duration_seconds"),
                 Case(.post, "\(project)/seats", #"{"duration_seconds":3600}"#, 422, field: "holder"),
-                Case(.put, "/tenants/\(m.tenant)/pricing", #"{"entries":[{"model":"m","input_per_mtok_micros":-1,"output_per_mtok_micros":1}]}"#, 422),
+                Case(
+                    .put, "/tenants/\(m.tenant)/pricing", #"{"entries":[{"model":"m","input_per_mtok_micros":-1,"output_per_mtok_micros":1}]}"#, 422),
                 Case(.put, "/tenants/\(m.tenant)/pricing", #"{"entries":"none"}"#, 422, field: "entries"),
                 // Another tenant's objects do not exist for this admin.
                 Case(.put, "/tenants/\(m.otherTenant)/pricing", #"{"entries":[]}"#, 404),
@@ -161,7 +168,9 @@ import Testing
                 Case(.post, path, resource(#""base_url":"https://example.com/v1","models":[]"#), 422, field: "models"),
                 Case(.post, path, resource(#""base_url":"https://example.com/v1","models":["m"],"limits":{"rpm":-1}"#), 422, field: "limits.rpm"),
                 Case(.post, path, resource(#""base_url":"https://example.com/v1","models":["m"],"kind":"gift_card""#), 422),
-                Case(.post, path, #"{"pool_id":"\#(m.pool)","name":"r","kind":"seat","provider":"openai","base_url":"https://example.com/v1","models":["m"]}"#, 422),
+                Case(
+                    .post, path,
+                    #"{"pool_id":"\#(m.pool)","name":"r","kind":"seat","provider":"openai","base_url":"https://example.com/v1","models":["m"]}"#, 422),
                 Case(.post, "/tenants/\(m.tenant)/webhooks", #"{"url":"not a url"}"#, 422, field: "url"),
                 Case(.post, "/tenants/\(m.tenant)/webhooks", #"{"url":"https://example.com/hook","secret":"mine"}"#, 422, field: "secret"),
                 Case(.post, "/tenants/\(m.tenant)/webhooks", #"{"url":"https://example.com/hook","format":"telegram"}"#, 422, field: "format"),

@@ -115,10 +115,13 @@ import Testing
         let upstream = try await exactUpstream(recorder: recorder)
         let t = try await TenantFixture.exact(server, upstream: upstream)
         let p = try await t.project(extra: [
-            ("budget", [
-                "monthly_cap_micros": 100, "overage_policy": "fallback_model",
-                "fallback": ["model": "fallback-model", "max_output_tokens": 20, "cap_micros": 5],
-            ])
+            (
+                "budget",
+                [
+                    "monthly_cap_micros": 100, "overage_policy": "fallback_model",
+                    "fallback": ["model": "fallback-model", "max_output_tokens": 20, "cap_micros": 5],
+                ]
+            )
         ])
         let key = try await t.key(project: p)
         #expect((try await server.ask(key.secret)).status == 200)
@@ -149,10 +152,15 @@ import Testing
         let platformUpstream = try await exactUpstream(recorder: platform)
         let offer = try await server.admin(
             .POST, "/overflow-offers",
-            ["name": "overflow-exact", "provider": "openai", "base_url": .string(platformUpstream.url + "/v1"), "credential": "sk-upstream-test-credential",
-                "models": ["exact-model"], "price": ["input_per_mtok_micros": 0, "output_per_mtok_micros": 2_000_000]])
+            [
+                "name": "overflow-exact", "provider": "openai", "base_url": .string(platformUpstream.url + "/v1"),
+                "credential": "sk-upstream-test-credential",
+                "models": ["exact-model"], "price": ["input_per_mtok_micros": 0, "output_per_mtok_micros": 2_000_000],
+            ])
         let t = try await TenantFixture.exact(server, upstream: upstream)
-        let credit = try await t.call(.POST, "/resources", ["pool_id": .string(t.poolId), "name": "credit", "kind": "overflow", "offer_id": offer["id"]!, "credit_cap_micros": 450])
+        let credit = try await t.call(
+            .POST, "/resources",
+            ["pool_id": .string(t.poolId), "name": "credit", "kind": "overflow", "offer_id": offer["id"]!, "credit_cap_micros": 450])
         try await t.waitState(credit["id"]!.stringValue!, "active")
         let p = try await t.project(extra: [("overflow_allowed", true), ("budget", ["monthly_cap_micros": 100, "overage_policy": "overflow"])])
         let key = try await t.key(project: p)
@@ -168,7 +176,9 @@ import Testing
         #expect(rows.filter(\.overflow).map(\.overflowChargeMicros) == [200, 200])
         let budgets = try await t.call(.GET, "/budgets")
         #expect(budgets["data"]?.arrayValue?.first { $0["budget"] == .string("project:\(p)") }?["spent_micros"] == .int(100))
-        #expect(budgets["data"]?.arrayValue?.first { $0["budget"] == .string("overflow_credit:\(credit["id"]!.stringValue!)") }?["spent_micros"] == .int(400))
+        #expect(
+            budgets["data"]?.arrayValue?.first { $0["budget"] == .string("overflow_credit:\(credit["id"]!.stringValue!)") }?["spent_micros"]
+                == .int(400))
         #expect((try await t.call(.POST, "/budgets/reconcile"))["drift"]?.arrayValue?.isEmpty == true)
     }
 
@@ -199,7 +209,8 @@ import Testing
         // The grant is used up: a new request is opened, and the answered one stays answered.
         try await server.eventually("a second request") { (try await t.call(.GET, "/approvals?status=open"))["data"]?.arrayValue?.count == 1 }
         let audit = try await t.call(.GET, "/audit?action=approval.*")
-        #expect(audit["data"]?.arrayValue?.compactMap { $0["action"]?.stringValue }.sorted() == ["approval.approve", "approval.open", "approval.open"])
+        #expect(
+            audit["data"]?.arrayValue?.compactMap { $0["action"]?.stringValue }.sorted() == ["approval.approve", "approval.open", "approval.open"])
     }
 
     @Test func modelGrantsExpire() async throws {
@@ -285,7 +296,9 @@ import Testing
         #expect(second.body["type"] == "budget.threshold")
         // Verify the signature: HMAC-SHA256 over "<timestamp>.<body>".
         let signature = try #require(second.headers[HTTPField.Name("x-quotaflow-signature")!])
-        let parts = Dictionary(uniqueKeysWithValues: signature.split(separator: ",").map { p in (String(p.split(separator: "=")[0]), String(p.split(separator: "=")[1])) })
+        let parts = Dictionary(
+            uniqueKeysWithValues: signature.split(separator: ",").map { p in (String(p.split(separator: "=")[0]), String(p.split(separator: "=")[1]))
+            })
         let mac = HMAC<SHA256>.authenticationCode(
             for: Array("\(parts["t"]!).\(JSONWriter.string(second.body))".utf8), using: SymmetricKey(data: Array(secret.utf8)))
         #expect(parts["v1"] == SecretDigest.hex(mac))

@@ -41,18 +41,21 @@ import Testing
         for spec in Settings.all {
             // The README's default column is held to the one table of defaults (`AppConfig`).
             let shown = spec.defaultValue.isEmpty ? "—" : "`\(spec.defaultValue)`"
-            #expect(readme.contains("| `\(spec.name)` | `\(spec.environmentName)` | \(shown) |"), "README lacks the setting \(spec.name) with its default")
+            #expect(
+                readme.contains("| `\(spec.name)` | `\(spec.environmentName)` | \(shown) |"), "README lacks the setting \(spec.name) with its default"
+            )
         }
     }
 
     @Test func everyRouteIsInTheSpecAndBack() async throws {
         let server = try await TestServer.start { $0.verifierEnabled = false }
         let router = QuotaflowApp.buildRouter(gateway: server.gateway)
-        let routes = Set(router.routes.map { r -> String in
-            var path = r.path.description
-            if !path.hasPrefix("/") { path = "/" + path }
-            return "\(r.method.rawValue) \(path)"
-        })
+        let routes = Set(
+            router.routes.map { r -> String in
+                var path = r.path.description
+                if !path.hasPrefix("/") { path = "/" + path }
+                return "\(r.method.rawValue) \(path)"
+            })
         let spec = try Self.specOperations()
         #expect(routes.count > 70)
         #expect(routes.subtracting(spec).sorted() == [], "routes missing from openapi.yaml")

@@ -18,7 +18,8 @@ import Testing
         let upstream = try await Stub.upstream(recorder: recorder) { _, _ in Stub.openAIAnswer(input: 1000, output: 500, cached: 200) }
         let t = try await TenantFixture.make(server)
         let openai = try await t.resource(baseURL: upstream.url + "/v1", credential: "sk-openai-upstream-credential")
-        let anthropic = try await t.resource(provider: "anthropic", baseURL: upstream.url, credential: "sk-ant-upstream-credential", models: ["claude-haiku-4-5"])
+        let anthropic = try await t.resource(
+            provider: "anthropic", baseURL: upstream.url, credential: "sk-ant-upstream-credential", models: ["claude-haiku-4-5"])
         let p = try await t.project()
         let key = try await t.key(project: p)
         let r = try await server.chat(key: key.secret, model: "gpt-4.1")
@@ -140,7 +141,8 @@ import Testing
         let server = try await TestServer.start()
         let upstream = try await Stub.upstream()
         let t = try await TenantFixture.make(server)
-        let seat = try await t.resource(kind: "seat", baseURL: upstream.url + "/v1", extra: [("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 20_000_000])])
+        let seat = try await t.resource(
+            kind: "seat", baseURL: upstream.url + "/v1", extra: [("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 20_000_000])])
         let metered = try await t.resource(
             baseURL: upstream.url + "/v1",
             extra: [("cost_basis", ["type": "per_token", "input_per_mtok_micros": 2_000_000, "output_per_mtok_micros": 8_000_000])])
@@ -190,7 +192,8 @@ import Testing
         let good = try await Stub.upstream(recorder: healthy)
         let t = try await TenantFixture.make(server)
         // The limited one is cheaper, so it is tried first.
-        let cool = try await t.resource(kind: "seat", baseURL: bad.url + "/v1", extra: [("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 1])])
+        let cool = try await t.resource(
+            kind: "seat", baseURL: bad.url + "/v1", extra: [("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 1])])
         let fine = try await t.resource(baseURL: good.url + "/v1")
         let key = try await t.key(project: try await t.project())
         let r = try await server.chat(key: key.secret)
@@ -242,7 +245,8 @@ import Testing
         let good = try await Stub.upstream()
         let doomed = try await Stub.upstream()
         let t = try await TenantFixture.make(server)
-        let dead = try await t.resource(kind: "seat", baseURL: doomed.url + "/v1", extra: [("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 1])])
+        let dead = try await t.resource(
+            kind: "seat", baseURL: doomed.url + "/v1", extra: [("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 1])])
         try await t.resource(baseURL: good.url + "/v1")
         await doomed.stop()
         let key = try await t.key(project: try await t.project())
@@ -282,7 +286,8 @@ import Testing
         // The head arrives, then the body breaks off (or grows past the limit) for a non-streaming request.
         let upstream = try await Stub.upstream(recorder: calls) { body, _ in
             if body["model"] == "gpt-4.1" {
-                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(repeating: 0x20, count: 10_000)))
+                return Response(
+                    status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(repeating: 0x20, count: 10_000)))
             }
             return Response(
                 status: .ok, headers: [.contentType: "application/json"],
@@ -336,7 +341,9 @@ import Testing
         let row = try #require(try await server.ledger(t.id).first)
         #expect(row.status == 499 && row.reason == .clientClosed)
         // The request reached the upstream: it is charged its input estimate, flagged as estimated.
-        #expect(row.flags.contains(.usageEstimated) && row.usage.output == 0 && row.costMicros == Money.cost(row.usage, at: TokenPrice(inputPerMTok: 400_000, outputPerMTok: 1_600_000)))
+        #expect(
+            row.flags.contains(.usageEstimated) && row.usage.output == 0
+                && row.costMicros == Money.cost(row.usage, at: TokenPrice(inputPerMTok: 400_000, outputPerMTok: 1_600_000)))
         #expect(server.gateway.engine.reservationsHeld == 0)
     }
 
@@ -415,7 +422,8 @@ import Testing
         let server = try await TestServer.start(clock: clock)
         let upstream = try await Stub.upstream()
         let t = try await TenantFixture.make(server, settings: ["lease_idle_seconds": 60])
-        let seat = try await t.resource(kind: "seat", baseURL: upstream.url + "/v1", extra: [("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 1])])
+        let seat = try await t.resource(
+            kind: "seat", baseURL: upstream.url + "/v1", extra: [("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 1])])
         let p = try await t.project()
         let alice = try await t.key(project: p)
         let bob = try await t.key(project: p)
@@ -451,7 +459,8 @@ import Testing
         let t = try await TenantFixture.make(server)
         let own = try await t.resource(baseURL: ownedUpstream.url + "/v1", models: ["gpt-4.1-mini"])
         let credit = try await t.call(
-            .POST, "/resources", ["pool_id": .string(t.poolId), "name": "overflow", "kind": "overflow", "offer_id": offer["id"]!, "credit_cap_micros": 1_000])
+            .POST, "/resources",
+            ["pool_id": .string(t.poolId), "name": "overflow", "kind": "overflow", "offer_id": offer["id"]!, "credit_cap_micros": 1_000])
         let creditId = try #require(credit["id"]?.stringValue)
         #expect(credit["credential_hint"]?.stringValue?.hasPrefix("…") == true)
         try await t.waitState(creditId, "active")

@@ -86,7 +86,10 @@ import Testing
     @Test func rowsWithoutUsageRecordTheChargeNotInventedTokens() async throws {
         let server = try await TestServer.start()
         let upstream = try await Stub.upstream(models: ["exact-model"]) { _, _ in
-            Stub.json(["id": "c", "object": "chat.completion", "model": "exact-model", "choices": [["index": 0, "message": ["role": "assistant", "content": "ok"]]]])
+            Stub.json([
+                "id": "c", "object": "chat.completion", "model": "exact-model",
+                "choices": [["index": 0, "message": ["role": "assistant", "content": "ok"]]],
+            ])
         }
         let t = try await TenantFixture.exact(server, upstream: upstream, models: ["exact-model"])
         let key = try await t.key(project: try await t.project())

@@ -27,7 +27,10 @@ final class SwitchableResolver: HostResolver, Sendable {
             "metadata.test": ["169.254.169.254"], "intranet.test": ["10.0.0.5"], "mixed.test": ["93.184.216.34", "fe80::1"],
             "rebind.test": ["93.184.216.34"],
         ])
-        let server = try await TestServer.start(resolver: resolver) { $0.allowPrivateEgress = false; $0.verifierEnabled = false }
+        let server = try await TestServer.start(resolver: resolver) {
+            $0.allowPrivateEgress = false
+            $0.verifierEnabled = false
+        }
         let t = try await TenantFixture.make(server)
         func create(_ url: String, token: String? = nil) async throws -> TestResponse {
             try await server.request(
@@ -97,7 +100,8 @@ final class SwitchableResolver: HostResolver, Sendable {
         // ...but with a completion probe, or an admin's waiver (which the audit log keeps).
         try await t.resource(provider: "openai_compatible", baseURL: relay.url + "/v1", extra: [("probe", ["completion": true])])
         let waived = try await t.resource(
-            provider: "openai_compatible", baseURL: relay.url + "/v1", extra: [("probe", ["waiver": ["by": "cto@acme.example", "note": "vendor relay"]])])
+            provider: "openai_compatible", baseURL: relay.url + "/v1",
+            extra: [("probe", ["waiver": ["by": "cto@acme.example", "note": "vendor relay"]])])
         let audit = try await t.call(.GET, "/audit")["data"]?.arrayValue ?? []
         #expect(audit.contains { $0["target_id"]?.stringValue == waived && $0["summary"]?["probe"]?["waiver"]?["by"] == "cto@acme.example" })
     }
@@ -159,7 +163,8 @@ final class SwitchableResolver: HostResolver, Sendable {
             if body["model"] == "gpt-4.1" {
                 return Stub.json(["error": ["message": "The model `gpt-4.1` does not exist", "code": "model_not_found"]], status: .notFound)
             }
-            return Response(status: .notFound, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: objectMissing)))
+            return Response(
+                status: .notFound, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: objectMissing)))
         }
         let serving = Recorder()
         let other = try await Stub.upstream(recorder: serving)
@@ -175,7 +180,8 @@ final class SwitchableResolver: HostResolver, Sendable {
         for _ in 0..<3 { #expect(try await server.chat(key: key.secret, model: "gpt-4.1").status == 200) }
         #expect(serving.count == 3)
         let audit = try await t.call(.GET, "/audit")["data"]?.arrayValue ?? []
-        #expect(audit.contains { $0["action"] == "resource.model_cooled" && $0["target_id"]?.stringValue == a && $0["summary"]?["model"] == "gpt-4.1" })
+        #expect(
+            audit.contains { $0["action"] == "resource.model_cooled" && $0["target_id"]?.stringValue == a && $0["summary"]?["model"] == "gpt-4.1" })
         #expect(try await t.get("/resources/\(a)").json["state"] == "active")
     }
 
@@ -185,7 +191,9 @@ final class SwitchableResolver: HostResolver, Sendable {
         let up = try await StubUpstream.start { router in
             router.get("v1/models") { _, _ in Stub.models(["gpt-4.1-mini", "gpt-4.1"]) }
             router.post("v1/chat/completions") { _, _ in
-                Response(status: .notFound, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: "<h1>404 page not found</h1>")))
+                Response(
+                    status: .notFound, headers: [.contentType: "text/html"],
+                    body: .init(byteBuffer: ByteBuffer(string: "<h1>404 page not found</h1>")))
             }
         }
         let t = try await TenantFixture.make(server)
@@ -216,7 +224,8 @@ final class SwitchableResolver: HostResolver, Sendable {
         #expect(admin.text.hasPrefix("HTTP/1.1 408") && admin.seconds < 3)
         let chunked = await RawHTTP.exchange(
             port: server.app.port,
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(key.secret)\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(key.secret)\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
+        )
         #expect(chunked.text.hasPrefix("HTTP/1.1 400"), "\(chunked.text)")
         // And the server keeps serving.
         #expect(try await server.chat(key: key.secret).status == 200)

@@ -18,7 +18,9 @@ import Testing
     static let credential = "sk-pooled-SECRETabcdefghijklmnopqrstuvwxyz0123"
 
     /// An upstream whose models list accepts `credential` (so probes pass) and whose chat answers `chat`.
-    func upstream(recorder: Recorder = Recorder(), chat: @escaping @Sendable (JSONValue, HTTPFields) async throws -> Response) async throws
+    func upstream(
+        recorder: Recorder = Recorder(), chat: @escaping @Sendable (JSONValue, HTTPFields) async throws -> Response
+    ) async throws
         -> StubUpstream
     {
         try await StubUpstream.start { router in
@@ -96,7 +98,8 @@ import Testing
             return try await StubUpstream.start { router in
                 router.get("v1/models") { _, _ in
                     revokedNow.withLock { $0 }
-                        ? Stub.json(["error": ["message": "Incorrect API key provided"]], status: .unauthorized) : Stub.models(["gpt-4.1-mini", "gpt-4.1"])
+                        ? Stub.json(["error": ["message": "Incorrect API key provided"]], status: .unauthorized)
+                        : Stub.models(["gpt-4.1-mini", "gpt-4.1"])
                 }
                 router.post("v1/chat/completions") { _, _ in
                     revokedNow.withLock { $0 = true }
@@ -114,7 +117,9 @@ import Testing
         #expect(alone.json["error"]?["code"] == "upstream_error")
         try await t.waitState(bad, "suspended")
         let audit = try await t.call(.GET, "/audit")["data"]?.arrayValue ?? []
-        #expect(audit.contains { $0["target_id"]?.stringValue == bad && $0["summary"]?["to"] == "suspended" && $0["summary"]?["probe"]?["status"] == 401 })
+        #expect(
+            audit.contains { $0["target_id"]?.stringValue == bad && $0["summary"]?["to"] == "suspended" && $0["summary"]?["probe"]?["status"] == 401 }
+        )
         // Beside a healthy resource, a freshly revoked one costs no request: each is served by the other.
         let other = try await t.resource(name: "b-good", baseURL: good.url + "/v1", credential: Self.credential)
         let revoked2 = try await revocable()
@@ -174,7 +179,10 @@ import Testing
         let path = server.state.config.databasePath
         let dir = server.dir
         symlink(path, dir + "/link.db")
-        for target in [path, dir + "/./quotaflow.db", dir + "/../" + (dir as NSString).lastPathComponent + "/quotaflow.db", path + "-wal", path + "-shm", dir + "/link.db"] {
+        for target in [
+            path, dir + "/./quotaflow.db", dir + "/../" + (dir as NSString).lastPathComponent + "/quotaflow.db", path + "-wal", path + "-shm",
+            dir + "/link.db",
+        ] {
             #expect(throws: DatabaseBackup.Failure.self) { try DatabaseBackup.run(database: path, to: target, force: true) }
         }
         // The live database is intact and still serving.

@@ -38,7 +38,9 @@ import Testing
         let expired = try await server.ask(secret)
         #expect(expired.status == 401 && expired.json["error"]?["code"] == "key_expired" && !expired.text.contains(secret))
         // The background sweep may already have run on the advanced clock; running it again is harmless.
-        _ = try await MaintenanceService(state: server.state, engine: server.gateway.engine, writer: server.gateway.writer, clients: server.gateway.clients).expireSeats(now: clock.nowMs())
+        _ = try await MaintenanceService(
+            state: server.state, engine: server.gateway.engine, writer: server.gateway.writer, clients: server.gateway.clients
+        ).expireSeats(now: clock.nowMs())
         #expect((try await t.call(.GET, "/projects/\(p)/seats/\(seatId)"))["state"] == "expired")
         #expect((try await t.call(.GET, "/audit?action=seat.expire"))["data"]?.arrayValue?.count == 1)
         // Extending brings it back.
@@ -59,7 +61,9 @@ import Testing
         try await t.call(.POST, "/projects/\(p)/seats/\(seatId)/revoke")
         let revoked = try await server.ask(fresh)
         #expect(revoked.status == 401 && revoked.json["error"]?["code"] == "key_revoked")
-        #expect((try await server.request(.PATCH, "/admin/v1/tenants/\(t.id)/projects/\(p)/seats/\(seatId)", body: ["note": "x"], token: t.adminKey)).status == 409)
+        #expect(
+            (try await server.request(.PATCH, "/admin/v1/tenants/\(t.id)/projects/\(p)/seats/\(seatId)", body: ["note": "x"], token: t.adminKey))
+                .status == 409)
         let actions = (try await t.call(.GET, "/audit?target_id=\(seatId)"))["data"]?.arrayValue?.compactMap { $0["action"]?.stringValue } ?? []
         #expect(Set(actions) == ["seat.issue", "seat.expire", "seat.extend", "seat.rotate", "seat.revoke"])
         let rows = try await server.ledger(t.id).filter { $0.status == 200 }
@@ -72,7 +76,8 @@ import Testing
         let t = try await TenantFixture.exact(server, upstream: upstream)
         let p = try await t.project(extra: [("budget", ["monthly_cap_micros": 100_000])])
         let seat = try await t.call(
-            .POST, "/projects/\(p)/seats", ["holder": "Intern", "duration_seconds": 86_400, "budget_cap_micros": 250, "allowed_models": ["exact-model"], "rpm": 100])
+            .POST, "/projects/\(p)/seats",
+            ["holder": "Intern", "duration_seconds": 86_400, "budget_cap_micros": 250, "allowed_models": ["exact-model"], "rpm": 100])
         let key = try #require(seat["key"]?.stringValue)
         #expect((try await server.ask(key)).status == 200)
         #expect((try await server.ask(key)).status == 200)
@@ -172,9 +177,11 @@ import Testing
         let upstream = try await exactUpstream()
         let t = try await TenantFixture.make(server)
         try await t.call(.PUT, "/pricing", exactPricing)
-        let busy = try await t.resource(name: "busy", kind: "seat", baseURL: upstream.url + "/v1", models: ["exact-model"], extra: [
-            ("limits", ["rpm": 5]), ("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 1]),
-        ])
+        let busy = try await t.resource(
+            name: "busy", kind: "seat", baseURL: upstream.url + "/v1", models: ["exact-model"],
+            extra: [
+                ("limits", ["rpm": 5]), ("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 1]),
+            ])
         let spare = try await t.resource(name: "spare", baseURL: upstream.url + "/v1", models: ["fallback-model"])
         let p = try await t.project()
         let k1 = try await t.key(project: p)
@@ -209,12 +216,16 @@ import Testing
         let t = try await TenantFixture.make(server)
         try await t.call(.PUT, "/pricing", exactPricing)
         // One seat at $30/month and one metered key at half the list price.
-        try await t.resource(name: "seat", kind: "seat", baseURL: upstream.url + "/v1", models: ["exact-model"], extra: [
-            ("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 30_000_000]), ("limits", ["max_concurrency": 1]),
-        ])
-        try await t.resource(name: "key", baseURL: upstream.url + "/v1", models: ["exact-model"], extra: [
-            ("cost_basis", ["type": "per_token", "input_per_mtok_micros": 0, "output_per_mtok_micros": 500_000]),
-        ])
+        try await t.resource(
+            name: "seat", kind: "seat", baseURL: upstream.url + "/v1", models: ["exact-model"],
+            extra: [
+                ("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 30_000_000]), ("limits", ["max_concurrency": 1]),
+            ])
+        try await t.resource(
+            name: "key", baseURL: upstream.url + "/v1", models: ["exact-model"],
+            extra: [
+                ("cost_basis", ["type": "per_token", "input_per_mtok_micros": 0, "output_per_mtok_micros": 500_000])
+            ])
         let p = try await t.project()
         let keys = [try await t.key(project: p), try await t.key(project: p), try await t.key(project: p)]
         // Three holders; the seat is leased by the first, so the others go to the metered key.
@@ -281,7 +292,8 @@ import Testing
         #expect(try await server.ledger(third.id).first?.userDigest != digests[0])
         // No prompt content is stored anywhere in the database.
         let dump = try await server.state.db.read { conn in
-            try conn.query("SELECT * FROM ledger").map { "\($0.values)" }.joined() + (try conn.query("SELECT * FROM audit_log").map { "\($0.values)" }.joined())
+            try conn.query("SELECT * FROM ledger").map { "\($0.values)" }.joined()
+                + (try conn.query("SELECT * FROM audit_log").map { "\($0.values)" }.joined())
         }
         #expect(!dump.contains("Hello"))
     }

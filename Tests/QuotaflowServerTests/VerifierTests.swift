@@ -42,13 +42,15 @@ final class Controllable: Sendable {
                         HTTPField.Name("x-ratelimit-limit-tokens")!: "30000", HTTPField.Name("x-ratelimit-remaining-requests")!: "499",
                         HTTPField.Name("x-ratelimit-reset-requests")!: "120ms",
                     ],
-                    body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.bytes(["data": .array(self.models.withLock { $0 }.map { ["id": .string($0)] })]))))
+                    body: .init(
+                        byteBuffer: ByteBuffer(bytes: JSONWriter.bytes(["data": .array(self.models.withLock { $0 }.map { ["id": .string($0)] })]))))
             }
             router.post("v1/chat/completions") { _, _ in
                 self.chatCalls.wrappingAdd(1, ordering: .relaxed)
                 let s = self.chatStatus.load(ordering: .relaxed)
                 if s != 200 {
-                    return Stub.json(["error": ["message": "slow down"]], status: HTTPResponse.Status(code: s), headers: [HTTPField.Name("retry-after")!: "60"])
+                    return Stub.json(
+                        ["error": ["message": "slow down"]], status: HTTPResponse.Status(code: s), headers: [HTTPField.Name("retry-after")!: "60"])
                 }
                 return Stub.openAIAnswer()
             }
@@ -142,8 +144,10 @@ final class Controllable: Sendable {
         let partly = try await t.resource(baseURL: upstream.url + "/v1", models: ["gpt-4.1-mini", "o9-ultra"], waitActive: false)
         let unattested = try await t.call(
             .POST, "/resources",
-            ["pool_id": .string(t.poolId), "name": "orphan", "kind": "api_key", "provider": "openai", "base_url": .string(upstream.url + "/v1"),
-                "credential": "sk-upstream-test-credential", "models": ["gpt-4.1-mini"]])
+            [
+                "pool_id": .string(t.poolId), "name": "orphan", "kind": "api_key", "provider": "openai", "base_url": .string(upstream.url + "/v1"),
+                "credential": "sk-upstream-test-credential", "models": ["gpt-4.1-mini"],
+            ])
         let orphan = try #require(unattested["id"]?.stringValue)
         let expected = [
             (refused, "401 from upstream: the key was refused"), (tooSlow, "no answer within 1500 ms"),
@@ -185,8 +189,9 @@ final class Controllable: Sendable {
         let audit = try await t.call(.GET, "/audit?target_id=\(id)&action=resource.state&limit=20")
         let transitions = audit["data"]?.arrayValue?.reversed().compactMap { $0["summary"]?["to"]?.stringValue } ?? []
         #expect(transitions == ["verifying", "active", "degraded", "suspended", "active"])
-        #expect(audit["data"]?.arrayValue?.first(where: { $0["summary"]?["to"] == "suspended" })?["summary"]?["cause"]?.stringValue?
-            .contains("3 probes failed") == true)
+        #expect(
+            audit["data"]?.arrayValue?.first(where: { $0["summary"]?["to"] == "suspended" })?["summary"]?["cause"]?.stringValue?
+                .contains("3 probes failed") == true)
     }
 
     @Test func a429CoolsTheResourceUntilAHalfOpenProbe() async throws {

@@ -116,7 +116,8 @@ let quiet: Logger = {
         // After shutdown a row is refused rather than silently dropped.
         let late = await writer.append(
             LedgerWriter.Item(
-                entry: LedgerEntry(requestId: "late", at: 0, startedAt: 0, tenantId: "t", projectId: "p", wireFormat: .openai, endpoint: "x",
+                entry: LedgerEntry(
+                    requestId: "late", at: 0, startedAt: 0, tenantId: "t", projectId: "p", wireFormat: .openai, endpoint: "x",
                     modelRequested: "m", status: 200), settlement: nil))
         #expect(!late)
     }

@@ -50,13 +50,15 @@ public final class AdmissionEngine: Sendable {
             var remaining: Int64?
             for key in Charging.budgetCounters(facts) {
                 let grants: Int64 = if case .project(let id) = key { r.grants[id] ?? 0 } else { 0 }
-                let spec = CounterSpec.of(key, catalog: r.catalog, tenantId: r.tenant.id, projectId: r.project.id, keyCap: r.key.budgetCapMicros, grants: grants)
+                let spec = CounterSpec.of(
+                    key, catalog: r.catalog, tenantId: r.tenant.id, projectId: r.project.id, keyCap: r.key.budgetCapMicros, grants: grants)
                 let c = s.book.counter(key, spec: spec, now: r.now)
                 if let cap = spec.cap {
                     let limit = cap + c.carry
                     let left = limit - c.spent - c.reserved
                     if worst > left {
-                        let detail = Self.describe(key, catalog: r.catalog, used: c.spent + c.reserved, limit: limit, periodEnd: c.period.end, worst: worst, shape: r.shape)
+                        let detail = Self.describe(
+                            key, catalog: r.catalog, used: c.spent + c.reserved, limit: limit, periodEnd: c.period.end, worst: worst, shape: r.shape)
                         if r.enforce {
                             if case .project(let id) = key { return .overBudget(projectId: id, detail: detail, periodEnd: c.period.end) }
                             return .denied(Denial(.quotaExceeded, detail, resetsAt: c.period.end))
@@ -71,14 +73,16 @@ public final class AdmissionEngine: Sendable {
             if r.overage?.kind != .overflow { choice = Self.select(&s, r, overflow: false, excluding: []) }
             if choice == nil, r.project.overflowAllowed, r.overage?.kind != .fallback { choice = Self.select(&s, r, overflow: true, excluding: []) }
             guard let (resource, upstreamWorst) = choice else {
-                let message = "no resource in this project's pools can take a \(r.model) request right now"
+                let message =
+                    "no resource in this project's pools can take a \(r.model) request right now"
                     + (r.project.overflowAllowed ? "" : " (overflow is not enabled for this project)")
                 return .denied(Denial(.noCapacity, message, retryAfterSeconds: Self.retryAfterSeconds(&s, r)))
             }
             facts.overflow = resource.resource.kind == .overflow
             facts.resourceId = resource.id
             for key in Charging.upstreamCounters(facts) {
-                _ = s.book.counter(key, spec: CounterSpec.of(key, catalog: r.catalog, tenantId: r.tenant.id, projectId: r.project.id, keyCap: nil), now: r.now)
+                _ = s.book.counter(
+                    key, spec: CounterSpec.of(key, catalog: r.catalog, tenantId: r.tenant.id, projectId: r.project.id, keyCap: nil), now: r.now)
                 holds.append((key, upstreamWorst))
             }
             for (key, amount) in holds { s.book.hold(key, amount) }
@@ -115,7 +119,8 @@ public final class AdmissionEngine: Sendable {
             facts.overflow = resource.resource.kind == .overflow
             facts.resourceId = resource.id
             for key in Charging.upstreamCounters(facts) {
-                _ = s.book.counter(key, spec: CounterSpec.of(key, catalog: r.catalog, tenantId: r.tenant.id, projectId: r.project.id, keyCap: nil), now: r.now)
+                _ = s.book.counter(
+                    key, spec: CounterSpec.of(key, catalog: r.catalog, tenantId: r.tenant.id, projectId: r.project.id, keyCap: nil), now: r.now)
                 s.book.hold(key, upstreamWorst)
                 kept.append((key, upstreamWorst))
             }

@@ -44,7 +44,8 @@ public struct CounterSpec: Sendable, Equatable {
     }
 
     /// The spec of `key` from the catalog. `grants` raises a project's cap (approvals in force).
-    public static func of(_ key: BudgetKey, catalog: Catalog, tenantId: String, projectId: String?, keyCap: Int64?, grants: Int64 = 0) -> CounterSpec {
+    public static func of(_ key: BudgetKey, catalog: Catalog, tenantId: String, projectId: String?, keyCap: Int64?, grants: Int64 = 0) -> CounterSpec
+    {
         let tenantAnchor = catalog.tenants[tenantId]?.settings.period ?? .init()
         switch key {
         case .tenant:

@@ -1,4 +1,3 @@
-
 /// A data-plane credential after lookup: a project key or a virtual seat. A class, so the hot path
 /// passes one reference instead of copying (and retaining) every field.
 public final class DataPlaneKey: Sendable {

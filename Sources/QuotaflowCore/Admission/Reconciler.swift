@@ -69,7 +69,9 @@ public struct Reconciler {
             sums[key] = Sums()
             if periods[key] == nil {
                 let current = BillingPeriod.containing(now, anchor: c.anchor)
-                periods[key] = (current, current.previous(anchor: c.anchor), CounterSpec(anchor: c.anchor, cap: c.capForCarry, rolloverPercent: c.rolloverPercent))
+                periods[key] = (
+                    current, current.previous(anchor: c.anchor), CounterSpec(anchor: c.anchor, cap: c.capForCarry, rolloverPercent: c.rolloverPercent)
+                )
             }
         }
         var spend: [BudgetKey: RecomputedCounter] = [:]

@@ -45,9 +45,12 @@ public struct ResourceRuntime: Sendable {
         let limits = res.limits
         if let c = limits.maxConcurrency, inFlight >= c { at = max(at, now + 1000) }
         if let rpm = limits.rpm { at = max(at, requests.roomAt(1, limit: rpm, nowMs: now)) }
-        if let tpm = limits.tpm, tokens > 0, self.tokens.total(nowMs: now) > 0 { at = max(at, self.tokens.roomAt(min(tokens, tpm), limit: tpm, nowMs: now)) }
+        if let tpm = limits.tpm, tokens > 0, self.tokens.total(nowMs: now) > 0 {
+            at = max(at, self.tokens.roomAt(min(tokens, tpm), limit: tpm, nowMs: now))
+        }
         for (i, w) in limits.windows.enumerated() where i < windows.count {
-            let full = (w.requests.map { windows[i].requests >= $0 } ?? false)
+            let full =
+                (w.requests.map { windows[i].requests >= $0 } ?? false)
                 || (w.tokens.map { windows[i].tokens > 0 && windows[i].tokens + tokens > $0 } ?? false)
             if full { at = max(at, windows[i].start + w.windowSeconds * 1000) }
         }

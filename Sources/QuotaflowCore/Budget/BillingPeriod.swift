@@ -22,7 +22,8 @@ public struct BillingPeriod: Sendable, Equatable {
         func startOf(year: Int, month: Int) -> Date {
             calendar.date(from: DateComponents(year: year, month: month, day: day, hour: 0, minute: 0, second: 0))!
         }
-        var year = parts.year!, month = parts.month!
+        var year = parts.year!
+        var month = parts.month!
         var start = startOf(year: year, month: month)
         if start > now {
             month -= 1
@@ -32,7 +33,8 @@ public struct BillingPeriod: Sendable, Equatable {
             }
             start = startOf(year: year, month: month)
         }
-        var nextMonth = month + 1, nextYear = year
+        var nextMonth = month + 1
+        var nextYear = year
         if nextMonth == 13 {
             nextMonth = 1
             nextYear += 1

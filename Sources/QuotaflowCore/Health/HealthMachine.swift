@@ -67,9 +67,11 @@ public enum HealthMachine {
             switch state {
             case .pending, .verifying, .rejected:
                 let s: ResourceState = state == .rejected ? .pending : state
-                return Decision(state: s, counters: c, cause: "rate limited by the upstream during admission; trying again at \(Timestamp.format(until))")
+                return Decision(
+                    state: s, counters: c, cause: "rate limited by the upstream during admission; trying again at \(Timestamp.format(until))")
             case .active, .degraded, .suspended, .cooling:
-                return Decision(state: .cooling, counters: c, cause: state == .cooling ? nil : "rate limited by the upstream until \(Timestamp.format(until))")
+                return Decision(
+                    state: .cooling, counters: c, cause: state == .cooling ? nil : "rate limited by the upstream until \(Timestamp.format(until))")
             case .revoked:
                 return Decision(state: state, counters: c, cause: nil)
             }

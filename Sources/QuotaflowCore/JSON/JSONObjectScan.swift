@@ -36,7 +36,9 @@ public struct JSONObjectScan: Sendable {
     }
 
     /// Validates the whole document and locates the top-level members.
-    public static func scan(_ buffer: UnsafeRawBufferPointer, maxDepth: Int = JSONParser.defaultMaxDepth) throws(ScanError)
+    public static func scan(
+        _ buffer: UnsafeRawBufferPointer, maxDepth: Int = JSONParser.defaultMaxDepth
+    ) throws(ScanError)
         -> JSONObjectScan
     {
         var parser = JSONParser(bytes: buffer, index: 0, maxDepth: maxDepth)

@@ -15,7 +15,9 @@ public struct JSONParser {
     let maxDepth: Int
 
     /// Parses a whole document.
-    public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError)
+    public static func parse(
+        _ bytes: some Collection<UInt8>, maxDepth: Int = defaultMaxDepth
+    ) throws(JSONSyntaxError)
         -> JSONValue
     {
         let array = Array(bytes)
@@ -29,7 +31,9 @@ public struct JSONParser {
         return try result.get()
     }
 
-    public static func parse(buffer: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError)
+    public static func parse(
+        buffer: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth
+    ) throws(JSONSyntaxError)
         -> JSONValue
     {
         var parser = JSONParser(bytes: buffer, index: 0, maxDepth: maxDepth)
@@ -65,9 +69,15 @@ public struct JSONParser {
         case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
         case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
         default: throw error("unexpected character '\(Self.printable(bytes[index]))'")
         }

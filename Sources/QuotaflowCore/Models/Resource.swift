@@ -139,7 +139,8 @@ public struct ResourceLimits: Sendable, Equatable, Codable {
     public var windows: [UsageWindow]
     public var monthlySpendCapMicros: Int64?
 
-    public init(maxConcurrency: Int64? = nil, rpm: Int64? = nil, tpm: Int64? = nil, windows: [UsageWindow] = [], monthlySpendCapMicros: Int64? = nil) {
+    public init(maxConcurrency: Int64? = nil, rpm: Int64? = nil, tpm: Int64? = nil, windows: [UsageWindow] = [], monthlySpendCapMicros: Int64? = nil)
+    {
         self.maxConcurrency = maxConcurrency
         self.rpm = rpm
         self.tpm = tpm

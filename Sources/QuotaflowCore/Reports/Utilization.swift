@@ -76,7 +76,8 @@ public enum Utilization {
             var current = "pending"
             var since = r.createdAt
             for t in transitionsBy[r.id] ?? [] {
-                let start = max(since, from), end = min(t.at, to)
+                let start = max(since, from)
+                let end = min(t.at, to)
                 if end > start { item.stateMs[current, default: 0] += end - start }
                 current = t.to
                 since = t.at
@@ -91,7 +92,8 @@ public enum Utilization {
                     item.leases += 1
                     lastHolder = row.holder
                 }
-                let s = max(row.startedAt, coveredUntil), e = min(max(row.finishedAt, row.startedAt), to)
+                let s = max(row.startedAt, coveredUntil)
+                let e = min(max(row.finishedAt, row.startedAt), to)
                 if e > s { busyMs += e - s }
                 coveredUntil = max(coveredUntil, e)
             }

@@ -9,7 +9,10 @@ public enum ModelPattern {
 
     /// Iterative glob match with backtracking to the last star, over UTF-8 bytes without copying.
     static func glob(_ p: UnsafeBufferPointer<UInt8>, _ m: UnsafeBufferPointer<UInt8>) -> Bool {
-        var pi = 0, mi = 0, star = -1, mark = 0
+        var pi = 0
+        var mi = 0
+        var star = -1
+        var mark = 0
         while mi < m.count {
             if pi < p.count, p[pi] != UInt8(ascii: "*"), p[pi] == m[mi] {
                 pi += 1

@@ -53,7 +53,9 @@ public struct RateLimitInfo: Sendable, Equatable {
         for (rawName, value) in headers {
             let name = rawName.lowercased()
             guard let kind = resetKind(name) else { continue }
-            let at = name.hasPrefix("x-ratelimit-reset") ? parseDuration(value.trimmingWhitespace()).map { nowMs + $0 } : Timestamp.parse(value.trimmingWhitespace())
+            let at =
+                name.hasPrefix("x-ratelimit-reset")
+                ? parseDuration(value.trimmingWhitespace()).map { nowMs + $0 } : Timestamp.parse(value.trimmingWhitespace())
             if let at { tagged.append((at, remaining[kind] == 0)) }
         }
         if let retryAfter {

@@ -35,7 +35,8 @@ public enum UpstreamRefusal: Sendable, Equatable {
         let code = error["code"]?.stringValue?.lowercased() ?? ""
         if code == "model_not_found" || message.hasPrefix("model:") || message.hasPrefix("models/") { return .model }
         let aboutModel = message.contains("model")
-        let missing = message.contains("not found") || message.contains("does not exist") || message.contains("not exist")
+        let missing =
+            message.contains("not found") || message.contains("does not exist") || message.contains("not exist")
             || message.contains("unknown") || message.contains("not supported")
         if aboutModel && missing { return .model }
         let routeWords = ["invalid url", "unknown request url", "unrecognized request url", "no route", "unknown endpoint", "path not found"]

@@ -28,7 +28,12 @@ public enum UsageReader {
 public enum TokenEstimate {
     /// About one token per three bytes of text (English averages four characters a token, code
     /// and many other scripts fewer), plus a few tokens of framing per message object.
-    public static func input(_ scan: JSONObjectScan, ignoring: Set<String> = ["model", "stream", "max_tokens", "max_completion_tokens", "user", "metadata", "stream_options", "temperature", "top_p", "n"]) -> Int64 {
+    public static func input(
+        _ scan: JSONObjectScan,
+        ignoring: Set<String> = [
+            "model", "stream", "max_tokens", "max_completion_tokens", "user", "metadata", "stream_options", "temperature", "top_p", "n",
+        ]
+    ) -> Int64 {
         var bytes = 0
         var objects = 0
         for m in scan.members where !ignoring.contains(m.key) {

@@ -116,7 +116,9 @@ struct ApprovalsController {
         let (projectId, g) = try validating {
             try body.rejectUnknown(["project_id", "grant_micros", "model", "until", "duration_seconds", "note"])
             let projectId = try body.required("project_id", Field.string(maxLength: 64))
-            guard env.catalog.current.projects[projectId]?.tenantId == tenantId else { throw FieldError("project_id", "no project '\(projectId)' in this tenant") }
+            guard env.catalog.current.projects[projectId]?.tenantId == tenantId else {
+                throw FieldError("project_id", "no project '\(projectId)' in this tenant")
+            }
             return (projectId, try readGrant(body, now: now))
         }
         let a = Approval(

@@ -27,9 +27,11 @@ struct BudgetsController {
         var items: [JSONValue] = []
         for key in Self.budgetKeys(tenantId: tenantId, catalog: catalog) {
             guard let (_, projectId, name, thresholds, cap) = alerts.describe(key, catalog: catalog) else { continue }
-            let spec = CounterSpec.of(key, catalog: catalog, tenantId: tenantId, projectId: projectId, keyCap: catalog.keysById[Self.keyId(key) ?? ""]?.budgetCapMicros)
+            let spec = CounterSpec.of(
+                key, catalog: catalog, tenantId: tenantId, projectId: projectId, keyCap: catalog.keysById[Self.keyId(key) ?? ""]?.budgetCapMicros)
             let counter = engine.counterSnapshot(key)
-            let period = counter.map { $0.period.end > now ? $0.period : BillingPeriod.containing(now, anchor: spec.anchor) }
+            let period =
+                counter.map { $0.period.end > now ? $0.period : BillingPeriod.containing(now, anchor: spec.anchor) }
                 ?? BillingPeriod.containing(now, anchor: spec.anchor)
             let current = counter.map { $0.period == period } ?? false
             let spent = current ? counter!.spent : 0
@@ -103,7 +105,8 @@ struct BudgetsController {
                 }
             }
             return [
-                "checked": .int(Int64(checked)), "drift": .array(drift), "drift_micros": .int(
+                "checked": .int(Int64(checked)), "drift": .array(drift),
+                "drift_micros": .int(
                     drift.compactMap { d in d["counter_micros"]?.int64Value.flatMap { c in d["ledger_micros"]?.int64Value.map { abs(c - $0) } } }
                         .reduce(0, +)),
                 "at": .string(Timestamp.format(now)),

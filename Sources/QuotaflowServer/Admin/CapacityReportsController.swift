@@ -31,8 +31,10 @@ struct CapacityReportsController {
             let period = BillingPeriod.containing(now, anchor: anchor)
             let windowStart = max(period.start, now - 7 * Forecast.dayMs)
             let (spent, recent) = try await env.reads.read { conn in
-                (try conn.spendByProject(tenantId: tenantId, from: period.start, to: now + 1),
-                 try conn.spendByProject(tenantId: tenantId, from: windowStart, to: now + 1))
+                (
+                    try conn.spendByProject(tenantId: tenantId, from: period.start, to: now + 1),
+                    try conn.spendByProject(tenantId: tenantId, from: windowStart, to: now + 1)
+                )
             }
             spendByAnchor[anchor] = (Forecast.subtreeSpend(spent, parents: parents), Forecast.subtreeSpend(recent, parents: parents))
         }
@@ -67,9 +69,11 @@ struct CapacityReportsController {
         let limitEvents = try q.int("limit_events", range: 1...100_000) ?? 3
         await ledger.flush()
         let (resources, pools, uses, transitions, minutes, lastUse) = try await env.reads.read { conn in
-            (try conn.resources(tenantId: tenantId).filter { $0.state != .revoked || $0.updatedAt >= from }, try conn.pools(tenantId: tenantId),
-             try conn.resourceTimeline(tenantId: tenantId, from: from, to: to), try conn.stateTransitions(tenantId: tenantId, until: to),
-             try conn.minuteCounts(tenantId: tenantId, from: from, to: to), try conn.lastUse(tenantId: tenantId))
+            (
+                try conn.resources(tenantId: tenantId).filter { $0.state != .revoked || $0.updatedAt >= from }, try conn.pools(tenantId: tenantId),
+                try conn.resourceTimeline(tenantId: tenantId, from: from, to: to), try conn.stateTransitions(tenantId: tenantId, until: to),
+                try conn.minuteCounts(tenantId: tenantId, from: from, to: to), try conn.lastUse(tenantId: tenantId)
+            )
         }
         let (items, totals) = Utilization.compute(
             resources: resources.map { .init(id: $0.id, poolId: $0.poolId, kind: $0.kind, limits: $0.limits, createdAt: $0.createdAt) },
@@ -91,7 +95,10 @@ struct CapacityReportsController {
         }
         let busy: [JSONValue] = items.filter { $0.atLimitMinutes + Int64($0.cooldowns) >= limitEvents }.compactMap { i in
             byId[i.resourceId].map {
-                ["resource_id": .string($0.id), "name": .string($0.name), "at_limit_minutes": .int(i.atLimitMinutes), "cooldowns": .int(Int64(i.cooldowns))]
+                [
+                    "resource_id": .string($0.id), "name": .string($0.name), "at_limit_minutes": .int(i.atLimitMinutes),
+                    "cooldowns": .int(Int64(i.cooldowns)),
+                ]
             }
         }
         let totalsById = Dictionary(uniqueKeysWithValues: totals.map { ($0.poolId, $0) })
@@ -113,11 +120,16 @@ struct CapacityReportsController {
         let (from, to) = try request.query.reportRange(now: env.now)
         await ledger.flush()
         let (totals, holders, resources) = try await env.reads.read { conn in
-            (try conn.usage(tenantId: tenantId, from: from, to: to, groupBy: []).first, try conn.activeHolders(tenantId: tenantId, from: from, to: to),
-             try conn.resources(tenantId: tenantId))
+            (
+                try conn.usage(tenantId: tenantId, from: from, to: to, groupBy: []).first,
+                try conn.activeHolders(tenantId: tenantId, from: from, to: to),
+                try conn.resources(tenantId: tenantId)
+            )
         }
         let seatFees: [Int64] = resources.compactMap { r in
-            guard r.kind == .seat, r.createdAt < to, r.state != .revoked || r.updatedAt > from, case .flatMonthly(let fee) = r.costBasis else { return nil }
+            guard r.kind == .seat, r.createdAt < to, r.state != .revoked || r.updatedAt > from, case .flatMonthly(let fee) = r.costBasis else {
+                return nil
+            }
             return fee
         }
         let s = Savings.compute(

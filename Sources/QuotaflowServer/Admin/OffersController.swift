@@ -106,7 +106,8 @@ struct OffersController {
         offer.updatedAt = env.now
         try await env.changes.write { [offer] conn in
             try conn.setOfferCredential(id: offer.id, ciphertext: ciphertext, hint: offer.credentialHint, at: offer.updatedAt)
-            try env.audit(conn, who, tenant: nil, "offer.rotate_credential", "overflow_offer", offer.id, ["credential_hint": .string(offer.credentialHint)])
+            try env.audit(
+                conn, who, tenant: nil, "offer.rotate_credential", "overflow_offer", offer.id, ["credential_hint": .string(offer.credentialHint)])
         }
         return JSONResponse.make(Rep.offer(offer))
     }

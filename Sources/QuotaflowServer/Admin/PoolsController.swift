@@ -77,7 +77,12 @@ struct PoolsController {
         let tenantId = try context.tenantScope(env.catalog)
         let poolId = try context.parameters.require("pool_id")
         let who = try context.admin
-        enum Outcome: Sendable { case missing, hasResources(Int), usedBy([String]), deleted }
+        enum Outcome: Sendable {
+            case missing
+            case hasResources(Int)
+            case usedBy([String])
+            case deleted
+        }
         let outcome = try await env.changes.write { conn -> Outcome in
             guard try conn.pool(tenantId: tenantId, id: poolId) != nil else { return .missing }
             let count = try conn.liveResourceCount(tenantId: tenantId, poolId: poolId)

@@ -25,13 +25,15 @@ struct PricingController {
         let body = try await env.body(request)
         let entries: [PriceEntry] = try validating {
             try body.rejectUnknown(["entries"])
-            let list = try body.required("entries", Field.array(maxCount: 2000) { value, name in
-                let r = try ObjectReader(value, path: name)
-                let model = try r.required("model", Field.string(maxLength: 200))
-                guard ModelPattern.isValid(model) else { throw FieldError(r.fieldName("model"), "must be a model name or pattern") }
-                let rest = ObjectReader(members: r.members.filter { $0.0 != "model" }, path: name)
-                return PriceEntry(model: model, price: try TokenPrice(reading: rest))
-            })
+            let list = try body.required(
+                "entries",
+                Field.array(maxCount: 2000) { value, name in
+                    let r = try ObjectReader(value, path: name)
+                    let model = try r.required("model", Field.string(maxLength: 200))
+                    guard ModelPattern.isValid(model) else { throw FieldError(r.fieldName("model"), "must be a model name or pattern") }
+                    let rest = ObjectReader(members: r.members.filter { $0.0 != "model" }, path: name)
+                    return PriceEntry(model: model, price: try TokenPrice(reading: rest))
+                })
             let names = list.map(\.model)
             if Set(names).count != names.count { throw FieldError("entries", "lists a model more than once") }
             return list

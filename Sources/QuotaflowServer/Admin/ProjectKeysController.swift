@@ -82,7 +82,8 @@ struct ProjectKeysController {
         let who = try context.admin
         try await env.changes.write { [updated] conn in
             try conn.updateProjectKey(updated)
-            try env.audit(conn, who, tenant: tenantId, "key.update", "project_key", updated.id, Rep.diff(Rep.projectKey(current), Rep.projectKey(updated)))
+            try env.audit(
+                conn, who, tenant: tenantId, "key.update", "project_key", updated.id, Rep.diff(Rep.projectKey(current), Rep.projectKey(updated)))
         }
         return JSONResponse.make(Rep.projectKey(updated))
     }

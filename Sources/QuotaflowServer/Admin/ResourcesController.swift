@@ -198,7 +198,8 @@ struct ResourcesController {
         try await env.changes.write { [updated] conn in
             try conn.updateResource(updated)
             if restart { try conn.restartVerification(id: updated.id) }
-            try env.audit(conn, who, tenant: tenantId, "resource.update", "resource", updated.id, Rep.diff(Rep.resource(current), Rep.resource(updated)))
+            try env.audit(
+                conn, who, tenant: tenantId, "resource.update", "resource", updated.id, Rep.diff(Rep.resource(current), Rep.resource(updated)))
         }
         return JSONResponse.make(Rep.resource(updated))
     }

@@ -15,7 +15,6 @@ struct UsageReportsController {
         admin.get("tenants/{tenant_id}/ledger/export", use: exportLedger)
     }
 
-
     // MARK: usage
 
     @Sendable func usage(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -52,11 +51,18 @@ struct UsageReportsController {
             return catalog.projects[id]?.attributes["cost_center"]
         }
         if format == "csv" {
-            var csv = CSV.line(dims.map(\.rawValue) + ["cost_center", "requests", "succeeded", "tokens_in", "tokens_out", "tokens_cached", "cost_micros", "upstream_cost_micros", "overflow_charge_micros"])
+            var csv = CSV.line(
+                dims.map(\.rawValue) + [
+                    "cost_center", "requests", "succeeded", "tokens_in", "tokens_out", "tokens_cached", "cost_micros", "upstream_cost_micros",
+                    "overflow_charge_micros",
+                ])
             for g in groups {
                 csv += CSV.line(
                     zip(dims, g.keys).map { label($0, $1) ?? "" } + [costCenter(g) ?? ""]
-                        + [g.requests, g.succeeded, g.tokensIn, g.tokensOut, g.tokensCached, g.costMicros, g.upstreamCostMicros, g.overflowChargeMicros].map(String.init))
+                        + [
+                            g.requests, g.succeeded, g.tokensIn, g.tokensOut, g.tokensCached, g.costMicros, g.upstreamCostMicros,
+                            g.overflowChargeMicros,
+                        ].map(String.init))
             }
             return Response(
                 status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"usage.csv\""],
@@ -101,7 +107,8 @@ struct UsageReportsController {
                 var after: Int64 = 0
                 while true {
                     let cursor = after
-                    let page = try await db.read { conn in try conn.ledgerPage(tenantId: tenantId, from: from, to: to, afterSeq: cursor, limit: 2000) }
+                    let page = try await db.read { conn in try conn.ledgerPage(tenantId: tenantId, from: from, to: to, afterSeq: cursor, limit: 2000)
+                    }
                     guard let last = page.last else { break }
                     var text = ""
                     for e in page {

@@ -89,7 +89,9 @@ struct WebhooksController {
         var w = current
         try validating {
             let merged = try ObjectReader(
-                JSONMergePatch.apply(.object(body.members), to: ["url": .string(current.url), "format": .string(current.format.rawValue), "active": .bool(current.active)]))
+                JSONMergePatch.apply(
+                    .object(body.members),
+                    to: ["url": .string(current.url), "format": .string(current.format.rawValue), "active": .bool(current.active)]))
             try merged.rejectUnknown(["url", "format", "active"])
             w.url = try merged.required("url", Field.url)
             w.format = try merged.optional("format", Self.formatField) ?? .json
@@ -124,7 +126,10 @@ struct WebhooksController {
         let payload: JSONValue =
             w.format == .slack
             ? ["text": "Quotaflow: test delivery"]
-            : ["id": .string(eventId), "type": "webhook.test", "created_at": .string(Timestamp.format(now)), "tenant_id": .string(tenantId), "data": [:]]
+            : [
+                "id": .string(eventId), "type": "webhook.test", "created_at": .string(Timestamp.format(now)), "tenant_id": .string(tenantId),
+                "data": [:],
+            ]
         try await env.reads.write { conn in
             try conn.enqueueDelivery(tenantId: tenantId, webhookId: w.id, eventId: eventId, eventType: "webhook.test", payload: payload.text, at: now)
         }
@@ -135,7 +140,8 @@ struct WebhooksController {
     static func rep(_ d: Delivery) -> JSONValue {
         [
             "id": .int(d.id), "webhook_id": .string(d.webhookId), "event_id": .string(d.eventId), "event_type": .string(d.eventType),
-            "status": .string(d.status.rawValue), "attempts": .int(Int64(d.attempts)), "next_attempt_at": Rep.time(d.status == .pending ? d.nextAttemptAt : nil),
+            "status": .string(d.status.rawValue), "attempts": .int(Int64(d.attempts)),
+            "next_attempt_at": Rep.time(d.status == .pending ? d.nextAttemptAt : nil),
             "last_status": .int(d.lastStatus.map { Int64($0) }), "last_error": .string(d.lastError), "created_at": Rep.time(d.createdAt),
             "delivered_at": Rep.time(d.deliveredAt), "payload": .stored(d.payload),
         ]

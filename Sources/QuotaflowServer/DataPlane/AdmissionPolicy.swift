@@ -53,7 +53,8 @@ struct AdmissionPolicy: Sendable {
                     guard let fb = p.budget.fallback, let fbPrice = caller.catalog.pricing[caller.tenant.id]?.price(for: fb.model) else {
                         throw Refusal(.quotaExceeded, detail, resetsAt: periodEnd)
                     }
-                    plan = RequestPlan.make(parsed, model: fb.model, outputLimit: [limits.maxOutputTokens, fb.maxOutputTokens].compactMap { $0 }.min())
+                    plan = RequestPlan.make(
+                        parsed, model: fb.model, outputLimit: [limits.maxOutputTokens, fb.maxOutputTokens].compactMap { $0 }.min())
                     listPrice = fbPrice
                     try Self.check(plan, parsed: parsed, price: listPrice, limits: limits, fail: fail)
                     overage = (kind: .fallback, projectId: projectId)
@@ -80,13 +81,15 @@ struct AdmissionPolicy: Sendable {
             }
         }
         if let rpm = project.rateLimits.rpmPerUser, let user = x.userDigest {
-            checks.append(.init(key: .user(projectId: project.id, user: user), limit: rpm, cost: 1, what: "the per-user request rate limit (\(rpm)/min)"))
+            checks.append(
+                .init(key: .user(projectId: project.id, user: user), limit: rpm, cost: 1, what: "the per-user request rate limit (\(rpm)/min)"))
         }
         let tokens = plan.shape.worstTokens
         var charges: [(key: LimiterKey, limit: Int64, tokens: Int64)] = []
         for p in caller.chain {
             if let tpm = p.rateLimits.tpm {
-                checks.append(.init(key: .projectTokens(p.id), limit: tpm, cost: tokens, what: "the token rate limit of project '\(p.name)' (\(tpm)/min)"))
+                checks.append(
+                    .init(key: .projectTokens(p.id), limit: tpm, cost: tokens, what: "the token rate limit of project '\(p.name)' (\(tpm)/min)"))
                 charges.append((.projectTokens(p.id), tpm, tokens))
             }
         }
@@ -96,7 +99,8 @@ struct AdmissionPolicy: Sendable {
     /// Per-request limits on input size and worst-case cost.
     static func check(_ plan: RequestPlan, parsed: ParsedRequest, price: TokenPrice, limits: RequestLimits, fail: (Refusal) throws -> Void) throws {
         if let maxInput = limits.maxInputTokens, parsed.estimatedInput > maxInput {
-            try fail(Refusal(.requestTooLarge, "the input is estimated at \(parsed.estimatedInput) tokens, over the limit of \(maxInput) per request"))
+            try fail(
+                Refusal(.requestTooLarge, "the input is estimated at \(parsed.estimatedInput) tokens, over the limit of \(maxInput) per request"))
         }
         if let maxCost = limits.maxCostMicros {
             let worst = plan.shape.worstCost(at: price)
@@ -105,7 +109,8 @@ struct AdmissionPolicy: Sendable {
                     Refusal(
                         .requestTooLarge,
                         "the worst-case cost of this request (\(Money.format(worst)) for \(parsed.estimatedInput) input tokens and "
-                            + "\(plan.shape.explanation) of \(plan.model)) is over the per-request limit of \(Money.format(maxCost)); lower max_tokens"))
+                            + "\(plan.shape.explanation) of \(plan.model)) is over the per-request limit of \(Money.format(maxCost)); lower max_tokens"
+                    ))
             }
         }
     }
@@ -116,14 +121,16 @@ struct AdmissionPolicy: Sendable {
         let c = x.caller
         return AdmissionRequest(
             catalog: c.catalog, tenant: c.tenant, chain: c.chain, key: c.key, model: plan.model, wireFormat: x.dialect.wireFormat,
-            holder: c.holder(userDigest: x.userDigest), shape: plan.shape, listPrice: price, enforce: c.enforce, overage: overage, grants: grants.budget,
+            holder: c.holder(userDigest: x.userDigest), shape: plan.shape, listPrice: price, enforce: c.enforce, overage: overage,
+            grants: grants.budget,
             leaseIdleMs: c.tenant.settings.leaseIdleSeconds * 1000, now: now)
     }
 
     /// The engine's view of the request as it stands (model, price and overage after admission).
     func request(for x: Exchange, now: Int64) -> AdmissionRequest {
         let s = x.snapshot
-        return request(x, plan: s.plan, price: s.listPrice, overage: s.overage, grants: x.caller.catalog.grants(for: x.caller.chain, now: now), now: now)
+        return request(
+            x, plan: s.plan, price: s.listPrice, overage: s.overage, grants: x.caller.catalog.grants(for: x.caller.chain, now: now), now: now)
     }
 
     /// Frees the failed resource and picks another; `false` when none is left.

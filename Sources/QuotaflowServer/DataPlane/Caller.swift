@@ -1,5 +1,5 @@
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import QuotaflowCore
 
 /// An authenticated data-plane caller and the policy that applies to it (a class: it is passed around a lot).

@@ -57,7 +57,8 @@ struct DataPlaneController: Sendable {
         do { caller = try Caller.authenticate(request, catalog: catalog.current, now: now) } catch { throw refusedEarly(error, context) }
         let buffer: ByteBuffer
         do {
-            buffer = try await BodyReader.read(request, limit: config.maxRequestBodyBytes, timeoutMs: config.bodyTimeoutMs, on: context.channel.eventLoop)
+            buffer = try await BodyReader.read(
+                request, limit: config.maxRequestBodyBytes, timeoutMs: config.bodyTimeoutMs, on: context.channel.eventLoop)
         } catch .tooLarge(let limit) {
             throw Refusal(.requestTooLarge, "the request body is larger than \(limit) bytes")
         } catch .tooSlow(let ms) {
@@ -104,7 +105,9 @@ struct DataPlaneController: Sendable {
         }
         let allowed = names.filter { caller.allows(model: $0, grantedModels: grants.models) }.sorted()
         if anthropic {
-            let data: [JSONValue] = allowed.map { ["type": "model", "id": .string($0), "display_name": .string($0), "created_at": "2025-01-01T00:00:00Z"] }
+            let data: [JSONValue] = allowed.map {
+                ["type": "model", "id": .string($0), "display_name": .string($0), "created_at": "2025-01-01T00:00:00Z"]
+            }
             return JSONResponse.make(["data": .array(data), "has_more": false, "first_id": .string(allowed.first), "last_id": .string(allowed.last)])
         }
         let data: [JSONValue] = allowed.map { ["id": .string($0), "object": "model", "created": 0, "owned_by": "quotaflow"] }

@@ -85,7 +85,9 @@ struct ParsedRequest: Sendable {
 
     /// `model` (required), `stream`, and the first output-cap field present of `capFields` (the
     /// cap is set in `setField` when none is).
-    static func common(_ body: [UInt8], _ scan: JSONObjectScan, capFields: [String], setField: String) throws(Refusal)
+    static func common(
+        _ body: [UInt8], _ scan: JSONObjectScan, capFields: [String], setField: String
+    ) throws(Refusal)
         -> (model: String, stream: Bool, field: String, requested: Int64?)
     {
         guard let modelValue = value("model", scan, body) else { throw Refusal(.invalidRequest, "'model' is required") }

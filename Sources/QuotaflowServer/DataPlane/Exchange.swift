@@ -165,7 +165,8 @@ final class Exchange: Sendable {
                 e.upstreamCostMicros = a.upstreamWorstCase
             } else {
                 e.costMicros = Money.cost(charge.usage, at: s.listPrice)
-                e.upstreamCostMicros = resource.resource.costBasis.marginalCost(charge.usage) ?? Money.cost(charge.usage, at: resource.price ?? s.listPrice)
+                e.upstreamCostMicros =
+                    resource.resource.costBasis.marginalCost(charge.usage) ?? Money.cost(charge.usage, at: resource.price ?? s.listPrice)
                 actual = charge.usage.total
             }
             let estimated = s.plan.shape.worstTokens
@@ -178,7 +179,8 @@ final class Exchange: Sendable {
                 settler.engine.refundTokens(key: charge.key, limit: charge.limit, tokens: charge.tokens - actual)
             }
         }
-        let settlement = Settlement(reservation: a.reservation, charges: Charging.charges(a.facts, cost: e.costMicros, upstream: e.upstreamCostMicros))
+        let settlement = Settlement(
+            reservation: a.reservation, charges: Charging.charges(a.facts, cost: e.costMicros, upstream: e.upstreamCostMicros))
         return (LedgerWriter.Item(entry: e, settlement: settlement), release)
     }
 

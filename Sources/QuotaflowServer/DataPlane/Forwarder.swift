@@ -88,7 +88,8 @@ struct Forwarder: Sendable {
                 let tooLarge = error is NIOTooManyBytesError
                 throw Refusal(
                     .upstreamError,
-                    tooLarge ? "the upstream answer is larger than \(config.maxUpstreamResponseBytes) bytes" : "the upstream answer broke off", status: 502)
+                    tooLarge ? "the upstream answer is larger than \(config.maxUpstreamResponseBytes) bytes" : "the upstream answer broke off",
+                    status: 502)
             }
             let status = answer.status
             if Self.retryable.contains(status) {
@@ -97,7 +98,8 @@ struct Forwarder: Sendable {
                 let now = clock.nowMs()
                 let info = RateLimitInfo.parse(answer.headers.map { ($0.name, $0.value) }, nowMs: now)
                 let until = min(info.resetAt ?? now + config.defaultCooldownMs, now + config.maxCooldownMs)
-                cooldowns.cool(resource, until: max(until, now + 1000), status: Int(status), evidence: info.evidence, cause: "\(status) from upstream")
+                cooldowns.cool(
+                    resource, until: max(until, now + 1000), status: Int(status), evidence: info.evidence, cause: "\(status) from upstream")
                 let refusal =
                     status == 429
                     ? Refusal(
@@ -107,13 +109,16 @@ struct Forwarder: Sendable {
                 try await failOver(refusal, attempt: attempt)
                 continue
             }
-            if let streamed, (200..<300).contains(status), answer.headers.first(name: "content-type")?.lowercased().contains("text/event-stream") ?? false {
+            if let streamed, (200..<300).contains(status),
+                answer.headers.first(name: "content-type")?.lowercased().contains("text/event-stream") ?? false
+            {
                 return relay.response(streamed, exchange: x)
             }
             // Anything else is read whole (a stream was asked for but a plain answer came back, say).
             if let streamed {
                 answer = UpstreamAnswer(
-                    status: status, headers: answer.headers, body: (try? await streamed.body.collect(upTo: config.maxUpstreamResponseBytes)) ?? ByteBuffer())
+                    status: status, headers: answer.headers,
+                    body: (try? await streamed.body.collect(upTo: config.maxUpstreamResponseBytes)) ?? ByteBuffer())
             }
             if (300..<400).contains(status) {
                 // Redirects are never followed: one could carry the resource's credential anywhere.

@@ -43,7 +43,9 @@ struct UpstreamCaller: Sendable {
     let logger: Logger
 
     /// Sends a streaming request and returns at the head. Throws `UpstreamFailure`.
-    func stream(_ request: HTTPClientRequest, resource: RoutableResource, channel: any Channel, timeoutMs: Int64) async throws(UpstreamFailure)
+    func stream(
+        _ request: HTTPClientRequest, resource: RoutableResource, channel: any Channel, timeoutMs: Int64
+    ) async throws(UpstreamFailure)
         -> HTTPClientResponse
     {
         do {
@@ -58,7 +60,9 @@ struct UpstreamCaller: Sendable {
     /// Sends a request and reads the whole answer. Throws `UpstreamFailure` only when no head
     /// arrived; a body that fails later comes back in `bodyError` (the upstream answered, and may
     /// have charged, so it is never retried elsewhere).
-    func fetch(url: String, resource: RoutableResource, headers: HTTPHeaders, body: [UInt8], channel: any Channel, timeoutMs: Int64, limit: Int)
+    func fetch(
+        url: String, resource: RoutableResource, headers: HTTPHeaders, body: [UInt8], channel: any Channel, timeoutMs: Int64, limit: Int
+    )
         async throws(UpstreamFailure) -> UpstreamAnswer
     {
         var request = HTTPClientRequest(url: url)
@@ -87,6 +91,10 @@ struct UpstreamCaller: Sendable {
         let task = Task { try await work() }
         connections.watch(channel) { task.cancel() }
         defer { connections.unwatch(channel) }
-        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+        return try await withTaskCancellationHandler {
+            try await task.value
+        } onCancel: {
+            task.cancel()
+        }
     }
 }

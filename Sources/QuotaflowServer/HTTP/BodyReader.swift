@@ -14,7 +14,9 @@ enum BodyReader {
         case malformed(String)
     }
 
-    static func read(_ request: Request, limit: Int, timeoutMs: Int64, on eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any())
+    static func read(
+        _ request: Request, limit: Int, timeoutMs: Int64, on eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any()
+    )
         async throws(Failure) -> ByteBuffer
     {
         let body = request.body

@@ -15,7 +15,10 @@ import Synchronization
 /// ledger totals, each resource's load and state) are read at scrape time and written by hand.
 final class Metrics: Sendable {
     /// Routing outcomes.
-    enum Decision: String, CaseIterable { case owned, overflow, fallback, retried, noCapacity = "no_capacity" }
+    enum Decision: String, CaseIterable {
+        case owned, overflow, fallback, retried
+        case noCapacity = "no_capacity"
+    }
 
     struct RequestKey: Hashable, Sendable {
         let route: String
@@ -51,10 +54,14 @@ final class Metrics: Sendable {
 
     init() {
         var factory = PrometheusMetricsFactory(registry: registry)
-        factory.durationHistogramBuckets["quotaflow_upstream_latency_seconds"] = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000]
-            .map { Duration.microseconds(Int64($0 * 1_000)) }
-        factory.durationHistogramBuckets["quotaflow_ledger_commit_seconds"] = [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 500_000, 1_000_000]
-            .map { Duration.microseconds($0) }
+        factory.durationHistogramBuckets["quotaflow_upstream_latency_seconds"] = [
+            1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000,
+        ]
+        .map { Duration.microseconds(Int64($0 * 1_000)) }
+        factory.durationHistogramBuckets["quotaflow_ledger_commit_seconds"] = [
+            100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 500_000, 1_000_000,
+        ]
+        .map { Duration.microseconds($0) }
         factory.valueHistogramBuckets["quotaflow_ledger_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
         func counter(_ label: String, _ dimensions: [(String, String)] = []) -> CoreMetrics.Counter {
             CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory)
@@ -65,13 +72,16 @@ final class Metrics: Sendable {
             uniqueKeysWithValues: Provider.allCases.map {
                 ($0, CoreMetrics.Timer(label: "quotaflow_upstream_latency_seconds", dimensions: [("provider", $0.rawValue)], factory: factory))
             })
-        failures = Dictionary(uniqueKeysWithValues: Provider.allCases.map { ($0, counter("quotaflow_upstream_failures_total", [("provider", $0.rawValue)])) })
-        routing = Dictionary(uniqueKeysWithValues: Decision.allCases.map { ($0, counter("quotaflow_routing_decisions_total", [("decision", $0.rawValue)])) })
+        failures = Dictionary(
+            uniqueKeysWithValues: Provider.allCases.map { ($0, counter("quotaflow_upstream_failures_total", [("provider", $0.rawValue)])) })
+        routing = Dictionary(
+            uniqueKeysWithValues: Decision.allCases.map { ($0, counter("quotaflow_routing_decisions_total", [("decision", $0.rawValue)])) })
         cooldowns = counter("quotaflow_cooldowns_total")
         ledgerBatches = CoreMetrics.Recorder(label: "quotaflow_ledger_batch_size", dimensions: [], aggregate: true, factory: factory)
         ledgerCommit = CoreMetrics.Timer(label: "quotaflow_ledger_commit_seconds", dimensions: [], factory: factory)
         probes = [true: counter("quotaflow_probes_total", [("outcome", "pass")]), false: counter("quotaflow_probes_total", [("outcome", "fail")])]
-        webhooks = Dictionary(uniqueKeysWithValues: ["delivered", "retry", "failed"].map { ($0, counter("quotaflow_webhook_deliveries_total", [("outcome", $0)])) })
+        webhooks = Dictionary(
+            uniqueKeysWithValues: ["delivered", "retry", "failed"].map { ($0, counter("quotaflow_webhook_deliveries_total", [("outcome", $0)])) })
     }
 
     func recordRequest(_ e: LedgerEntry) {

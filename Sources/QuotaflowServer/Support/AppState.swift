@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Crypto
 import Logging
 import NIOPosix
 import QuotaflowCore
@@ -67,8 +68,6 @@ public final class AppState: Sendable {
         return result
     }
 }
-
-import Crypto
 
 /// A `SymmetricKey` made Sendable for storage in shared state (it is immutable).
 struct SymmetricKeyBox: @unchecked Sendable {

@@ -70,7 +70,8 @@ enum CatalogLoader {
         for (tenantId, entries) in try conn.allPriceEntries() {
             let settings = tenants[tenantId]?.settings
             pricing[tenantId] = PricingTable(
-                entries: entries, defaultPrice: settings?.defaultPrice, toolCallMicros: settings?.toolCallPriceMicros ?? TokenPrice.defaultToolCallMicros)
+                entries: entries, defaultPrice: settings?.defaultPrice,
+                toolCallMicros: settings?.toolCallPriceMicros ?? TokenPrice.defaultToolCallMicros)
         }
         for (id, t) in tenants where pricing[id] == nil {
             pricing[id] = PricingTable(entries: [], defaultPrice: t.settings.defaultPrice, toolCallMicros: t.settings.toolCallPriceMicros)

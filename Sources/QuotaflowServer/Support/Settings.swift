@@ -27,7 +27,8 @@ public enum Settings {
     ) -> Spec {
         Spec(name: name, help: help, defaultValue: String(defaults[keyPath: field])) { config, text in
             guard let v = Int64(text.trimmingCharacters(in: .whitespaces)), range.contains(v) else {
-                throw InvalidSetting(description: "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound), got '\(text.prefix(40))'")
+                throw InvalidSetting(
+                    description: "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound), got '\(text.prefix(40))'")
             }
             config[keyPath: field] = V(v)
         }
@@ -39,7 +40,9 @@ public enum Settings {
 
     /// A string that may be left unset (an empty value unsets it).
     static func optionalString(_ name: String, _ help: String, _ field: ConfigField<String?>) -> Spec {
-        Spec(name: name, help: help, defaultValue: defaults[keyPath: field] ?? "") { config, text in config[keyPath: field] = text.isEmpty ? nil : text }
+        Spec(name: name, help: help, defaultValue: defaults[keyPath: field] ?? "") { config, text in
+            config[keyPath: field] = text.isEmpty ? nil : text
+        }
     }
 
     /// One of a fixed list of words, case-insensitive, stored lowercased.
@@ -124,7 +127,8 @@ public enum Settings {
     }
 
     /// Resolves every setting: flags, then environment, then config file, then defaults.
-    public static func resolve(flags: [String: String], environment: [String: String], file: [String: String]) throws -> (AppConfig, [String: String]) {
+    public static func resolve(flags: [String: String], environment: [String: String], file: [String: String]) throws -> (AppConfig, [String: String])
+    {
         var config = AppConfig()
         var values: [String: String] = [:]
         for spec in all {

@@ -47,7 +47,9 @@ public struct SimulatedProvider: Sendable {
     func unauthorized(anthropic: Bool) -> Response {
         anthropic
             ? json(["type": "error", "error": ["type": "authentication_error", "message": "invalid x-api-key"]], status: .unauthorized)
-            : json(["error": ["message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"]], status: .unauthorized)
+            : json(
+                ["error": ["message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"]],
+                status: .unauthorized)
     }
 
     func chat(_ req: Request, anthropic: Bool) async throws -> Response {
@@ -99,7 +101,12 @@ public struct SimulatedProvider: Sendable {
             }
             events.append(event("content_block_stop", ["type": "content_block_stop", "index": 0]))
             events.append(
-                event("message_delta", ["type": "message_delta", "delta": ["stop_reason": "end_turn", "stop_sequence": .null], "usage": ["output_tokens": .int(output)]]))
+                event(
+                    "message_delta",
+                    [
+                        "type": "message_delta", "delta": ["stop_reason": "end_turn", "stop_sequence": .null],
+                        "usage": ["output_tokens": .int(output)],
+                    ]))
             events.append(event("message_stop", ["type": "message_stop"]))
         } else {
             let includeUsage = body["stream_options"]?["include_usage"]?.boolValue ?? false

@@ -37,7 +37,9 @@ final class Alerts: Sendable {
         let catalog = state.catalog
         var fired: [Fired] = []
         for (key, counter) in settled {
-            guard let (tenantId, projectId, name, thresholds, cap) = describe(key, catalog: catalog), let cap, cap + counter.carry > 0 else { continue }
+            guard let (tenantId, projectId, name, thresholds, cap) = describe(key, catalog: catalog), let cap, cap + counter.carry > 0 else {
+                continue
+            }
             let limit = cap + counter.carry
             let percent = counter.spent * 100 / limit
             for t in thresholds where Int64(t) <= percent && !counter.fired.contains(t) {
@@ -55,9 +57,11 @@ final class Alerts: Sendable {
             try state.db.writeSync { conn in
                 try conn.transaction {
                     for f in fired {
-                        guard try conn.recordAlert(
-                            key: f.key.description, periodStart: f.period.start, threshold: f.threshold, tenantId: f.tenantId, at: now, spent: f.spent,
-                            cap: f.limit)
+                        guard
+                            try conn.recordAlert(
+                                key: f.key.description, periodStart: f.period.start, threshold: f.threshold, tenantId: f.tenantId, at: now,
+                                spent: f.spent,
+                                cap: f.limit)
                         else { continue }
                         let eventId = "evt_" + String(SecretDigest.of("\(f.key)|\(f.period.start)|\(f.threshold)").prefix(24))
                         let data: JSONValue = [

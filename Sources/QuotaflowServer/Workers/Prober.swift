@@ -36,7 +36,9 @@ struct Prober: Sendable {
         return h
     }
 
-    func send(_ http: HTTPClient, _ url: String, method: HTTPMethod, headers: HTTPHeaders, body: JSONValue?) async throws
+    func send(
+        _ http: HTTPClient, _ url: String, method: HTTPMethod, headers: HTTPHeaders, body: JSONValue?
+    ) async throws
         -> (HTTPClientResponse, ByteBuffer)
     {
         var request = HTTPClientRequest(url: url)
@@ -127,7 +129,8 @@ struct Prober: Sendable {
             check("models", true, "the models list includes the claimed models")
             routeProven = true
         case 404 where res.provider != .openaiCompatible:
-            let reason = "404 from upstream: \(modelsURL) does not exist, so the base URL does not point at the provider's API"
+            let reason =
+                "404 from upstream: \(modelsURL) does not exist, so the base URL does not point at the provider's API"
                 + (res.wireFormat == .openai ? " (an OpenAI-format base URL ends in /v1)" : "")
             check("route", false, reason)
             run.outcome.reason = reason
@@ -159,7 +162,8 @@ struct Prober: Sendable {
                 check("models", true, "no models list upstream; admitted on the waiver of \(waiver.by): \(waiver.note)")
                 routeProven = true
             } else {
-                let reason = "no models list at \(modelsURL) (404), so nothing proves the credential and the route: set probe.completion "
+                let reason =
+                    "no models list at \(modelsURL) (404), so nothing proves the credential and the route: set probe.completion "
                     + "for a 1-token completion probe, or record an admin's probe.waiver"
                 check("route", false, reason)
                 run.outcome.reason = reason

@@ -30,7 +30,8 @@ extension RequestLimits: StoredJSON {
     public init(stored r: StoredReader) throws(StorageError) {
         self.init(
             maxOutputTokens: try r.optional("max_output_tokens", Stored.nonNegative),
-            maxInputTokens: try r.optional("max_input_tokens", Stored.nonNegative), maxCostMicros: try r.optional("max_cost_micros", Stored.nonNegative))
+            maxInputTokens: try r.optional("max_input_tokens", Stored.nonNegative),
+            maxCostMicros: try r.optional("max_cost_micros", Stored.nonNegative))
     }
 }
 
@@ -62,7 +63,8 @@ extension Budget: StoredJSON {
         let fallback = try r.optional("fallback", Stored.nested(FallbackPolicy.self))
         if policy == .fallbackModel && fallback == nil { throw StorageError(r.name("fallback"), "is missing for the fallback_model policy") }
         self.init(
-            monthlyCapMicros: try r.optional("monthly_cap_micros", Stored.nonNegative), period: try r.required("period", Stored.nested(PeriodAnchor.self)),
+            monthlyCapMicros: try r.optional("monthly_cap_micros", Stored.nonNegative),
+            period: try r.required("period", Stored.nested(PeriodAnchor.self)),
             rolloverPercent: Int(try r.required("rollover_percent", Stored.nonNegative)), overagePolicy: policy, fallback: fallback,
             alertThresholds: try r.required("alert_thresholds", Stored.ints))
     }

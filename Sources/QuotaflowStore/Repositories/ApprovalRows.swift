@@ -10,8 +10,10 @@ extension SQLiteConnection {
         Approval(
             id: try r.string("id"), tenantId: try r.string("tenant_id"), projectId: try r.string("project_id"), keyId: try r.optionalString("key_id"),
             requestedBy: try r.string("requested_by"), model: try r.optionalString("model"), detail: try r.string("detail"),
-            status: try r.enumeration("status", Approval.Status.self), requestedAt: try r.int("requested_at"), decidedAt: try r.optionalInt("decided_at"),
-            decidedBy: try r.optionalString("decided_by"), grantMicros: try r.optionalInt("grant_micros"), grantModel: try r.optionalString("grant_model"),
+            status: try r.enumeration("status", Approval.Status.self), requestedAt: try r.int("requested_at"),
+            decidedAt: try r.optionalInt("decided_at"),
+            decidedBy: try r.optionalString("decided_by"), grantMicros: try r.optionalInt("grant_micros"),
+            grantModel: try r.optionalString("grant_model"),
             grantUntil: try r.optionalInt("grant_until"), note: try r.string("note"))
     }
 

@@ -4,7 +4,9 @@ extension SQLiteConnection {
     /// Budget counters recomputed from the ledger rows of the current and previous periods (of one
     /// tenant, or all), with the thresholds already fired. `known` counters the ledger has nothing
     /// for come back as zero.
-    public func recomputeCounters(catalog: Catalog, now: Int64, known: [BudgetKey: BudgetCounter], tenantId: String? = nil) throws
+    public func recomputeCounters(
+        catalog: Catalog, now: Int64, known: [BudgetKey: BudgetCounter], tenantId: String? = nil
+    ) throws
         -> Reconciler.Result
     {
         var reconciler = Reconciler(catalog: catalog, now: now)

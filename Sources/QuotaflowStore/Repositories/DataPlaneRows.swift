@@ -59,7 +59,8 @@ extension SQLiteConnection {
     func offer(from row: Row) throws -> OverflowOffer {
         OverflowOffer(
             id: try row.string("id"), name: try row.string("name"), provider: try row.enumeration("provider", Provider.self),
-            wireFormat: try row.enumeration("wire_format", WireFormat.self), baseURL: try row.string("base_url"), models: try row.strings("models_json"),
+            wireFormat: try row.enumeration("wire_format", WireFormat.self), baseURL: try row.string("base_url"),
+            models: try row.strings("models_json"),
             price: try row.stored("price_json", TokenPrice.self), credentialHint: try row.string("credential_hint"), active: try row.bool("active"),
             createdAt: try row.int("created_at"), updatedAt: try row.int("updated_at"))
     }
@@ -108,7 +109,8 @@ extension SQLiteConnection {
 
     func seat(from row: Row) throws -> Seat {
         Seat(
-            id: try row.string("id"), tenantId: try row.string("tenant_id"), projectId: try row.string("project_id"), holder: try row.string("holder"),
+            id: try row.string("id"), tenantId: try row.string("tenant_id"), projectId: try row.string("project_id"),
+            holder: try row.string("holder"),
             contact: try row.string("contact"), note: try row.string("note"), prefix: try row.string("prefix"), expiresAt: try row.int("expires_at"),
             budgetCapMicros: try row.optionalInt("budget_cap_micros"), rpm: try row.optionalInt("rpm"),
             allowedModels: try row.strings("allowed_models_json"), previousValidUntil: try row.optionalInt("previous_valid_until"),

@@ -141,7 +141,8 @@ extension SQLiteConnection {
         try forEach(sql, args) { r in
             try body(
                 LedgerCharge(
-                    at: try r.int("at"), tenantId: try r.string("tenant_id"), projectId: try r.string("project_id"), keyId: try r.optionalString("key_id"),
+                    at: try r.int("at"), tenantId: try r.string("tenant_id"), projectId: try r.string("project_id"),
+                    keyId: try r.optionalString("key_id"),
                     seatId: try r.optionalString("seat_id"), resourceId: try r.optionalString("resource_id"), overflow: try r.bool("overflow"),
                     overage: try r.optionalEnumeration("overage", OverageKind.self), overageProjectId: try r.optionalString("overage_project_id"),
                     costMicros: try r.int("cost_micros"), upstreamCostMicros: try r.int("upstream_cost_micros")))

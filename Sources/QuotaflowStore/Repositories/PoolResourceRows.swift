@@ -68,8 +68,10 @@ extension SQLiteConnection {
             costBasis: try row.stored("cost_basis_json", CostBasis.self), limits: try row.stored("limits_json", ResourceLimits.self),
             leaseMode: try row.enumeration("lease_mode", LeaseMode.self), probe: try row.stored("probe_json", ProbeSettings.self),
             state: try row.enumeration("state", ResourceState.self), stateReason: try row.string("state_reason"),
-            stateChangedAt: try row.int("state_changed_at"), coolingUntil: try row.optionalInt("cooling_until"), manualHold: try row.bool("manual_hold"),
-            offerId: try row.optionalString("offer_id"), creditCapMicros: try row.optionalInt("credit_cap_micros"), createdAt: try row.int("created_at"),
+            stateChangedAt: try row.int("state_changed_at"), coolingUntil: try row.optionalInt("cooling_until"),
+            manualHold: try row.bool("manual_hold"),
+            offerId: try row.optionalString("offer_id"), creditCapMicros: try row.optionalInt("credit_cap_micros"),
+            createdAt: try row.int("created_at"),
             updatedAt: try row.int("updated_at"), egressExempt: try row.bool("egress_exempt"))
     }
 

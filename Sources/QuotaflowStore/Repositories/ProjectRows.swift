@@ -7,7 +7,8 @@ extension SQLiteConnection {
     func project(from row: Row) throws -> Project {
         let policy = try row.stored("policy_json", ProjectPolicy.self)
         return Project(
-            id: try row.string("id"), tenantId: try row.string("tenant_id"), name: try row.string("name"), parentId: try row.optionalString("parent_id"),
+            id: try row.string("id"), tenantId: try row.string("tenant_id"), name: try row.string("name"),
+            parentId: try row.optionalString("parent_id"),
             poolIds: try row.strings("pool_ids_json"), allowedModels: try row.strings("allowed_models_json"),
             status: try row.enumeration("status", ProjectStatus.self), overflowAllowed: policy.overflowAllowed,
             overflowCapMicros: policy.overflowCapMicros, budget: policy.budget, requestLimits: policy.requestLimits, rateLimits: policy.rateLimits,
@@ -98,7 +99,9 @@ extension SQLiteConnection {
     /// Digest → key id of revoked keys, so they can be answered with `key_revoked`.
     public func revokedKeyDigests() throws -> [String: String] {
         var out: [String: String] = [:]
-        for row in try query("SELECT digest, id FROM project_keys WHERE revoked_at IS NOT NULL") { out[try row.string("digest")] = try row.string("id") }
+        for row in try query("SELECT digest, id FROM project_keys WHERE revoked_at IS NOT NULL") {
+            out[try row.string("digest")] = try row.string("id")
+        }
         return out
     }
 }

@@ -6,7 +6,8 @@ extension UsageDimension {
         case .project: return "project_id"
         case .key: return "COALESCE(seat_id, key_id)"
         case .holder:
-            return "CASE WHEN seat_id IS NOT NULL THEN 'seat:' || seat_id WHEN user_digest IS NOT NULL THEN 'user:' || user_digest ELSE 'key:' || key_id END"
+            return
+                "CASE WHEN seat_id IS NOT NULL THEN 'seat:' || seat_id WHEN user_digest IS NOT NULL THEN 'user:' || user_digest ELSE 'key:' || key_id END"
         case .provider: return "provider"
         case .model: return "COALESCE(model_served, model_requested)"
         case .resource: return "resource_id"

@@ -14,7 +14,8 @@ public struct Webhook: Sendable, Equatable {
     public var updatedAt: Int64
 
     public init(
-        id: String, tenantId: String, projectId: String?, url: String, format: WebhookFormat, secretHint: String, active: Bool = true, createdAt: Int64,
+        id: String, tenantId: String, projectId: String?, url: String, format: WebhookFormat, secretHint: String, active: Bool = true,
+        createdAt: Int64,
         updatedAt: Int64
     ) {
         self.id = id
@@ -106,7 +107,8 @@ extension SQLiteConnection {
         Delivery(
             id: try r.int("id"), tenantId: try r.string("tenant_id"), webhookId: try r.string("webhook_id"), eventId: try r.string("event_id"),
             eventType: try r.string("event_type"), payload: try r.string("payload_json"), status: try r.enumeration("status", DeliveryStatus.self),
-            attempts: Int(try r.int("attempts")), nextAttemptAt: try r.int("next_attempt_at"), lastStatus: try r.optionalInt("last_status").map { Int($0) },
+            attempts: Int(try r.int("attempts")), nextAttemptAt: try r.int("next_attempt_at"),
+            lastStatus: try r.optionalInt("last_status").map { Int($0) },
             lastError: try r.optionalString("last_error"), createdAt: try r.int("created_at"), deliveredAt: try r.optionalInt("delivered_at"))
     }
 
@@ -121,11 +123,14 @@ extension SQLiteConnection {
         try queryOne("SELECT MIN(next_attempt_at) AS next FROM outbox WHERE status = 'pending'")?.optionalInt("next")
     }
 
-    public func recordDelivery(id: Int64, status: DeliveryStatus, attempts: Int, nextAttemptAt: Int64, httpStatus: Int?, error: String?, deliveredAt: Int64?) throws {
+    public func recordDelivery(
+        id: Int64, status: DeliveryStatus, attempts: Int, nextAttemptAt: Int64, httpStatus: Int?, error: String?, deliveredAt: Int64?
+    ) throws {
         try run(
             "UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = ? WHERE id = ?",
             [
-                .text(status.rawValue), .int(Int64(attempts)), .int(nextAttemptAt), .int(httpStatus.map { Int64($0) }), .text(error), .int(deliveredAt),
+                .text(status.rawValue), .int(Int64(attempts)), .int(nextAttemptAt), .int(httpStatus.map { Int64($0) }), .text(error),
+                .int(deliveredAt),
                 .int(id),
             ])
     }

@@ -70,7 +70,9 @@ struct TenantFixture {
     }
 
     @discardableResult
-    func call(_ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil, sourceLocation: SourceLocation = #_sourceLocation) async throws -> JSONValue {
+    func call(
+        _ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> JSONValue {
         try await server.admin(method, "/tenants/\(id)" + path, body, token: adminKey, sourceLocation: sourceLocation)
     }
 }

@@ -32,8 +32,10 @@ enum Stub {
         json([
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": .string(model),
             "choices": [["index": 0, "message": ["role": "assistant", "content": "ok"], "finish_reason": "stop"]],
-            "usage": ["prompt_tokens": .int(input), "completion_tokens": .int(output), "total_tokens": .int(input + output),
-                "prompt_tokens_details": ["cached_tokens": .int(cached)]],
+            "usage": [
+                "prompt_tokens": .int(input), "completion_tokens": .int(output), "total_tokens": .int(input + output),
+                "prompt_tokens_details": ["cached_tokens": .int(cached)],
+            ],
         ])
     }
 

@@ -5,11 +5,12 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import QuotaflowCore
-@testable import QuotaflowServer
 import QuotaflowStore
 import ServiceLifecycle
 import Synchronization
 import Testing
+
+@testable import QuotaflowServer
 
 /// An HTTP answer, read whole.
 struct TestResponse: Sendable {
@@ -34,7 +35,8 @@ final class RunningApp: Sendable {
         self.task = task
     }
 
-    static func start(_ build: (@escaping @Sendable (any Channel) async -> Void) -> any Service, extra: [any Service] = []) async throws -> RunningApp {
+    static func start(_ build: (@escaping @Sendable (any Channel) async -> Void) -> any Service, extra: [any Service] = []) async throws -> RunningApp
+    {
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
         let service = build { channel in continuation.yield(channel.localAddress?.port ?? 0) }
         var logger = Logger(label: "test")
@@ -75,7 +77,9 @@ struct StubUpstream: Sendable {
     }
 
     /// The simulated provider (both wire formats, streaming and usage).
-    static func simulated(credential: String = "sk-upstream-test-credential", models: [String] = ["gpt-4.1-mini", "gpt-4.1", "claude-haiku-4-5"])
+    static func simulated(
+        credential: String = "sk-upstream-test-credential", models: [String] = ["gpt-4.1-mini", "gpt-4.1", "claude-haiku-4-5"]
+    )
         async throws -> StubUpstream
     {
         let provider = SimulatedProvider(credential: credential, models: models)
@@ -180,7 +184,9 @@ final class TestServer: Sendable {
 
     /// An admin call as the operator (or `token`), expecting a 2xx, returning the JSON.
     @discardableResult
-    func admin(_ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil, token: String? = nil, sourceLocation: SourceLocation = #_sourceLocation)
+    func admin(
+        _ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil, token: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+    )
         async throws -> JSONValue
     {
         let r = try await request(method, "/admin/v1" + path, body: body, token: token ?? operatorToken)
@@ -205,7 +211,9 @@ final class TestServer: Sendable {
     }
 
     /// Waits (in real time) until `condition` holds.
-    func eventually(_ what: String, timeout: Duration = .seconds(10), sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool)
+    func eventually(
+        _ what: String, timeout: Duration = .seconds(10), sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool
+    )
         async throws
     {
         let deadline = ContinuousClock.now + timeout

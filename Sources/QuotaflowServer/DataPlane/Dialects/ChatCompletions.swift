@@ -10,7 +10,8 @@ struct ChatCompletions: Dialect {
 
     func parse(_ body: [UInt8], headers: HTTPFields) throws(Refusal) -> ParsedRequest {
         let scan = try ParsedRequest.scan(body)
-        let (model, stream, field, requested) = try ParsedRequest.common(body, scan, capFields: ["max_completion_tokens", "max_tokens"], setField: "max_tokens")
+        let (model, stream, field, requested) = try ParsedRequest.common(
+            body, scan, capFields: ["max_completion_tokens", "max_tokens"], setField: "max_tokens")
         var user = headers[ParsedRequest.userHeader]
         if let u = ParsedRequest.value("user", scan, body), !u.isNull {
             guard let s = u.stringValue else { throw Refusal(.invalidRequest, "'user' must be a string") }

@@ -19,7 +19,9 @@ struct Messages: Dialect {
         if let messages = scan.member("messages"), !messages.isArray { throw Refusal(.invalidRequest, "'messages' must be an array") }
         var tools = ServerTools.Bounds()
         if let t = ParsedRequest.value("tools", scan, body), !t.isNull {
-            do throws(FieldError) { tools = try ServerTools.anthropic(t) } catch { throw Refusal(.invalidRequest, "'\(error.field)' \(error.message)") }
+            do throws(FieldError) { tools = try ServerTools.anthropic(t) } catch {
+                throw Refusal(.invalidRequest, "'\(error.field)' \(error.message)")
+            }
         }
         return ParsedRequest(
             body: body, scan: scan, model: model, stream: stream, maxTokensField: field, requestedMaxTokens: requested,
