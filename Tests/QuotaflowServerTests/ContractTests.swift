@@ -35,6 +35,29 @@ import Testing
         return ops
     }
 
+    /// The import rules of ARCHITECTURE.md: each module imports only what its paragraph allows.
+    @Test func modulesImportOnlyWhatTheArchitectureAllows() throws {
+        let root = URL(fileURLWithPath: Self.specPath).deletingLastPathComponent()
+        let allowed: [String: Set<String>] = [
+            "QuotaflowCore": ["Foundation", "Glibc", "Darwin", "Crypto", "Synchronization"],
+            "QuotaflowStore": ["QuotaflowCore", "CSQLite", "Logging", "NIOPosix", "Foundation", "Glibc", "Darwin", "Synchronization"],
+        ]
+        var checked = 0
+        for (module, permitted) in allowed {
+            let dir = root.appendingPathComponent("Sources/\(module)")
+            let files = FileManager.default.enumerator(atPath: dir.path)?.compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") } ?? []
+            for file in files {
+                let text = try String(contentsOfFile: dir.appendingPathComponent(file).path, encoding: .utf8)
+                for line in text.split(separator: "\n") where line.hasPrefix("import ") || line.hasPrefix("@testable import ") {
+                    let imported = String(line.split(separator: " ").last ?? "")
+                    #expect(permitted.contains(imported), "\(module)/\(file) imports \(imported)")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 20)
+    }
+
     @Test func theReadmeDocumentsEverySetting() throws {
         let readme = try String(
             contentsOfFile: URL(fileURLWithPath: Self.specPath).deletingLastPathComponent().appendingPathComponent("README.md").path, encoding: .utf8)
