@@ -61,6 +61,33 @@ def test_kill9_under_load_loses_nothing():
     upstream.shutdown()
 
 
+def test_an_outside_reader_does_not_cost_committed_rows():
+    """An operator's sqlite3 (or any other process) opening the live database must not make the
+    server lose rows: every answered request is visible to a fresh outside reader at once, and
+    survives kill -9. (Closing a stray descriptor on the database file once dropped the server's
+    POSIX locks, so an outside reader deleted the WAL under it.)"""
+    upstream, url = start_upstream()
+    server = Quotaflow(settings=FAST).start()
+    fx = server.setup_tenant(url, project_extra={"budget": {"monthly_cap_micros": 10_000_000_000}})
+    answered = []
+    for round_ in range(5):
+        for _ in range(20):
+            status, _, headers = server.chat(fx["key"])
+            assert status == 200
+            answered.append(headers.get("x-request-id") or headers.get("X-Request-Id"))
+        # A fresh outside connection, opened and closed, sees every answered row.
+        missing = set(answered) - ledger_ids(server.dir)
+        assert not missing, "round %d: %d answered requests not visible outside" % (round_, len(missing))
+        assert os.path.exists(os.path.join(server.dir, "q.db-wal")), "the WAL was deleted under the running server"
+    server.kill9()
+    missing = set(answered) - ledger_ids(server.dir)
+    assert not missing, "%d answered requests lost to kill -9 after outside reads" % len(missing)
+    server.start()
+    assert server.chat(fx["key"])[0] == 200
+    assert server.terminate() == 0
+    upstream.shutdown()
+
+
 def test_slow_clients_and_slow_upstreams_do_not_hold_capacity():
     upstream, url = start_upstream()
     server = Quotaflow(settings=FAST).start()

@@ -7,10 +7,19 @@ import Darwin
 /// Database files hold the ledger and encrypted credentials: they are created readable and writable
 /// by their owner only (0600). SQLite gives the `-wal` and `-shm` files the mode of the database.
 public enum FileModes {
-    /// Creates `path` with mode 0600 if it does not exist.
+    /// Creates `path` with mode 0600 if it does not exist, and never touches an existing file.
+    ///
+    /// An existing database must not be opened and closed here: POSIX `close` releases every
+    /// `fcntl` lock the process holds on the file, including those of SQLite connections already
+    /// open on it. Another process (an operator's `sqlite3`, a backup) would then believe it is the
+    /// only user, checkpoint and delete the `-wal` file under the running server, whose commits
+    /// would from then on go to an unlinked file and be lost at the next restart. `O_EXCL` makes
+    /// the create fail, without opening anything, when the file is already there.
     public static func createPrivate(_ path: String) {
         guard !path.hasPrefix("file:"), path != ":memory:", !path.isEmpty else { return }
-        let fd = open(path, O_CREAT | O_WRONLY, 0o600)
+        var st = stat()
+        guard stat(path, &st) != 0 else { return }
+        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0o600)
         if fd >= 0 { close(fd) }
     }
 
