@@ -64,7 +64,7 @@ public enum QuotaflowApp {
         OffersController(env: env, cipher: cipher).register(on: admin)
         DataPlaneController(
             catalog: state, config: state.config, clock: state.clock, settler: g.settler, policy: g.policy, forwarder: g.forwarder,
-            endUsers: EndUserDigests(key: state.userDigestKey)
+            endUsers: EndUserDigests(key: state.userDigestKey), reads: state.db
         ).register(on: router)
         routes.load(router.routes.map { (path: $0.path.description, method: $0.method) })
         return router

@@ -47,7 +47,7 @@ import Testing
         {
             let catalog = self.catalog
             return AdmissionRequest(
-                catalog: catalog, tenant: tenant, chain: catalog.projectChain("team"), key: key, model: "m", wireFormat: .openai, holder: holder,
+                catalog: catalog, tenant: tenant, chain: catalog.projectChain("team"), key: key, model: "m", family: .chat, holder: holder,
                 shape: CostShape(inputTokens: 10, outputCap: output), listPrice: AdmissionEngineTests.price, enforce: true, overage: overage,
                 grants: [:], leaseIdleMs: 60_000, now: now)
         }

@@ -62,7 +62,7 @@ import Testing
     }
 
     @Test func openAIUsageIsReadAndTheAddedChunkDropped() {
-        var meter = StreamMeter(format: .openai, dropUsageChunk: true)
+        var meter = StreamMeter(format: .chatCompletions, dropUsageChunk: true)
         let chunks = [
             "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n",
             "data: {\"choices\":[],\"model\":\"gpt-4.1-2025\",\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":",  // split mid-event
@@ -78,7 +78,7 @@ import Testing
     }
 
     @Test func usageChunkKeptWhenTheClientAskedForIt() {
-        var meter = StreamMeter(format: .openai, dropUsageChunk: false)
+        var meter = StreamMeter(format: .chatCompletions, dropUsageChunk: false)
         let (out, _) = feed(&meter, ["data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\r\n\r\n"])
         #expect(out.contains("prompt_tokens"))
     }

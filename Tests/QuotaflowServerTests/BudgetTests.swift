@@ -339,9 +339,11 @@ import Testing
         let t = try await TenantFixture.exact(server, upstream: upstream, settings: ["request_limits": ["max_output_tokens": 40]])
         let p = try await t.project(extra: [("request_limits", ["max_output_tokens": 100, "max_input_tokens": 200, "max_cost_micros": 45])])
         let key = try await t.key(project: p)
-        // The tenant's global 40 wins over the project's 100; absent max_tokens is set.
+        // The tenant's global 40 wins over the project's 100; an absent cap is set (as max_completion_tokens,
+        // which OpenAI's reasoning models require).
         #expect((try await server.chat(key: key.secret, model: "exact-model")).status == 200)
-        #expect(recorder.all.last?.body["max_tokens"] == .int(40))
+        #expect(recorder.all.last?.body["max_completion_tokens"] == .int(40))
+        #expect(recorder.all.last?.body["max_tokens"] == nil)
         #expect((try await server.ask(key.secret, tokens: 1000)).status == 200)
         #expect(recorder.all.last?.body["max_tokens"] == .int(40))
         #expect((try await server.ask(key.secret, tokens: 20)).status == 200)

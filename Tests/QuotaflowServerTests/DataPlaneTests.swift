@@ -41,8 +41,8 @@ import Testing
         #expect(row.resourceId == openai && row.projectId == p && row.keyId == key.id)
         #expect(row.modelRequested == "gpt-4.1" && row.modelServed == "gpt-4.1-mini")
         #expect(row.usage == TokenUsage(input: 1000, output: 500, cachedInput: 200))
-        // GPT-4.1 list price: $2 in, $8 out per million tokens.
-        #expect(row.costMicros == 2000 + 4000)
+        // GPT-4.1 list price: $2 in, $0.50 cached, $8 out per million tokens.
+        #expect(row.costMicros == 1600 + 100 + 4000)
         #expect(row.status == 200 && row.attempts == 1 && row.latencyUs > 0 && row.provider == "openai")
         #expect(rows[1].resourceId == anthropic && rows[1].wireFormat == .anthropic)
         // Claude Haiku list price: $1 in, $5 out.
@@ -412,9 +412,14 @@ import Testing
         let key = try await t.key(project: p, extra: [("allowed_models", ["gpt-4.1-mini", "claude-haiku-4-5"])])
         let r = try await server.request(.GET, "/v1/models", token: key.secret)
         #expect(r.json["object"] == "list")
-        #expect(r.json["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["claude-haiku-4-5", "gpt-4.1-mini"])
+        // Each shape lists what its API can reach: OpenAI clients the OpenAI resource's models,
+        // Anthropic clients (anthropic-version or x-api-key) the Anthropic one's.
+        #expect(r.json["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["gpt-4.1-mini"])
         let a = try await server.request(.GET, "/v1/models", token: key.secret, headers: [("anthropic-version", "2023-06-01")])
+        #expect(a.json["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["claude-haiku-4-5"])
         #expect(a.json["data"]?.arrayValue?.first?["type"] == "model")
+        let viaKey = try await server.request(.GET, "/v1/models", headers: [("x-api-key", key.secret)])
+        #expect(viaKey.json["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["claude-haiku-4-5"])
     }
 
     @Test func seatsAreLeasedToOneHolderUntilIdle() async throws {

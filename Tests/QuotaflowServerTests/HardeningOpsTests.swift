@@ -116,6 +116,7 @@ final class SwitchableResolver: HostResolver, Sendable {
                 }
                 return Stub.models(["gpt-4.1-mini", "gpt-4.1"])
             }
+            router.post("v1/chat/completions") { _, _ in Stub.missingModel }
         }
         let t = try await TenantFixture.make(server)
         let r = try await t.resource(baseURL: up.url + "/v1", waitActive: false)
@@ -187,18 +188,21 @@ final class SwitchableResolver: HostResolver, Sendable {
 
     @Test func aMissingRouteTriggersAnImmediateReprobe() async throws {
         let server = try await TestServer.start()
-        // Chat answers an HTML 404 (a wrong path on a proxy); the completion probe finds the same.
+        // Once broken, chat answers an HTML 404 (a wrong path on a proxy); the re-probe finds the same.
+        let broken = Atomic<Bool>(false)
         let up = try await StubUpstream.start { router in
             router.get("v1/models") { _, _ in Stub.models(["gpt-4.1-mini", "gpt-4.1"]) }
             router.post("v1/chat/completions") { _, _ in
-                Response(
+                guard broken.load(ordering: .relaxed) else { return Stub.missingModel }
+                return Response(
                     status: .notFound, headers: [.contentType: "text/html"],
                     body: .init(byteBuffer: ByteBuffer(string: "<h1>404 page not found</h1>")))
             }
         }
         let t = try await TenantFixture.make(server)
-        // Admitted on its models list alone, before the route broke.
+        // Admitted while the route worked; then it broke.
         let r = try await t.resource(baseURL: up.url + "/v1")
+        broken.store(true, ordering: .relaxed)
         try await t.call(.PATCH, "/resources/\(r)", ["probe": ["completion": true]])
         let key = try await t.key(project: try await t.project())
         let answer = try await server.chat(key: key.secret)

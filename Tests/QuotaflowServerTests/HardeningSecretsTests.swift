@@ -101,7 +101,9 @@ import Testing
                         ? Stub.json(["error": ["message": "Incorrect API key provided"]], status: .unauthorized)
                         : Stub.models(["gpt-4.1-mini", "gpt-4.1"])
                 }
-                router.post("v1/chat/completions") { _, _ in
+                router.post("v1/chat/completions") { req, _ in
+                    // The verifier's empty-body check does not count as the first chat call.
+                    if Stub.isProbe(req), !revokedNow.withLock({ $0 }) { return Stub.missingModel }
                     revokedNow.withLock { $0 = true }
                     return Stub.json(["error": ["message": "Incorrect API key provided", "code": "invalid_api_key"]], status: .unauthorized)
                 }

@@ -45,7 +45,10 @@ final class Controllable: Sendable {
                     body: .init(
                         byteBuffer: ByteBuffer(bytes: JSONWriter.bytes(["data": .array(self.models.withLock { $0 }.map { ["id": .string($0)] })]))))
             }
-            router.post("v1/chat/completions") { _, _ in
+            router.post("v1/chat/completions") { req, _ in
+                // The verifier's empty-body family check is not a completion.
+                let body = try await req.body.collect(upTo: 1 << 20)
+                if Stub.isProbe(req) && body.readableBytes <= 2 { return Stub.missingModel }
                 self.chatCalls.wrappingAdd(1, ordering: .relaxed)
                 let s = self.chatStatus.load(ordering: .relaxed)
                 if s != 200 {

@@ -39,7 +39,8 @@ import Testing
         #expect(try conn.pools(tenantId: t).map(\.name) == ["engineering", "spare"])
         let resources = try conn.resources(tenantId: t)
         let key = try #require(resources.first { $0.name == "team-key" })
-        #expect(key.costBasis == .perToken(TokenPrice(inputPerMTok: 900_000, outputPerMTok: 1_800_000)))
+        // Written at 0006, when cached input defaulted to the input price; the 1-hour write price is the rule.
+        #expect(key.costBasis == .perToken(TokenPrice(inputPerMTok: 900_000, outputPerMTok: 1_800_000, cachedInputPerMTok: 900_000)))
         #expect(key.limits.maxConcurrency == 8 && key.limits.monthlySpendCapMicros == 500_000_000)
         #expect(key.limits.windows == [UsageWindow(requests: 500, windowSeconds: 18_000)])
         #expect(key.attestation?.by == "cto@compat.example" && key.allowedUse == "engineering only" && key.state == .active)
@@ -52,7 +53,7 @@ import Testing
         #expect(try conn.resourceHealth(id: key.id).consecutiveOK >= 1)
         #expect(try conn.probes(tenantId: t, resourceId: key.id, limit: 10).allSatisfy { $0.trigger == .admission || $0.trigger == .schedule })
         let offers = try conn.offers()
-        #expect(offers.first?.price == TokenPrice(inputPerMTok: 3_000_000, outputPerMTok: 6_000_000))
+        #expect(offers.first?.price == TokenPrice(inputPerMTok: 3_000_000, outputPerMTok: 6_000_000, cachedInputPerMTok: 3_000_000))
         let projects = try conn.projects(tenantId: t)
         let checkout = try #require(projects.first { $0.name == "checkout" })
         #expect(checkout.parentId == projects.first { $0.name == "division" }?.id)

@@ -45,7 +45,9 @@ check(chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0, "
 
 # Models.
 ids = [m.id for m in oa.models.list()]
-check("gpt-4.1-mini" in ids and "claude-haiku-4-5" in ids, f"models list {ids}")
+check("gpt-4.1-mini" in ids and "claude-haiku-4-5" not in ids, f"openai models list {ids}")
+ids = [m.id for m in an.models.list()]
+check("claude-haiku-4-5" in ids and "gpt-4.1-mini" not in ids, f"anthropic models list {ids}")
 
 # Anthropic, non-streaming and streaming.
 m = an.messages.create(model="claude-haiku-4-5", max_tokens=64, messages=[{"role": "user", "content": "Hello"}])

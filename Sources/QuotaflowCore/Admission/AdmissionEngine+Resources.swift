@@ -3,19 +3,16 @@ import Synchronization
 /// Resource selection and the resource board's operations.
 extension AdmissionEngine {
     /// The eligible resource with the lowest load, and its marginal worst case. Eligible: in the
-    /// project's pools, of the tenant, routable, of the request's wire format, serving the model
-    /// (not cooled for it), not cooling, under every limit, leasable by this holder, and within its
+    /// project's pools, of the tenant, routable, serving the request's API family and model (not
+    /// cooled for it), the one pinned when the request continues a stored response, not cooling, under every limit, leasable by this holder, and within its
     /// spending cap (and the overflow caps up the chain for overflow).
     static func select(_ s: inout State, _ r: AdmissionRequest, overflow: Bool, excluding: Set<String>) -> (RoutableResource, Int64)? {
-        let pools = r.project.poolIds
         var eligible: [(RoutableResource, Int64)] = []
         var candidates: [Routing.Candidate] = []
         let tokens = r.shape.worstTokens
         for resource in r.catalog.resourcesByTenant[r.tenant.id] ?? [] {
             let res = resource.resource
-            guard (res.kind == .overflow) == overflow, pools.contains(res.poolId), !excluding.contains(resource.id), res.tenantId == r.tenant.id,
-                res.state.isRoutable, res.wireFormat == r.wireFormat, res.serves(model: r.model)
-            else { continue }
+            guard (res.kind == .overflow) == overflow, !excluding.contains(resource.id), res.state.isRoutable, r.fits(resource) else { continue }
             var rt = s.board.resources[resource.id] ?? ResourceRuntime()
             if rt.coolingUntil > r.now { continue }
             if !rt.modelCooling.isEmpty, let until = rt.modelCooling[r.model], until > r.now { continue }
@@ -65,9 +62,9 @@ extension AdmissionEngine {
         var best: Int64?
         for resource in r.catalog.resourcesByTenant[r.tenant.id] ?? [] {
             let res = resource.resource
-            guard r.project.poolIds.contains(res.poolId), res.kind != .overflow || r.project.overflowAllowed, res.wireFormat == r.wireFormat,
-                res.serves(model: r.model), res.state.isRoutable || res.state == .cooling
-            else { continue }
+            guard res.kind != .overflow || r.project.overflowAllowed, r.fits(resource), res.state.isRoutable || res.state == .cooling else {
+                continue
+            }
             var rt = s.board.resources[resource.id] ?? ResourceRuntime()
             var at = rt.roomAt(res, model: r.model, holder: r.holder, tokens: r.shape.worstTokens, leaseIdleMs: r.leaseIdleMs, now: r.now)
             s.board.resources[resource.id] = rt

@@ -6,8 +6,12 @@ public final class AdmissionRequest: Sendable {
     /// The key's project and its ancestors, innermost first.
     public let chain: [Project]
     public let key: DataPlaneKey
+    /// Empty for calls on a stored response, which name no model.
     public let model: String
-    public let wireFormat: WireFormat
+    /// The API family a resource must serve.
+    public let family: ApiFamily
+    /// Only this resource may take the request (it holds the stored response the request continues).
+    public let pinnedResourceId: String?
     /// Who holds an exclusive seat lease: the key, or a user within the key.
     public let holder: String
     /// What multiplies the request's cost; the worst case and the tokens held come from it.
@@ -23,7 +27,8 @@ public final class AdmissionRequest: Sendable {
     public let now: Int64
 
     public init(
-        catalog: Catalog, tenant: Tenant, chain: [Project], key: DataPlaneKey, model: String, wireFormat: WireFormat, holder: String,
+        catalog: Catalog, tenant: Tenant, chain: [Project], key: DataPlaneKey, model: String, family: ApiFamily, pinnedResourceId: String? = nil,
+        holder: String,
         shape: CostShape, listPrice: TokenPrice, enforce: Bool, overage: (kind: OverageKind, projectId: String)?, grants: [String: Int64],
         leaseIdleMs: Int64, now: Int64
     ) {
@@ -32,7 +37,8 @@ public final class AdmissionRequest: Sendable {
         self.chain = chain
         self.key = key
         self.model = model
-        self.wireFormat = wireFormat
+        self.family = family
+        self.pinnedResourceId = pinnedResourceId
         self.holder = holder
         self.shape = shape
         self.listPrice = listPrice
@@ -44,6 +50,13 @@ public final class AdmissionRequest: Sendable {
     }
 
     public var project: Project { chain[0] }
+
+    /// Whether `resource` could take this request, leaving out load, leases and caps.
+    public func fits(_ resource: RoutableResource) -> Bool {
+        let res = resource.resource
+        return res.tenantId == tenant.id && project.poolIds.contains(res.poolId) && res.serves(family: family)
+            && (model.isEmpty || res.serves(model: model)) && (pinnedResourceId == nil || pinnedResourceId == resource.id)
+    }
 
     /// The charging facts before a resource is chosen.
     var facts: Charging.Facts {

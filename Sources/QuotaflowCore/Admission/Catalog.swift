@@ -44,9 +44,6 @@ public final class RoutableResource: Sendable {
     /// The marginal price per token (per-token cost basis, or the overflow offer's metered price).
     public let price: TokenPrice?
     public let id: String
-    /// Request URLs, built once.
-    public let chatURL: String
-    public let messagesURL: String
     /// Removes this resource's credential from everything relayed back to clients.
     public let redactor: SecretRedactor
     /// Where calls go, and whether the egress policy applies (tenant-set URLs) or not (the operator's).
@@ -59,8 +56,6 @@ public final class RoutableResource: Sendable {
         self.baseURL = baseURL
         self.price = price
         self.id = resource.id
-        self.chatURL = baseURL + "/chat/completions"
-        self.messagesURL = baseURL + "/v1/messages"
         self.redactor = SecretRedactor(secrets: [credential])
         self.target = URLTarget(baseURL)
         self.egressChecked = egressChecked

@@ -52,18 +52,23 @@ public struct PricingTable: Sendable, Equatable {
             cachedInputPerMTok: cached.map { Int64(($0 * 1_000_000).rounded()) })
     }
 
-    /// List prices each new tenant's table is seeded with (USD per million tokens, input / output):
-    /// Claude Opus 5/25, Claude Sonnet 3/15, Claude Haiku 1/5, GPT-5.4 Pro 30/180, GPT-4.1 2/8,
-    /// GPT-4.1 Mini 0.40/1.60. Cached input is priced as plain input unless the tenant says
-    /// otherwise, so budgets never under-count.
+    /// List prices each new tenant's table is seeded with (USD per million tokens, input / output /
+    /// cached input): Claude Opus 5/25, Sonnet 3/15, Haiku 1/5 (cache reads 0.1×, writes 1.25× and 2×
+    /// by the provider's rule); GPT-5.4 Pro 30/180 (no cache discount); GPT-4.1 2/8/0.50; GPT-4.1
+    /// Mini 0.40/1.60/0.10; text-embedding-3 small 0.02 and large 0.13; Gemini 2.5 Pro 1.25/10/0.31
+    /// and Flash 0.30/2.50/0.075. Tenants add the models they use and correct what changes.
     public static let listPrices: [PriceEntry] = [
         PriceEntry(model: "claude-opus-*", price: usd(5, 25)),
         PriceEntry(model: "claude-sonnet-*", price: usd(3, 15)),
         PriceEntry(model: "claude-haiku-*", price: usd(1, 5)),
         PriceEntry(model: "claude-3-5-haiku*", price: usd(1, 5)),
-        PriceEntry(model: "gpt-5.4-pro*", price: usd(30, 180)),
-        PriceEntry(model: "gpt-4.1", price: usd(2, 8)),
-        PriceEntry(model: "gpt-4.1-2*", price: usd(2, 8)),
-        PriceEntry(model: "gpt-4.1-mini*", price: usd(0.40, 1.60)),
+        PriceEntry(model: "gpt-5.4-pro*", price: usd(30, 180, cached: 30)),
+        PriceEntry(model: "gpt-4.1", price: usd(2, 8, cached: 0.50)),
+        PriceEntry(model: "gpt-4.1-2*", price: usd(2, 8, cached: 0.50)),
+        PriceEntry(model: "gpt-4.1-mini*", price: usd(0.40, 1.60, cached: 0.10)),
+        PriceEntry(model: "text-embedding-3-small", price: usd(0.02, 0)),
+        PriceEntry(model: "text-embedding-3-large", price: usd(0.13, 0)),
+        PriceEntry(model: "gemini-2.5-pro*", price: usd(1.25, 10, cached: 0.31)),
+        PriceEntry(model: "gemini-2.5-flash*", price: usd(0.30, 2.50, cached: 0.075)),
     ]
 }

@@ -44,18 +44,21 @@ extension TokenPrice: JSONCodable {
         [
             "input_per_mtok_micros": .int(inputPerMTok), "output_per_mtok_micros": .int(outputPerMTok),
             "cached_input_per_mtok_micros": .int(cachedInputPerMTok), "cache_write_per_mtok_micros": .int(cacheWritePerMTok),
+            "cache_write_1h_per_mtok_micros": .int(cacheWrite1hPerMTok),
         ]
     }
 
     public init(reading r: ObjectReader) throws {
         try r.rejectUnknown([
             "input_per_mtok_micros", "output_per_mtok_micros", "cached_input_per_mtok_micros", "cache_write_per_mtok_micros",
+            "cache_write_1h_per_mtok_micros",
         ])
         let limit = Field.int(0...10_000_000_000)
         self.init(
             inputPerMTok: try r.required("input_per_mtok_micros", limit), outputPerMTok: try r.required("output_per_mtok_micros", limit),
             cachedInputPerMTok: try r.optional("cached_input_per_mtok_micros", limit),
-            cacheWritePerMTok: try r.optional("cache_write_per_mtok_micros", limit))
+            cacheWritePerMTok: try r.optional("cache_write_per_mtok_micros", limit),
+            cacheWrite1hPerMTok: try r.optional("cache_write_1h_per_mtok_micros", limit))
     }
 }
 

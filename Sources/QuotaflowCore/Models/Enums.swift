@@ -17,15 +17,53 @@ public enum Provider: String, Sendable, CaseIterable, Codable {
     public var defaultWireFormat: WireFormat {
         switch self {
         case .anthropic: return .anthropic
-        case .openai, .gemini, .openaiCompatible: return .openai
+        case .gemini: return .gemini
+        case .openai, .openaiCompatible: return .openai
         }
     }
 }
 
-/// The HTTP dialect of a request or a resource.
+/// How an upstream is addressed and authenticated: OpenAI's (`Authorization: Bearer`, a base URL
+/// ending in `/v1`), Anthropic's (`x-api-key`, the host's root) or Google's Generative Language API
+/// (`x-goog-api-key`, the host's root, `/v1beta/models/...`).
 public enum WireFormat: String, Sendable, CaseIterable, Codable {
     case openai
     case anthropic
+    case gemini
+}
+
+/// An API family: what a request speaks, and what a resource serves.
+public enum ApiFamily: String, Sendable, CaseIterable, Codable {
+    /// OpenAI Chat Completions.
+    case chat
+    /// OpenAI Responses (Codex).
+    case responses
+    /// OpenAI embeddings.
+    case embeddings
+    /// Anthropic Messages, with token counting.
+    case messages
+    /// Google's Generative Language API (Gemini CLI): generate, stream, count tokens.
+    case gemini
+
+    /// The wire format a resource must have to serve this family.
+    public var wireFormat: WireFormat {
+        switch self {
+        case .chat, .responses, .embeddings: return .openai
+        case .messages: return .anthropic
+        case .gemini: return .gemini
+        }
+    }
+
+    /// What a resource serves when it does not say: everything its wire format carries for OpenAI
+    /// itself, and Chat Completions only for other OpenAI-format upstreams (relays, compatibility
+    /// endpoints), which often lack the rest.
+    public static func defaults(provider: Provider, wireFormat: WireFormat) -> [ApiFamily] {
+        switch wireFormat {
+        case .anthropic: return [.messages]
+        case .gemini: return [.gemini]
+        case .openai: return provider == .openai ? [.chat, .responses, .embeddings] : [.chat]
+        }
+    }
 }
 
 /// The lifecycle of a resource. See DESIGN.md: manual suspend and revoke are never undone by a probe.
@@ -86,6 +124,10 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
     case clientClosed = "client_closed"
     case tenantDisabled = "tenant_disabled"
     case projectArchived = "project_archived"
+    /// A stored response this key did not create, or that does not exist.
+    case responseNotFound = "response_not_found"
+    /// The resource that holds a stored response has left the pool (or the key's project).
+    case responseUnavailable = "response_unavailable"
 
     /// The HTTP status that goes with the code.
     public var httpStatus: Int {
@@ -99,6 +141,8 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
         case .upstreamTimeout: return 504
         case .invalidRequest: return 400
         case .clientClosed: return 499
+        case .responseNotFound: return 404
+        case .responseUnavailable: return 409
         }
     }
 }

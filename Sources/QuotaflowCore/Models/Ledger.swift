@@ -35,6 +35,8 @@ public struct LedgerEntry: Sendable, Equatable {
     public var latencyUs: Int64 = 0
     public var ttfbUs: Int64?
     public var attempts: Int = 0
+    /// The id of the response a Responses API request created (follow-ups are pinned by it).
+    public var responseId: String?
 
     public init(
         requestId: String, at: Int64, startedAt: Int64, tenantId: String, projectId: String, wireFormat: WireFormat, endpoint: String,

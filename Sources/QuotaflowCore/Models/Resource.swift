@@ -7,6 +7,8 @@ public struct Resource: Sendable, Equatable {
     public var kind: ResourceKind
     public var provider: Provider
     public var wireFormat: WireFormat
+    /// The API families it serves (each of the resource's wire format).
+    public var families: [ApiFamily]
     public var baseURL: String
     /// Last four characters of the credential, for people to recognise it.
     public var credentialHint: String
@@ -36,7 +38,7 @@ public struct Resource: Sendable, Equatable {
 
     public init(
         id: String, tenantId: String, poolId: String, name: String, kind: ResourceKind, provider: Provider,
-        wireFormat: WireFormat, baseURL: String, credentialHint: String = "", models: [String], owner: String = "",
+        wireFormat: WireFormat, families: [ApiFamily]? = nil, baseURL: String, credentialHint: String = "", models: [String], owner: String = "",
         attestation: Attestation? = nil, allowedUse: String = "", costBasis: CostBasis = .none, limits: ResourceLimits = .init(),
         leaseMode: LeaseMode? = nil, probe: ProbeSettings = .init(), state: ResourceState = .pending, stateReason: String = "",
         stateChangedAt: Int64 = 0, coolingUntil: Int64? = nil, manualHold: Bool = false, offerId: String? = nil,
@@ -49,6 +51,7 @@ public struct Resource: Sendable, Equatable {
         self.kind = kind
         self.provider = provider
         self.wireFormat = wireFormat
+        self.families = families ?? ApiFamily.defaults(provider: provider, wireFormat: wireFormat)
         self.baseURL = baseURL
         self.credentialHint = credentialHint
         self.models = models
@@ -75,6 +78,8 @@ public struct Resource: Sendable, Equatable {
     public func serves(model: String) -> Bool {
         models.contains { ModelPattern.matches(pattern: $0, model) }
     }
+
+    public func serves(family: ApiFamily) -> Bool { families.contains(family) }
 }
 
 /// Who confirmed permission to connect a resource, and when.

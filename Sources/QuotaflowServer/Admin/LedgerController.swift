@@ -45,12 +45,14 @@ struct LedgerController {
             "provider": .string(e.provider), "wire_format": .string(e.wireFormat.rawValue), "endpoint": .string(e.endpoint),
             "model_requested": .string(e.modelRequested), "model_served": .string(e.modelServed), "stream": .bool(e.stream),
             "tokens_in": .int(e.usage.input), "tokens_out": .int(e.usage.output), "tokens_cached": .int(e.usage.cachedInput),
-            "tokens_cache_write": .int(e.usage.cacheWrite), "tool_calls": .int(e.usage.serverToolCalls), "cost_micros": .int(e.costMicros),
+            "tokens_cache_write": .int(e.usage.cacheWrite), "tokens_cache_write_1h": .int(e.usage.cacheWrite1h),
+            "tokens_reasoning": .int(e.usage.reasoning), "tool_calls": .int(e.usage.serverToolCalls), "cost_micros": .int(e.costMicros),
             "upstream_cost_micros": .int(e.upstreamCostMicros),
             "overflow_charge_micros": .int(e.overflowChargeMicros), "reserved_micros": .int(e.reservedMicros), "status": .int(Int64(e.status)),
             "reason": .string(e.reason?.rawValue), "flags": .strings(e.flags.map(\.rawValue)), "overage": .string(e.overage?.rawValue),
             "overage_project_id": .string(e.overageProjectId),
             "latency_us": .int(e.latencyUs), "ttfb_us": .int(e.ttfbUs), "attempts": .int(Int64(e.attempts)),
+            "response_id": .string(e.responseId),
         ]
     }
 }

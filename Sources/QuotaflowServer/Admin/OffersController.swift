@@ -20,7 +20,7 @@ struct OffersController {
 
     static func read(_ b: ObjectReader, into o: inout OverflowOffer) throws {
         o.name = try b.required("name", Field.name)
-        o.baseURL = try b.optional("base_url", Field.url) ?? ResourcesController.defaultBaseURL(o.provider) ?? ""
+        o.baseURL = try b.optional("base_url", Field.url) ?? ResourcesController.defaultBaseURL(o.provider, o.wireFormat) ?? ""
         if o.baseURL.isEmpty { throw FieldError("base_url", "is required for openai_compatible offers") }
         o.models = try b.required("models", Field.modelPatterns)
         if o.models.isEmpty { throw FieldError("models", "must list at least one model") }

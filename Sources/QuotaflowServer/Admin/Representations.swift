@@ -22,6 +22,7 @@ enum Rep {
         .compact([
             ("id", .string(r.id)), ("tenant_id", .string(r.tenantId)), ("pool_id", .string(r.poolId)), ("name", .string(r.name)),
             ("kind", .string(r.kind.rawValue)), ("provider", .string(r.provider.rawValue)), ("wire_format", .string(r.wireFormat.rawValue)),
+            ("families", .strings(r.families.map(\.rawValue))),
             ("base_url", .string(r.baseURL)), ("credential_hint", .string(r.credentialHint)), ("models", .strings(r.models)),
             ("owner", .string(r.owner)), ("attestation", r.attestation?.json() ?? .null), ("allowed_use", .string(r.allowedUse)),
             ("cost_basis", r.costBasis.json()), ("limits", r.limits.json()), ("lease_mode", .string(r.leaseMode.rawValue)),

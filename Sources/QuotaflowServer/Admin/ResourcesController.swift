@@ -20,64 +20,9 @@ struct ResourcesController {
     }
 
     static let writable: Set<String> = [
-        "pool_id", "name", "provider", "wire_format", "base_url", "models", "owner", "attestation", "allowed_use", "cost_basis", "limits",
-        "lease_mode", "probe", "credit_cap_micros",
+        "pool_id", "name", "provider", "wire_format", "families", "base_url", "models", "owner", "attestation", "allowed_use", "cost_basis",
+        "limits", "lease_mode", "probe", "credit_cap_micros",
     ]
-
-    static func defaultBaseURL(_ provider: Provider) -> String? {
-        switch provider {
-        case .openai: return "https://api.openai.com/v1"
-        case .anthropic: return "https://api.anthropic.com"
-        case .gemini: return "https://generativelanguage.googleapis.com/v1beta/openai"
-        case .openaiCompatible: return nil
-        }
-    }
-
-    static let credentialField = Field.string(maxLength: 4096)
-
-    /// Reads the writable fields onto `r`. `kind` and the credential are set by the caller.
-    func read(_ b: ObjectReader, into r: inout Resource, tenantId: String, pools: [Pool], offer: OverflowOffer?) throws {
-        let poolId = try b.required("pool_id", Field.string(maxLength: 64))
-        guard pools.contains(where: { $0.id == poolId }) else { throw FieldError("pool_id", "no pool '\(poolId)' in this tenant") }
-        r.poolId = poolId
-        r.name = try b.required("name", Field.name)
-        if r.kind == .overflow {
-            guard let offer else { throw FieldError("offer_id", "is required for overflow resources") }
-            for field in ["provider", "wire_format", "base_url", "models", "cost_basis"] where b[field] != nil && b[field]?.isNull == false {
-                throw FieldError(field, "comes from the overflow offer and cannot be set on an overflow resource")
-            }
-            r.provider = offer.provider
-            r.wireFormat = offer.wireFormat
-            r.baseURL = offer.baseURL
-            r.models = offer.models
-            r.costBasis = .perToken(offer.price)
-            r.creditCapMicros = try b.required("credit_cap_micros", Field.micros)
-        } else {
-            if b["credit_cap_micros"].map({ !$0.isNull }) ?? false {
-                throw FieldError("credit_cap_micros", "applies to overflow resources only")
-            }
-            r.provider = try b.required("provider", Field.enumeration(Provider.self))
-            r.wireFormat = try b.optional("wire_format", Field.enumeration(WireFormat.self)) ?? r.provider.defaultWireFormat
-            guard let url = try b.optional("base_url", Field.url) ?? Self.defaultBaseURL(r.provider) else {
-                throw FieldError("base_url", "is required for openai_compatible resources")
-            }
-            r.baseURL = url
-            r.models = try b.required("models", Field.modelPatterns)
-            if r.models.isEmpty { throw FieldError("models", "must list at least one model or pattern") }
-            r.costBasis = try b.optional("cost_basis", CostBasis.converter) ?? .none
-            switch (r.kind, r.costBasis) {
-            case (.seat, .perToken): throw FieldError("cost_basis", "a seat has a flat_monthly cost basis")
-            case (.apiKey, .flatMonthly), (.relay, .flatMonthly): throw FieldError("cost_basis", "keys and relays have a per_token cost basis")
-            default: break
-            }
-        }
-        r.owner = try b.optional("owner", Field.string(maxLength: 200, allowEmpty: true)) ?? ""
-        r.attestation = try b.optional("attestation", Attestation.converter)
-        r.allowedUse = try b.optional("allowed_use", Field.text) ?? ""
-        r.limits = try b.optional("limits", ResourceLimits.converter) ?? .init()
-        r.leaseMode = try b.optional("lease_mode", Field.enumeration(LeaseMode.self)) ?? (r.kind == .seat ? .exclusive : .shared)
-        r.probe = try b.optional("probe", ProbeSettings.converter) ?? .init()
-    }
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
         let tenantId = try context.tenantScope(env.catalog)
@@ -156,7 +101,9 @@ struct ResourcesController {
     static func writableJSON(_ r: Resource) -> JSONValue {
         let full = Rep.resource(r).objectMembers ?? []
         var members = full.filter { writable.contains($0.0) && !$0.1.isNull }
-        if r.kind == .overflow { members.removeAll { ["provider", "wire_format", "base_url", "models", "cost_basis"].contains($0.0) } }
+        if r.kind == .overflow {
+            members.removeAll { ["provider", "wire_format", "families", "base_url", "models", "cost_basis"].contains($0.0) }
+        }
         return .object(members)
     }
 
@@ -175,7 +122,12 @@ struct ResourcesController {
         var updated = current
         let offer = current.offerId.flatMap { env.catalog.current.offers[$0] }
         try validating {
-            let merged = try ObjectReader(JSONMergePatch.apply(.object(body.members), to: Self.writableJSON(current)))
+            var base = Self.writableJSON(current)
+            // A new provider or wire format brings its own default families unless the patch names them.
+            if (body["provider"] != nil || body["wire_format"] != nil) && body["families"] == nil {
+                base = .object((base.objectMembers ?? []).filter { $0.0 != "families" })
+            }
+            let merged = try ObjectReader(JSONMergePatch.apply(.object(body.members), to: base))
             try merged.rejectUnknown(Self.writable)
             try read(merged, into: &updated, tenantId: tenantId, pools: pools, offer: offer)
         }
@@ -183,6 +135,7 @@ struct ResourcesController {
         updated.updatedAt = now
         let upstreamChanged =
             updated.baseURL != current.baseURL || updated.provider != current.provider || updated.wireFormat != current.wireFormat
+            || updated.families != current.families
         let restart = upstreamChanged && !updated.manualHold
         if restart {
             updated.state = .pending

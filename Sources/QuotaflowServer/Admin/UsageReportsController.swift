@@ -98,7 +98,8 @@ struct UsageReportsController {
         let header = CSV.line([
             "seq", "request_id", "at", "tenant_id", "project_id", "cost_center", "key_id", "seat_id", "user_digest", "resource_id", "pool_id",
             "overflow", "provider", "endpoint", "model_requested", "model_served", "stream", "tokens_in", "tokens_out", "tokens_cached",
-            "cost_micros", "upstream_cost_micros", "overflow_charge_micros", "status", "reason", "flags", "latency_us", "attempts",
+            "tokens_cache_write", "tokens_cache_write_1h", "tokens_reasoning", "cost_micros", "upstream_cost_micros", "overflow_charge_micros",
+            "status", "reason", "flags", "latency_us", "attempts",
         ])
         return Response(
             status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"ledger.csv\""],
@@ -117,7 +118,8 @@ struct UsageReportsController {
                             catalog.projects[e.projectId]?.attributes["cost_center"] ?? "", e.keyId ?? "", e.seatId ?? "", e.userDigest ?? "",
                             e.resourceId ?? "", e.poolId ?? "", e.overflow ? "true" : "false", e.provider ?? "", e.endpoint, e.modelRequested,
                             e.modelServed ?? "", e.stream ? "true" : "false", String(e.usage.input), String(e.usage.output),
-                            String(e.usage.cachedInput), String(e.costMicros), String(e.upstreamCostMicros), String(e.overflowChargeMicros),
+                            String(e.usage.cachedInput), String(e.usage.cacheWrite), String(e.usage.cacheWrite1h), String(e.usage.reasoning),
+                            String(e.costMicros), String(e.upstreamCostMicros), String(e.overflowChargeMicros),
                             String(e.status), e.reason?.rawValue ?? "", e.flags.map(\.rawValue).joined(separator: ";"), String(e.latencyUs),
                             String(e.attempts),
                         ])

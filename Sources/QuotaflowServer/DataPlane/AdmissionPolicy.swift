@@ -17,12 +17,16 @@ struct AdmissionPolicy: Sendable {
             flags.append(.wouldRefuse(r.reason))
         }
         let grants = caller.catalog.grants(for: caller.chain, now: now)
-        if !caller.allows(model: parsed.model, grantedModels: grants.models) {
+        // A call on a stored response names no model: the key that created it was allowed then.
+        if !parsed.model.isEmpty, !caller.allows(model: parsed.model, grantedModels: grants.models) {
             try fail(Refusal(.modelNotAllowed, "model '\(parsed.model.prefix(100))' is not allowed for this key"))
         }
-        guard var listPrice = price else {
+        let free = x.dialect.isFree
+        guard var listPrice = free ? TokenPrice(inputPerMTok: 0, outputPerMTok: 0) : price else {
             throw Refusal(.modelNotAllowed, "no price is known for model '\(parsed.model.prefix(100))'; an admin must add it to the pricing table")
         }
+        // OpenAI's priority tier costs twice the standard rate.
+        if parsed.serviceTier == "priority" { listPrice = listPrice.scaled(by: 2) }
         var plan = x.plan
         try Self.check(plan, parsed: parsed, price: listPrice, limits: limits, fail: fail)
         let (checks, tokenCharges) = Self.rateChecks(x, plan: plan)
@@ -120,7 +124,8 @@ struct AdmissionPolicy: Sendable {
     ) -> AdmissionRequest {
         let c = x.caller
         return AdmissionRequest(
-            catalog: c.catalog, tenant: c.tenant, chain: c.chain, key: c.key, model: plan.model, wireFormat: x.dialect.wireFormat,
+            catalog: c.catalog, tenant: c.tenant, chain: c.chain, key: c.key, model: plan.model, family: x.dialect.family,
+            pinnedResourceId: x.pinnedResourceId,
             holder: c.holder(userDigest: x.userDigest), shape: plan.shape, listPrice: price, enforce: c.enforce, overage: overage,
             grants: grants.budget,
             leaseIdleMs: c.tenant.settings.leaseIdleSeconds * 1000, now: now)

@@ -23,8 +23,9 @@ struct Answers: Sendable {
         if let scrubbed = body.withUnsafeReadableBytes({ redactor.redacted($0) }) { body = ByteBuffer(bytes: scrubbed) }
         let status = Int(answer.status)
         let ok = (200..<300).contains(status)
-        let (usage, served) = ok ? x.dialect.usage(of: body) : (nil, nil)
-        await x.finish(.init(status: status, reason: ok ? nil : .upstreamError, usage: usage, servedModel: served))
+        let whole = ok ? x.dialect.meter(body) : WholeAnswer()
+        await x.finish(
+            .init(status: status, reason: ok ? nil : .upstreamError, usage: whole.usage, servedModel: whole.model, responseId: whole.responseId))
         var headers = HTTPFields()
         headers[.contentType] = answer.headers.first(name: "content-type") ?? "application/json"
         addHeaders(&headers, exchange: x, upstream: answer.headers, redactor: redactor)

@@ -35,12 +35,18 @@ final class Caller: Sendable {
         return limits
     }
 
-    /// Finds the key from `Authorization: Bearer` or `x-api-key` and checks it is usable.
-    static func authenticate(_ request: Request, catalog: Catalog, now: Int64) throws(Refusal) -> Caller {
-        var token: String?
-        if let bearer = request.bearerToken { token = bearer }
-        if token == nil, let apiKey = request.headers[HTTPField.Name("x-api-key")!] { token = apiKey.trimmingWhitespace() }
-        guard let token, !token.isEmpty else {
+    static let apiKeyHeader = HTTPField.Name("x-api-key")!
+    static let googleKeyHeader = HTTPField.Name("x-goog-api-key")!
+
+    /// Finds the key from `Authorization: Bearer`, `x-api-key` or `x-goog-api-key` (and, for the
+    /// Gemini API, `?key=`) and checks it is usable. The first non-empty one counts: Gemini CLI sends
+    /// an empty `x-goog-api-key` when the key travels in a custom `Authorization` header.
+    static func authenticate(_ request: Request, catalog: Catalog, now: Int64, queryKey: Bool = false) throws(Refusal) -> Caller {
+        let candidates: [String?] = [
+            request.bearerToken, request.headers[apiKeyHeader]?.trimmingWhitespace(), request.headers[googleKeyHeader]?.trimmingWhitespace(),
+            queryKey ? request.uri.queryParameters["key"].map(String.init) : nil,
+        ]
+        guard let token = candidates.compactMap({ $0 }).first(where: { !$0.isEmpty }) else {
             throw Refusal(.invalidKey, "send your Quotaflow key as 'Authorization: Bearer <key>' or 'x-api-key: <key>'")
         }
         guard token.utf8.count <= 256 else { throw Refusal(.invalidKey, "the key is not valid") }

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import QuotaflowCore
+import QuotaflowStore
 
 /// The provider-compatible endpoints. Each route names its dialect; a request is authenticated,
 /// read, admitted and forwarded the same way whatever its dialect, and its errors answer in that
@@ -16,13 +17,45 @@ struct DataPlaneController: Sendable {
     let policy: AdmissionPolicy
     let forwarder: Forwarder
     let endUsers: EndUserDigests
+    /// Where stored responses are looked up (the ledger).
+    let reads: Database
 
     func register(on router: Router<AppRequestContext>) {
         route(router, "v1/chat/completions", ChatCompletions())
         route(router, "v1/messages", Messages())
+        route(router, "v1/messages/count_tokens", CountTokens())
+        route(router, "v1/responses", Responses())
+        route(router, "v1/responses/compact", Responses(compact: true))
+        route(router, "v1/embeddings", Embeddings())
+        let openAI = ChatCompletions()
+        router.get("v1/responses/{response_id}") { request, context in
+            await answer(openAI, context) { try await stored(request, context, .get) }
+        }
+        router.delete("v1/responses/{response_id}") { request, context in
+            await answer(openAI, context) { try await stored(request, context, .delete) }
+        }
+        router.post("v1/responses/{response_id}/cancel") { request, context in
+            await answer(openAI, context) { try await stored(request, context, .cancel) }
+        }
+        router.get("v1/responses/{response_id}/input_items") { request, context in
+            await answer(openAI, context) { try await stored(request, context, .inputItems) }
+        }
         router.get("v1/models") { request, context in
-            let dialect: any Dialect = request.headers[Messages.version] != nil ? Messages() : ChatCompletions()
-            return await answer(dialect, context) { try models(request, anthropic: dialect is Messages) }
+            // OpenAI and Anthropic share the path: Anthropic's clients say who they are.
+            let anthropic = request.headers[Messages.version] != nil || request.headers[Caller.apiKeyHeader] != nil
+            let dialect: any Dialect = anthropic ? Messages() : ChatCompletions()
+            return await answer(dialect, context) { try models(request, family: anthropic ? .anthropic : .openAI) }
+        }
+        let google = Gemini(method: .generate, model: "")
+        router.get("v1beta/models") { request, context in await answer(google, context) { try models(request, family: .gemini) } }
+        router.get("v1beta/models/{action}") { request, context in
+            await answer(google, context) { try geminiModel(request, id: try context.parameters.require("action")) }
+        }
+        router.post("v1beta/models/{action}") { request, context in
+            await answer(google, context) {
+                let gemini = try Gemini.route(try context.parameters.require("action"), alt: request.uri.queryParameters["alt"].map(String.init))
+                return try await handle(request, context, gemini, queryKey: true)
+            }
         }
     }
 
@@ -50,11 +83,13 @@ struct DataPlaneController: Sendable {
         return refusal
     }
 
-    func handle(_ request: Request, _ context: AppRequestContext, _ dialect: some Dialect) async throws -> Response {
+    func handle(_ request: Request, _ context: AppRequestContext, _ dialect: some Dialect, queryKey: Bool = false) async throws -> Response {
         let startNanos = DispatchTime.now().uptimeNanoseconds
         let now = clock.nowMs()
         let caller: Caller
-        do { caller = try Caller.authenticate(request, catalog: catalog.current, now: now) } catch { throw refusedEarly(error, context) }
+        do { caller = try Caller.authenticate(request, catalog: catalog.current, now: now, queryKey: queryKey) } catch {
+            throw refusedEarly(error, context)
+        }
         let buffer: ByteBuffer
         do {
             buffer = try await BodyReader.read(
@@ -68,13 +103,23 @@ struct DataPlaneController: Sendable {
         }
         let parsed: ParsedRequest
         do { parsed = try dialect.parse(Array(buffer.readableBytesView), headers: request.headers) } catch { throw refusedEarly(error, context) }
+        let pinned = try await parsed.previousResponseId.asyncMap { try await pin($0, caller: caller).resourceId }
+        return try await run(dialect, parsed, caller: caller, pinned: pinned, request, context, now: now, startNanos: startNanos)
+    }
+
+    /// Admits and forwards a parsed request.
+    func run(
+        _ dialect: some Dialect, _ parsed: ParsedRequest, caller: Caller, pinned: String?, _ request: Request, _ context: AppRequestContext,
+        now: Int64, startNanos: UInt64
+    ) async throws -> Response {
         let limits = caller.requestLimits
         let price = caller.catalog.pricing[caller.tenant.id]?.price(for: parsed.model)
         let exchange = Exchange(
             settler: settler, dialect: dialect, caller: caller, parsed: parsed,
-            plan: RequestPlan.make(parsed, model: parsed.model, outputLimit: limits.maxOutputTokens),
+            plan: RequestPlan.make(parsed, model: parsed.model, outputLimit: limits.maxOutputTokens, free: dialect.isFree),
             listPrice: price ?? TokenPrice(inputPerMTok: 0, outputPerMTok: 0), requestId: context.requestId,
-            userDigest: parsed.user.map { endUsers.digest($0, tenant: caller.tenant) }, startedAt: now, startNanos: startNanos)
+            userDigest: parsed.user.map { endUsers.digest($0, tenant: caller.tenant) }, startedAt: now, startNanos: startNanos,
+            pinnedResourceId: pinned)
         do {
             try await policy.admit(exchange, price: price, limits: limits, now: now)
             return try await forwarder.forward(exchange, client: request.headers, channel: context.channel)
@@ -82,36 +127,6 @@ struct DataPlaneController: Sendable {
             exchange.refuse(refusal)
             throw refusal
         }
-    }
-
-    /// `GET /v1/models`: the models the caller may use, in OpenAI's shape, or Anthropic's when the
-    /// request carries `anthropic-version` (the two share the path).
-    func models(_ request: Request, anthropic: Bool) throws -> Response {
-        let now = clock.nowMs()
-        let caller = try Caller.authenticate(request, catalog: catalog.current, now: now)
-        let grants = caller.catalog.grants(for: caller.chain, now: now)
-        let pools = Set(caller.project.poolIds)
-        let pricing = caller.catalog.pricing[caller.tenant.id]?.entries.map(\.model).filter { !$0.contains("*") } ?? []
-        var names = Set<String>()
-        for r in caller.catalog.resourcesByTenant[caller.tenant.id] ?? [] where pools.contains(r.resource.poolId) && r.resource.state.isRoutable {
-            if r.resource.kind == .overflow && !caller.project.overflowAllowed { continue }
-            for pattern in r.resource.models {
-                if pattern.contains("*") {
-                    for m in pricing where ModelPattern.matches(pattern: pattern, m) { names.insert(m) }
-                } else {
-                    names.insert(pattern)
-                }
-            }
-        }
-        let allowed = names.filter { caller.allows(model: $0, grantedModels: grants.models) }.sorted()
-        if anthropic {
-            let data: [JSONValue] = allowed.map {
-                ["type": "model", "id": .string($0), "display_name": .string($0), "created_at": "2025-01-01T00:00:00Z"]
-            }
-            return JSONResponse.make(["data": .array(data), "has_more": false, "first_id": .string(allowed.first), "last_id": .string(allowed.last)])
-        }
-        let data: [JSONValue] = allowed.map { ["id": .string($0), "object": "model", "created": 0, "owned_by": "quotaflow"] }
-        return JSONResponse.make(["object": "list", "data": .array(data)])
     }
 }
 

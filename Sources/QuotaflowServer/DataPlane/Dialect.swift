@@ -10,19 +10,47 @@ import QuotaflowCore
 protocol Dialect: Sendable {
     /// The ledger's `endpoint` and the metrics route label.
     var endpoint: String { get }
-    /// The API family a resource must speak to take the request, and the stream format to meter.
-    var wireFormat: WireFormat { get }
+    /// The API family a resource must serve to take the request.
+    var family: ApiFamily { get }
+    /// How its event streams are metered.
+    var streamFormat: StreamFormat { get }
+    /// Token counting and calls on a stored response: no budget is held and nothing is charged,
+    /// but rate limits apply and the ledger records them.
+    var isFree: Bool { get }
+    /// Streams open with events that carry no output yet (`response.created`); they are held back
+    /// until output starts, so a failure there can still go to another resource.
+    var holdsPreamble: Bool { get }
     /// Reads the fields Quotaflow acts on, without materialising the prompt.
     func parse(_ body: [UInt8], headers: HTTPFields) throws(Refusal) -> ParsedRequest
     /// Where the request goes on `resource`, and with which headers (the resource's credential).
-    func upstream(_ resource: RoutableResource, stream: Bool, client: HTTPFields) -> (url: String, headers: HTTPHeaders)
-    /// Usage and served model of a whole (non-streaming) answer.
-    func usage(of body: ByteBuffer) -> (usage: TokenUsage?, model: String?)
+    func upstream(_ resource: RoutableResource, model: String, stream: Bool, client: HTTPFields) -> UpstreamCall
+    /// Usage, served model and response id of a whole (non-streaming) answer.
+    func meter(_ body: ByteBuffer) -> WholeAnswer
     /// A refusal in this dialect's error shape.
     func errorBody(_ refusal: Refusal) -> JSONValue
 }
 
+/// What is sent upstream for one attempt.
+struct UpstreamCall: Sendable {
+    var method: HTTPMethod = .POST
+    var url: String
+    var headers: HTTPHeaders
+    /// `false` for calls without a body (reading or deleting a stored response).
+    var sendsBody = true
+}
+
+/// What a whole answer says about its cost.
+struct WholeAnswer: Sendable {
+    var usage: TokenUsage?
+    var model: String?
+    /// The id of the response it created (Responses API).
+    var responseId: String?
+}
+
 extension Dialect {
+    var isFree: Bool { false }
+    var holdsPreamble: Bool { false }
+
     /// The HTTP answer for a refusal: the dialect's body, our reason header, and retry hints.
     func response(for refusal: Refusal) -> Response {
         var fields = HTTPFields()
@@ -33,15 +61,36 @@ extension Dialect {
             body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.bytes(errorBody(refusal)))))
     }
 
-    /// Usage and model from a JSON answer's top-level `usage` and `model` members.
-    static func usage(of body: ByteBuffer, reader: (JSONValue) -> TokenUsage?) -> (usage: TokenUsage?, model: String?) {
-        body.withUnsafeReadableBytes { buffer -> (TokenUsage?, String?) in
-            guard let scan = try? JSONObjectScan.scan(buffer) else { return (nil, nil) }
-            let model = scan.member("model").flatMap { JSONObjectScan.value(of: $0, in: buffer)?.stringValue }
-            guard let member = scan.member("usage"), let usage = JSONObjectScan.value(of: member, in: buffer) else { return (nil, model) }
-            return (reader(usage), model)
+    /// Usage, model and id from a JSON answer's top-level members.
+    static func meter(
+        _ body: ByteBuffer, usage key: String = "usage", model modelKey: String = "model", id idKey: String? = nil,
+        reader: (JSONValue) -> TokenUsage?
+    ) -> WholeAnswer {
+        body.withUnsafeReadableBytes { buffer -> WholeAnswer in
+            guard let scan = try? JSONObjectScan.scan(buffer) else { return WholeAnswer() }
+            func string(_ k: String) -> String? { scan.member(k).flatMap { JSONObjectScan.value(of: $0, in: buffer)?.stringValue } }
+            var answer = WholeAnswer(model: string(modelKey), responseId: idKey.flatMap(string))
+            if let member = scan.member(key), let usage = JSONObjectScan.value(of: member, in: buffer) { answer.usage = reader(usage) }
+            return answer
         }
     }
+
+    /// OpenAI-format upstream headers: the resource's key as a bearer token.
+    static func openAIHeaders(_ r: RoutableResource, stream: Bool) -> HTTPHeaders {
+        var h = HTTPHeaders()
+        h.add(name: "content-type", value: "application/json")
+        h.add(name: "accept", value: stream ? "text/event-stream" : "application/json")
+        h.add(name: "user-agent", value: "quotaflow")
+        h.add(name: "authorization", value: "Bearer \(r.credential)")
+        return h
+    }
+}
+
+/// Where a request's output cap lives: a top-level member, or a member of a nested object
+/// (Gemini's `generationConfig.maxOutputTokens`).
+struct CapField: Sendable, Equatable {
+    var name: String
+    var parent: String?
 }
 
 /// The fields of a request the gateway acts on, read without materialising the prompt.
@@ -49,24 +98,54 @@ struct ParsedRequest: Sendable {
     let body: [UInt8]
     let scan: JSONObjectScan
     let model: String
+    /// The body names the model (Gemini's is in the URL).
+    var modelInBody = true
     let stream: Bool
-    /// The member that caps output (`max_tokens`, `max_completion_tokens`, ...), and its value if sent.
-    let maxTokensField: String
+    /// The member that caps output, and its value if sent.
+    let cap: CapField
     let requestedMaxTokens: Int64?
+    /// The cap assumed, and written into the request, when neither it nor a policy sets one.
+    var assumedCap: Int64 = RequestPlan.assumedOutputWithoutCap
     /// The end user, from the body or the `x-quotaflow-user` header.
     let user: String?
     /// A streamed answer must be asked to carry usage (OpenAI `stream_options.include_usage`): the
     /// option is added, and the usage-only chunk the client did not ask for is dropped.
     let addUsageOption: Bool
     let estimatedInput: Int64
-    /// Choices per request (OpenAI `n`); each is billed its own output.
+    /// Choices per request (OpenAI `n`, Gemini `candidateCount`); each is billed its own output.
     let choices: Int64
-    /// Provider-billed tools the request switches on (Anthropic web search and fetch).
+    /// Provider-billed tools the request switches on, and their bounds.
     let tools: ServerTools.Bounds
+    /// Thinking each choice may add beyond the cap (Gemini).
+    var reasoningPerChoice: Int64 = 0
+    /// The prompt may be written to the provider's cache (Anthropic `cache_control`).
+    var cacheWrite: CostShape.CacheWrite = .none
+    /// A stored response the request continues (`previous_response_id`): it must go to the
+    /// resource that holds it.
+    var previousResponseId: String?
+    /// The service tier asked for (OpenAI `service_tier`); `priority` costs twice the list price.
+    var serviceTier: String?
 
     static let userHeader = HTTPField.Name("x-quotaflow-user")!
 
-    /// Validates the body as one JSON object and reads `model`, `stream` and the output cap.
+    init(
+        body: [UInt8], scan: JSONObjectScan, model: String, stream: Bool, cap: CapField, requestedMaxTokens: Int64?, user: String?,
+        addUsageOption: Bool = false, estimatedInput: Int64, choices: Int64 = 1, tools: ServerTools.Bounds = .init()
+    ) {
+        self.body = body
+        self.scan = scan
+        self.model = model
+        self.stream = stream
+        self.cap = cap
+        self.requestedMaxTokens = requestedMaxTokens
+        self.user = user
+        self.addUsageOption = addUsageOption
+        self.estimatedInput = estimatedInput
+        self.choices = choices
+        self.tools = tools
+    }
+
+    /// Validates the body as one JSON object.
     static func scan(_ body: [UInt8]) throws(Refusal) -> JSONObjectScan {
         let scanned: Result<JSONObjectScan, JSONObjectScan.ScanError> = body.withUnsafeBytes { buffer in
             do throws(JSONObjectScan.ScanError) { return .success(try JSONObjectScan.scan(buffer)) } catch { return .failure(error) }
@@ -83,6 +162,29 @@ struct ParsedRequest: Sendable {
         return body.withUnsafeBytes { JSONObjectScan.value(of: m, in: $0) }
     }
 
+    /// A model name as the request gives it (in the body or the URL).
+    static func checkModel(_ value: JSONValue?) throws(Refusal) -> String {
+        guard let value else { throw Refusal(.invalidRequest, "'model' is required") }
+        guard case .string(let model) = value, !model.isEmpty, model.utf8.count <= 200 else {
+            throw Refusal(.invalidRequest, "'model' must be a non-empty string of at most 200 bytes")
+        }
+        return model
+    }
+
+    /// `stream` as a boolean (absent and null are `false`).
+    static func stream(_ scan: JSONObjectScan, _ body: [UInt8]) throws(Refusal) -> Bool {
+        guard let s = value("stream", scan, body), !s.isNull else { return false }
+        guard let b = s.boolValue else { throw Refusal(.invalidRequest, "'stream' must be true or false") }
+        return b
+    }
+
+    /// An output cap's value, if sent: a positive integer.
+    static func capValue(_ name: String, _ value: JSONValue?) throws(Refusal) -> Int64? {
+        guard let v = value, !v.isNull else { return nil }
+        guard let n = v.int64Value, n >= 1, n <= 100_000_000 else { throw Refusal(.invalidRequest, "'\(name)' must be a positive integer") }
+        return n
+    }
+
     /// `model` (required), `stream`, and the first output-cap field present of `capFields` (the
     /// cap is set in `setField` when none is).
     static func common(
@@ -90,19 +192,10 @@ struct ParsedRequest: Sendable {
     ) throws(Refusal)
         -> (model: String, stream: Bool, field: String, requested: Int64?)
     {
-        guard let modelValue = value("model", scan, body) else { throw Refusal(.invalidRequest, "'model' is required") }
-        guard case .string(let model) = modelValue, !model.isEmpty, model.utf8.count <= 200 else {
-            throw Refusal(.invalidRequest, "'model' must be a non-empty string of at most 200 bytes")
-        }
-        var stream = false
-        if let s = value("stream", scan, body), !s.isNull {
-            guard let b = s.boolValue else { throw Refusal(.invalidRequest, "'stream' must be true or false") }
-            stream = b
-        }
+        let model = try checkModel(value("model", scan, body))
+        let stream = try stream(scan, body)
         for name in capFields {
-            guard let v = value(name, scan, body), !v.isNull else { continue }
-            guard let n = v.int64Value, n >= 1, n <= 100_000_000 else { throw Refusal(.invalidRequest, "'\(name)' must be a positive integer") }
-            return (model, stream, name, n)
+            if let n = try capValue(name, value(name, scan, body)) { return (model, stream, name, n) }
         }
         return (model, stream, setField, nil)
     }
@@ -120,30 +213,46 @@ struct RequestPlan: Sendable {
     var outputCap: Int64
     /// Everything that multiplies the request's cost: the worst case comes from here.
     var shape: CostShape
-    /// Whether the cap was set or lowered by policy (so the body must carry it).
+    /// Whether the cap was set or lowered (so the body carries it).
     var capEnforced: Bool
     var body: [UInt8]
     var addedUsageOption: Bool
 
-    /// Output tokens assumed for the worst case when neither the request nor a policy caps them.
+    /// Output tokens assumed for the worst case, and written into the request, when neither the
+    /// request nor a policy caps them: a request is never sent with an unbounded output.
     static let assumedOutputWithoutCap: Int64 = 8192
 
-    static func make(_ p: ParsedRequest, model: String, outputLimit: Int64?) -> RequestPlan {
-        var cap = p.requestedMaxTokens ?? outputLimit ?? assumedOutputWithoutCap
-        var enforced = false
-        if let limit = outputLimit, cap > limit || p.requestedMaxTokens == nil {
+    static func make(_ p: ParsedRequest, model: String, outputLimit: Int64?, free: Bool = false) -> RequestPlan {
+        if free {
+            return RequestPlan(
+                model: model, outputCap: 0, shape: CostShape(inputTokens: 0, outputCap: 0), capEnforced: false, body: p.body, addedUsageOption: false)
+        }
+        var cap = p.requestedMaxTokens ?? outputLimit ?? p.assumedCap
+        var enforced = p.requestedMaxTokens == nil
+        if let limit = outputLimit, cap > limit {
             cap = limit
             enforced = true
         }
         var splice = JSONSplice()
-        if model != p.model { splice.set("model", .string(model)) }
-        if enforced { splice.set(p.maxTokensField, .int(cap)) }
+        if model != p.model && p.modelInBody { splice.set("model", .string(model)) }
+        if enforced && !p.cap.name.isEmpty {
+            if let parent = p.cap.parent {
+                var members = ParsedRequest.value(parent, p.scan, p.body)?.objectMembers ?? []
+                members.removeAll { $0.0 == p.cap.name }
+                members.append((p.cap.name, .int(cap)))
+                splice.set(parent, .object(members))
+            } else {
+                splice.set(p.cap.name, .int(cap))
+            }
+        }
         if p.addUsageOption { splice.set("stream_options", ["include_usage": true]) }
-        // A web tool without max_uses gets one, so its fees are bounded.
+        // A web tool without max_uses gets one, and hosted tools get max_tool_calls, so their fees are bounded.
         if let tools = p.tools.rewritten { splice.set("tools", tools) }
+        if let calls = p.tools.setMaxToolCalls { splice.set("max_tool_calls", .int(calls)) }
         let body = splice.isEmpty ? p.body : p.body.withUnsafeBytes { splice.apply(to: $0, scan: p.scan) }
         let shape = CostShape(
-            inputTokens: p.estimatedInput, outputCap: cap, choices: p.choices, toolCalls: p.tools.toolCalls, toolInputTokens: p.tools.toolInputTokens)
+            inputTokens: p.estimatedInput, outputCap: cap, choices: p.choices, toolCalls: p.tools.toolCalls, toolInputTokens: p.tools.toolInputTokens,
+            reasoningPerChoice: p.reasoningPerChoice, cacheWrite: p.cacheWrite)
         return RequestPlan(model: model, outputCap: cap, shape: shape, capEnforced: enforced, body: body, addedUsageOption: p.addUsageOption)
     }
 }

@@ -39,11 +39,13 @@ final class Exchange: Sendable {
     let userDigest: String?
     let startedAt: Int64
     let startNanos: UInt64
+    /// The resource holding the stored response this request continues; only it may serve.
+    let pinnedResourceId: String?
     let state: Mutex<State>
 
     init(
         settler: Settler, dialect: any Dialect, caller: Caller, parsed: ParsedRequest, plan: RequestPlan, listPrice: TokenPrice, requestId: String,
-        userDigest: String?, startedAt: Int64, startNanos: UInt64
+        userDigest: String?, startedAt: Int64, startNanos: UInt64, pinnedResourceId: String? = nil
     ) {
         self.settler = settler
         self.dialect = dialect
@@ -53,6 +55,7 @@ final class Exchange: Sendable {
         self.userDigest = userDigest
         self.startedAt = startedAt
         self.startNanos = startNanos
+        self.pinnedResourceId = pinnedResourceId
         self.state = Mutex(State(plan: plan, listPrice: listPrice))
     }
 
@@ -125,6 +128,8 @@ final class Exchange: Sendable {
         /// See `ChargeRule.Ending`.
         var brokeOff = false
         var seenOutput: Int64 = 0
+        /// The response the request created (Responses API).
+        var responseId: String? = nil
     }
 
     /// Builds the ledger row and settlement, and a closure that frees the resource slot.
@@ -133,7 +138,7 @@ final class Exchange: Sendable {
         let now = settler.clock.nowMs()
         var e = LedgerEntry(
             requestId: requestId, at: now, startedAt: startedAt, tenantId: caller.tenant.id, projectId: caller.project.id,
-            wireFormat: dialect.wireFormat, endpoint: dialect.endpoint, modelRequested: parsed.model, status: o.status)
+            wireFormat: dialect.family.wireFormat, endpoint: dialect.endpoint, modelRequested: parsed.model, status: o.status)
         e.keyId = caller.key.kind == .projectKey ? caller.key.id : nil
         e.seatId = caller.key.kind == .seat ? caller.key.id : nil
         e.userDigest = userDigest
@@ -145,6 +150,8 @@ final class Exchange: Sendable {
         e.attempts = s.attempts
         e.overage = s.overage?.kind
         e.overageProjectId = s.overage?.projectId
+        // Only a successful answer created the response that follow-ups may name.
+        if (200..<300).contains(o.status), !dialect.isFree { e.responseId = o.responseId }
         guard let a = s.admission else { return (LedgerWriter.Item(entry: e, settlement: nil), {}) }
         let resource = a.facts.resourceId != nil ? a.resource : nil
         e.resourceId = resource?.id
@@ -155,7 +162,12 @@ final class Exchange: Sendable {
         e.reservedMicros = a.worstCase
         var release: () -> Void = {}
         var actual: Int64?
-        if let resource {
+        if let resource, dialect.isFree {
+            // Token counting and stored-response calls cost nothing and hold nothing.
+            actual = 0
+            let engine = settler.engine
+            release = { engine.release(resourceId: resource.id, estimatedTokens: 0, actualTokens: 0, now: now) }
+        } else if let resource {
             let charge = ChargeRule.charge(
                 .init(status: o.status, usage: o.usage, brokeOff: o.brokeOff, seenOutput: o.seenOutput), estimatedInput: parsed.estimatedInput)
             e.usage = charge.usage

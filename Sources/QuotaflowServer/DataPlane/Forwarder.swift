@@ -37,23 +37,23 @@ struct Forwarder: Sendable {
             let resource = admission.resource
             let plan = x.plan
             let attempt = x.nextAttempt()
-            let (url, headers) = x.dialect.upstream(resource, stream: x.parsed.stream, client: client)
+            let call = x.dialect.upstream(resource, model: plan.model, stream: x.parsed.stream, client: client)
             let sentAt = clock.nowMs()
             // A stream's head arrives first and its body is relayed; other answers are read whole in one call.
             var streamed: HTTPClientResponse?
             var answer: UpstreamAnswer
             do throws(UpstreamFailure) {
                 if x.parsed.stream {
-                    var request = HTTPClientRequest(url: url)
-                    request.method = .POST
-                    request.headers = headers
-                    request.body = .bytes(ByteBuffer(bytes: plan.body))
+                    var request = HTTPClientRequest(url: call.url)
+                    request.method = call.method
+                    request.headers = call.headers
+                    if call.sendsBody { request.body = .bytes(ByteBuffer(bytes: plan.body)) }
                     let response = try await upstream.stream(request, resource: resource, channel: channel, timeoutMs: config.firstByteTimeoutMs)
                     streamed = response
                     answer = UpstreamAnswer(status: response.status.code, headers: response.headers, body: nil)
                 } else {
                     answer = try await upstream.fetch(
-                        url: url, resource: resource, headers: headers, body: plan.body, channel: channel, timeoutMs: config.firstByteTimeoutMs,
+                        call, resource: resource, body: plan.body, channel: channel, timeoutMs: config.firstByteTimeoutMs,
                         limit: config.maxUpstreamResponseBytes)
                 }
             } catch .cancelled {
@@ -112,7 +112,26 @@ struct Forwarder: Sendable {
             if let streamed, (200..<300).contains(status),
                 answer.headers.first(name: "content-type")?.lowercased().contains("text/event-stream") ?? false
             {
-                return relay.response(streamed, exchange: x)
+                let source = UpstreamBody(streamed.body)
+                guard x.dialect.holdsPreamble else { return relay.response(streamed, source: source, exchange: x) }
+                // Nothing is sent until output starts: a failure before that goes to another resource.
+                let opening = await Preamble.read(source, format: x.dialect.streamFormat, clock: clock, until: sentAt + config.firstByteTimeoutMs)
+                switch opening {
+                case .output:
+                    return relay.response(streamed, source: source, exchange: x)
+                case .clientGone,
+                    .broken where upstream.connections.isGone(channel):
+                    await x.finish(.init(status: 499, reason: .clientClosed, extraFlags: [.clientClosed], brokeOff: true))
+                    throw Refusal(.clientClosed, "the client closed the connection")
+                default:
+                    break
+                }
+                let (refusal, evidence, rateLimited) = opening.failure(firstByteTimeoutMs: config.firstByteTimeoutMs)
+                let now = clock.nowMs()
+                cooldowns.cool(
+                    resource, until: now + config.defaultCooldownMs, status: rateLimited ? 429 : nil, evidence: evidence, cause: refusal.message)
+                try await failOver(refusal, attempt: attempt)
+                continue
             }
             // Anything else is read whole (a stream was asked for but a plain answer came back, say).
             if let streamed {

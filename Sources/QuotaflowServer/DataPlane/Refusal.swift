@@ -32,7 +32,7 @@ public struct Refusal: Error, Sendable {
         switch reason {
         case .rateLimited, .noCapacity, .upstreamError, .upstreamTimeout, .clientClosed: return true
         case .quotaExceeded, .modelNotAllowed, .approvalRequired, .keyExpired, .keyRevoked, .invalidKey, .tenantDisabled, .projectArchived,
-            .requestTooLarge, .invalidRequest:
+            .requestTooLarge, .invalidRequest, .responseNotFound, .responseUnavailable:
             return false
         }
     }

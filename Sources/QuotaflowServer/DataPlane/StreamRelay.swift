@@ -9,24 +9,23 @@ import QuotaflowCore
 ///
 /// Each chunk is written as soon as it is read (no buffering of the stream); writes are awaited, so a
 /// slow client slows the upstream read instead of filling memory. The ledger row is committed before
-/// the terminal event (`[DONE]` or `message_stop`) is written, so a client never sees a stream end
+/// the terminal event (`[DONE]`, `message_stop`, `response.completed`, Gemini's last chunk) is written, so a client never sees a stream end
 /// whose row could still be lost. The resource's credential is redacted from every byte relayed.
 struct StreamRelay {
     let answers: Answers
     let clock: any WallClock
     let totalTimeoutMs: Int64
 
-    func response(_ upstream: HTTPClientResponse, exchange: Exchange) -> Response {
+    func response(_ upstream: HTTPClientResponse, source: UpstreamBody, exchange: Exchange) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = upstream.headers.first(name: "content-type") ?? "text/event-stream"
         headers[.cacheControl] = "no-cache"
         let redactor = exchange.admission?.resource.redactor ?? .none
         answers.addHeaders(&headers, exchange: exchange, upstream: upstream.headers, redactor: redactor)
         let status = Int(upstream.status.code)
-        let body = upstream.body
         let clock = self.clock
         let deadline = clock.nowMs() + totalTimeoutMs
-        let format = exchange.dialect.wireFormat
+        let format = exchange.dialect.streamFormat
         let drop = exchange.plan.addedUsageOption
         return Response(
             status: .init(code: status), headers: headers,
@@ -51,7 +50,7 @@ struct StreamRelay {
                     }
                     return Exchange.Outcome(
                         status: status, reason: reason, usage: meter.usage, servedModel: meter.servedModel, extraFlags: flags, brokeOff: brokeOff,
-                        seenOutput: meter.deltas)
+                        seenOutput: meter.deltas, responseId: meter.responseId)
                 }
                 func send(_ bytes: [UInt8]) async throws {
                     guard !bytes.isEmpty else { return }
@@ -61,7 +60,7 @@ struct StreamRelay {
                     }
                 }
                 do {
-                    for try await chunk in body {
+                    while let chunk = try await source.next() {
                         if clock.nowMs() > deadline { throw StreamTimeout() }
                         let (out, terminal) = chunk.withUnsafeReadableBytes { meter.feed($0) }
                         let safe = scrub.feed(out)

@@ -61,14 +61,14 @@ struct UpstreamCaller: Sendable {
     /// arrived; a body that fails later comes back in `bodyError` (the upstream answered, and may
     /// have charged, so it is never retried elsewhere).
     func fetch(
-        url: String, resource: RoutableResource, headers: HTTPHeaders, body: [UInt8], channel: any Channel, timeoutMs: Int64, limit: Int
+        _ upstreamCall: UpstreamCall, resource: RoutableResource, body: [UInt8], channel: any Channel, timeoutMs: Int64, limit: Int
     )
         async throws(UpstreamFailure) -> UpstreamAnswer
     {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers = headers
-        request.body = .bytes(ByteBuffer(bytes: body))
+        var request = HTTPClientRequest(url: upstreamCall.url)
+        request.method = upstreamCall.method
+        request.headers = upstreamCall.headers
+        if upstreamCall.sendsBody { request.body = .bytes(ByteBuffer(bytes: body)) }
         let call = request
         do {
             let http = try await clients.client(for: resource.target, checked: resource.egressChecked, use: .whole)

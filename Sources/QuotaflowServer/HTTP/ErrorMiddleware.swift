@@ -38,11 +38,18 @@ struct ErrorMiddleware: RouterMiddleware {
     /// Data-plane handlers answer their own errors in their dialect (`DataPlaneController.answer`).
     /// What reaches this middleware is an admin error, or a request no route matched: under `/v1`,
     /// the provider namespace, that one answers like the OpenAI API (or Anthropic's under
-    /// `/v1/messages`), since no handler chose a dialect.
+    /// `/v1/messages`, Google's under `/v1beta`), since no handler chose a dialect.
     static func response(for error: any Error, request: Request, context: Context) -> Response {
         let path = request.uri.path
-        if path.hasPrefix("/v1/") || path == "/v1", let e = error as? HTTPError {
-            let dialect: any Dialect = path.hasPrefix("/v1/messages") ? Messages() : ChatCompletions()
+        if path.hasPrefix("/v1/") || path == "/v1" || path.hasPrefix("/v1beta/"), let e = error as? HTTPError {
+            let dialect: any Dialect
+            if path.hasPrefix("/v1/messages") {
+                dialect = Messages()
+            } else if path.hasPrefix("/v1beta/") {
+                dialect = Gemini(method: .generate, model: "")
+            } else {
+                dialect = ChatCompletions()
+            }
             let message = e.status == .notFound ? "unknown endpoint \(request.method) \(path.prefix(100))" : e.body ?? e.status.reasonPhrase
             return dialect.response(for: Refusal(.invalidRequest, message, status: Int(e.status.code)))
         }

@@ -3,40 +3,69 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import QuotaflowCore
+import Synchronization
 
-/// A small stand-in for OpenAI and Anthropic: models list, chat completions and messages, with and
-/// without streaming, reporting usage. `quotaflow demo` routes to it; tests can start it on port 0.
+/// A small stand-in for OpenAI, Anthropic and Google: model lists, Chat Completions, Responses
+/// (with stored responses), embeddings, Messages with token counting, and the Gemini API, with
+/// and without streaming, each reporting usage in its own convention and with its real event
+/// sequence. `quotaflow demo` routes to it; tests start it on port 0.
 public struct SimulatedProvider: Sendable {
     public let credential: String
     public let models: [String]
     public let reply: String
+    /// When set, every answer reports exactly these token kinds (for checking the ledger's sums).
+    public let usage: SimulatedUsage?
+    let stored = StoredResponses()
 
-    public init(credential: String, models: [String], reply: String = "Hello from the simulated provider, routed by Quotaflow.") {
+    public init(
+        credential: String, models: [String], reply: String = "Hello from the simulated provider, routed by Quotaflow.",
+        usage: SimulatedUsage? = nil
+    ) {
         self.credential = credential
         self.models = models
         self.reply = reply
+        self.usage = usage
     }
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         let provider = self
         router.get("v1/models") { req, _ in
-            guard provider.authorized(req) else { return provider.unauthorized(anthropic: req.headers[HTTPField.Name("x-api-key")!] != nil) }
+            guard provider.authorized(req) else { return provider.unauthorized(.anthropic, anthropic: req.headers[Self.apiKey] != nil) }
             let data: [JSONValue] = provider.models.map { ["id": .string($0), "object": "model", "type": "model", "display_name": .string($0)] }
             return provider.json(["object": "list", "data": .array(data), "has_more": false])
         }
-        router.post("v1/chat/completions") { req, _ in try await provider.chat(req, anthropic: false) }
-        router.post("v1/messages") { req, _ in try await provider.chat(req, anthropic: true) }
+        router.post("v1/chat/completions") { req, _ in try await provider.chat(req) }
+        router.post("v1/messages") { req, _ in try await provider.messages(req) }
         router.post("v1/messages/count_tokens") { req, _ in
-            guard provider.authorized(req) else { return provider.unauthorized(anthropic: true) }
+            guard provider.authorized(req) else { return provider.unauthorized(.anthropic, anthropic: true) }
             let body = try await req.body.collect(upTo: 16 << 20)
+            guard (try? JSONParser.parse(Array(body.readableBytesView)))?["model"] != nil else { return provider.badRequest(anthropic: true) }
             return provider.json(["input_tokens": .int(Int64(max(1, body.readableBytes / 4)))])
         }
+        router.post("v1/embeddings") { req, _ in try await provider.embeddings(req) }
+        router.post("v1/responses") { req, _ in try await provider.responses(req, compact: false) }
+        router.post("v1/responses/compact") { req, _ in try await provider.responses(req, compact: true) }
+        router.get("v1/responses/{id}") { req, context in provider.storedResponse(req, try context.parameters.require("id"), delete: false) }
+        router.delete("v1/responses/{id}") { req, context in provider.storedResponse(req, try context.parameters.require("id"), delete: true) }
+        router.get("v1/responses/{id}/input_items") { req, context in provider.inputItems(req, try context.parameters.require("id")) }
+        router.post("v1/responses/{id}/cancel") { req, _ in
+            guard provider.authorized(req) else { return provider.unauthorized(.openAI) }
+            return provider.json(
+                ["error": ["message": "Only responses created with background=true can be cancelled.", "type": "invalid_request_error"]],
+                status: .badRequest)
+        }
+        router.get("v1beta/models") { req, _ in provider.geminiModels(req) }
+        router.post("v1beta/models/{action}") { req, context in try await provider.gemini(req, action: try context.parameters.require("action")) }
         return router
     }
 
+    static let apiKey = HTTPField.Name("x-api-key")!
+    static let googleKey = HTTPField.Name("x-goog-api-key")!
+
     func authorized(_ req: Request) -> Bool {
-        let given = req.headers[HTTPField.Name("x-api-key")!] ?? req.headers[.authorization].map { String($0.dropFirst("Bearer ".count)) }
+        let given =
+            req.headers[Self.apiKey] ?? req.headers[Self.googleKey] ?? req.headers[.authorization].map { String($0.dropFirst("Bearer ".count)) }
         return given == credential
     }
 
@@ -44,100 +73,91 @@ public struct SimulatedProvider: Sendable {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.bytes(value))))
     }
 
-    func unauthorized(anthropic: Bool) -> Response {
-        anthropic
-            ? json(["type": "error", "error": ["type": "authentication_error", "message": "invalid x-api-key"]], status: .unauthorized)
-            : json(
-                ["error": ["message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"]],
-                status: .unauthorized)
+    enum Shape { case openAI, anthropic, google }
+
+    func unauthorized(_ shape: Shape, anthropic: Bool = false) -> Response {
+        if anthropic || shape == .anthropic {
+            return json(["type": "error", "error": ["type": "authentication_error", "message": "invalid x-api-key"]], status: .unauthorized)
+        }
+        if shape == .google {
+            return json(
+                ["error": ["code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT"]],
+                status: .badRequest)
+        }
+        return json(
+            ["error": ["message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"]], status: .unauthorized)
     }
 
-    func chat(_ req: Request, anthropic: Bool) async throws -> Response {
-        guard authorized(req) else { return unauthorized(anthropic: anthropic) }
+    /// What providers answer to a body without a model (the verifier's empty probe, say).
+    func badRequest(anthropic: Bool = false) -> Response {
+        anthropic
+            ? json(["type": "error", "error": ["type": "invalid_request_error", "message": "model: Field required"]], status: .badRequest)
+            : json(
+                ["error": ["message": "you must provide a model parameter", "type": "invalid_request_error", "param": .null, "code": .null]],
+                status: .badRequest)
+    }
+
+    /// The request's JSON body and model, or the answer to a bad one.
+    func read(_ req: Request, _ shape: Shape) async throws -> (JSONValue, String, Int)? {
         let bytes = try await req.body.collect(upTo: 16 << 20)
-        guard let body = try? JSONParser.parse(Array(bytes.readableBytesView)), let model = body["model"]?.stringValue else {
-            return json(["error": ["message": "invalid JSON body", "type": "invalid_request_error"]], status: .badRequest)
-        }
-        let stream = body["stream"]?.boolValue ?? false
-        let maxTokens = body["max_tokens"]?.int64Value ?? body["max_completion_tokens"]?.int64Value ?? 4096
-        let words = reply.split(separator: " ").prefix(Int(max(1, maxTokens))).map(String.init)
-        let input = Int64(max(1, bytes.readableBytes / 4))
-        let output = Int64(words.count)
-        if !stream {
-            let text = words.joined(separator: " ")
-            if anthropic {
-                return json([
-                    "id": "msg_sim", "type": "message", "role": "assistant", "model": .string(model),
-                    "content": [["type": "text", "text": .string(text)]], "stop_reason": "end_turn", "stop_sequence": .null,
-                    "usage": ["input_tokens": .int(input), "output_tokens": .int(output)],
-                ])
-            }
-            return json([
-                "id": "chatcmpl-sim", "object": "chat.completion", "created": 1_700_000_000, "model": .string(model),
-                "choices": [["index": 0, "message": ["role": "assistant", "content": .string(text)], "finish_reason": "stop"]],
-                "usage": ["prompt_tokens": .int(input), "completion_tokens": .int(output), "total_tokens": .int(input + output)],
-            ])
-        }
-        var events: [String] = []
-        func data(_ v: JSONValue) -> String { "data: \(JSONWriter.string(v))\n\n" }
-        if anthropic {
-            func event(_ name: String, _ v: JSONValue) -> String { "event: \(name)\ndata: \(JSONWriter.string(v))\n\n" }
-            events.append(
-                event(
-                    "message_start",
-                    [
-                        "type": "message_start",
-                        "message": [
-                            "id": "msg_sim", "type": "message", "role": "assistant", "model": .string(model), "content": [], "stop_reason": .null,
-                            "usage": ["input_tokens": .int(input), "output_tokens": 1],
-                        ],
-                    ]))
-            events.append(event("content_block_start", ["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]]))
-            for (i, w) in words.enumerated() {
-                events.append(
-                    event(
-                        "content_block_delta",
-                        ["type": "content_block_delta", "index": 0, "delta": ["type": "text_delta", "text": .string(i == 0 ? w : " " + w)]]))
-            }
-            events.append(event("content_block_stop", ["type": "content_block_stop", "index": 0]))
-            events.append(
-                event(
-                    "message_delta",
-                    [
-                        "type": "message_delta", "delta": ["stop_reason": "end_turn", "stop_sequence": .null],
-                        "usage": ["output_tokens": .int(output)],
-                    ]))
-            events.append(event("message_stop", ["type": "message_stop"]))
-        } else {
-            let includeUsage = body["stream_options"]?["include_usage"]?.boolValue ?? false
-            for (i, w) in words.enumerated() {
-                events.append(
-                    data([
-                        "id": "chatcmpl-sim", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": .string(model),
-                        "choices": [["index": 0, "delta": ["content": .string(i == 0 ? w : " " + w)], "finish_reason": .null]],
-                        "usage": .null,
-                    ]))
-            }
-            events.append(
-                data([
-                    "id": "chatcmpl-sim", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": .string(model),
-                    "choices": [["index": 0, "delta": [:], "finish_reason": "stop"]], "usage": .null,
-                ]))
-            if includeUsage {
-                events.append(
-                    data([
-                        "id": "chatcmpl-sim", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": .string(model), "choices": [],
-                        "usage": ["prompt_tokens": .int(input), "completion_tokens": .int(output), "total_tokens": .int(input + output)],
-                    ]))
-            }
-            events.append("data: [DONE]\n\n")
-        }
-        let chunks = events
-        return Response(
+        guard let body = try? JSONParser.parse(Array(bytes.readableBytesView)), let model = body["model"]?.stringValue else { return nil }
+        return (body, model, bytes.readableBytes)
+    }
+
+    /// The reply's words, cut at `cap`.
+    func words(cap: Int64) -> [String] { reply.split(separator: " ").prefix(Int(max(1, cap))).map(String.init) }
+
+    /// The usage to report: the configured one, or the request's size and the reply's words.
+    func tokens(inputBytes: Int, outputWords: Int) -> SimulatedUsage {
+        usage ?? SimulatedUsage(input: Int64(max(1, inputBytes / 4)), output: Int64(outputWords))
+    }
+
+    func stream(_ events: [String]) -> Response {
+        Response(
             status: .ok, headers: [.contentType: "text/event-stream"],
             body: ResponseBody { writer in
-                for e in chunks { try await writer.write(ByteBuffer(string: e)) }
+                for e in events { try await writer.write(ByteBuffer(string: e)) }
                 try await writer.finish(nil)
             })
     }
+
+    static func data(_ v: JSONValue) -> String { "data: \(JSONWriter.string(v))\n\n" }
+    static func event(_ name: String, _ v: JSONValue) -> String { "event: \(name)\ndata: \(JSONWriter.string(v))\n\n" }
+}
+
+/// Token kinds a simulated answer reports; each dialect states them in its own convention.
+public struct SimulatedUsage: Sendable, Equatable {
+    /// Input neither read from nor written to a cache.
+    public var input: Int64
+    public var cached: Int64
+    public var cacheWrite5m: Int64
+    public var cacheWrite1h: Int64
+    /// Visible output.
+    public var output: Int64
+    /// Thinking.
+    public var reasoning: Int64
+    /// Provider-billed web searches.
+    public var webSearches: Int64
+
+    public init(
+        input: Int64, cached: Int64 = 0, cacheWrite5m: Int64 = 0, cacheWrite1h: Int64 = 0, output: Int64, reasoning: Int64 = 0, webSearches: Int64 = 0
+    ) {
+        self.input = input
+        self.cached = cached
+        self.cacheWrite5m = cacheWrite5m
+        self.cacheWrite1h = cacheWrite1h
+        self.output = output
+        self.reasoning = reasoning
+        self.webSearches = webSearches
+    }
+
+    var writes: Int64 { cacheWrite5m + cacheWrite1h }
+}
+
+/// Responses created with `store` (the API's default), for `GET`, `DELETE` and follow-ups.
+final class StoredResponses: Sendable {
+    let items = Mutex<[String: (response: JSONValue, input: JSONValue)]>([:])
+    let counter = Atomic<Int>(0)
+
+    func nextId() -> String { "resp_sim\(counter.wrappingAdd(1, ordering: .relaxed).newValue)" }
 }

@@ -27,13 +27,25 @@ struct Prober: Sendable {
     func authHeaders(_ r: RoutableResource) -> HTTPHeaders {
         var h = HTTPHeaders()
         h.add(name: "user-agent", value: "quotaflow-verifier")
-        if r.resource.wireFormat == .anthropic {
+        switch r.resource.wireFormat {
+        case .anthropic:
             h.add(name: "x-api-key", value: r.credential)
             h.add(name: "anthropic-version", value: "2023-06-01")
-        } else {
+        case .gemini:
+            h.add(name: "x-goog-api-key", value: r.credential)
+        case .openai:
             h.add(name: "authorization", value: "Bearer \(r.credential)")
         }
         return h
+    }
+
+    /// Where the wire format lists models.
+    static func modelsURL(_ r: RoutableResource) -> String {
+        switch r.resource.wireFormat {
+        case .anthropic: return r.baseURL + "/v1/models"
+        case .gemini: return r.baseURL + "/v1beta/models?pageSize=1000"
+        case .openai: return r.baseURL + "/models"
+        }
     }
 
     func send(
@@ -79,7 +91,9 @@ struct Prober: Sendable {
         }
     }
 
-    func probe(_ r: RoutableResource) async -> Run {
+    /// `families`: also probe each API family the resource declares (on admission and re-verification;
+    /// scheduled probes check the models list only).
+    func probe(_ r: RoutableResource, families: Bool = true) async -> Run {
         let res = r.resource
         let started = DispatchTime.now().uptimeNanoseconds
         func elapsed() -> Int64 { Int64((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000) }
@@ -98,7 +112,7 @@ struct Prober: Sendable {
             run.outcome.reason = "the upstream address is not allowed: \(error.description)"
             return run
         }
-        let modelsURL = res.wireFormat == .anthropic ? r.baseURL + "/v1/models" : r.baseURL + "/models"
+        let modelsURL = Self.modelsURL(r)
         let response: HTTPClientResponse
         let body: ByteBuffer
         do {
@@ -121,7 +135,7 @@ struct Prober: Sendable {
         switch status {
         case 200..<300:
             check("credential", true, "accepted")
-            if let missing = Self.unlistedModels(claimed: res.models, listed: Self.modelIds(body)) {
+            if let missing = Self.unlistedModels(claimed: res.models, listed: Self.modelIds(body, wireFormat: res.wireFormat)) {
                 check("models", false, missing)
                 run.outcome.reason = missing
                 return run
@@ -174,6 +188,9 @@ struct Prober: Sendable {
             check("credential", status != 401 && status != 403, run.outcome.reason)
             return run
         }
+        if families, routeProven {
+            guard await familyProbes(r, http: http, run: &run) else { return run }
+        }
         if res.probe.completion {
             guard await completionProbe(r, http: http, run: &run) else { return run }
             routeProven = true
@@ -198,8 +215,22 @@ struct Prober: Sendable {
             run.outcome.reason = "the completion probe needs an exact model name"
             return false
         }
-        let prompt: JSONValue = ["model": .string(model), "max_tokens": 1, "messages": [["role": "user", "content": "ping"]]]
-        let url = res.wireFormat == .anthropic ? r.baseURL + "/v1/messages" : r.baseURL + "/chat/completions"
+        let prompt: JSONValue
+        let url: String
+        switch res.wireFormat {
+        case .anthropic:
+            prompt = ["model": .string(model), "max_tokens": 1, "messages": [["role": "user", "content": "ping"]]]
+            url = r.baseURL + "/v1/messages"
+        case .gemini:
+            prompt = ["contents": [["role": "user", "parts": [["text": "ping"]]]], "generationConfig": ["maxOutputTokens": 1]]
+            url = r.baseURL + "/v1beta/models/\(model):generateContent"
+        case .openai where !res.serves(family: .chat) && res.serves(family: .responses):
+            prompt = ["model": .string(model), "max_output_tokens": 16, "input": "ping", "store": false]
+            url = r.baseURL + "/responses"
+        case .openai:
+            prompt = ["model": .string(model), "max_tokens": 1, "messages": [["role": "user", "content": "ping"]]]
+            url = r.baseURL + "/chat/completions"
+        }
         do {
             let (r3, _) = try await send(http, url, method: .POST, headers: authHeaders(r), body: prompt)
             guard (200..<300).contains(r3.status.code) else {
@@ -216,8 +247,13 @@ struct Prober: Sendable {
         }
     }
 
-    static func modelIds(_ body: ByteBuffer) -> [String]? {
-        guard let value = try? JSONParser.parse(Array(body.readableBytesView)), let data = value["data"]?.arrayValue else { return nil }
+    static func modelIds(_ body: ByteBuffer, wireFormat: WireFormat) -> [String]? {
+        guard let value = try? JSONParser.parse(Array(body.readableBytesView)) else { return nil }
+        if wireFormat == .gemini {
+            guard let models = value["models"]?.arrayValue else { return nil }
+            return models.compactMap { $0["name"]?.stringValue }.map { $0.hasPrefix("models/") ? String($0.dropFirst(7)) : $0 }
+        }
+        guard let data = value["data"]?.arrayValue else { return nil }
         return data.compactMap { $0["id"]?.stringValue }
     }
 

@@ -109,7 +109,7 @@ final class Verifier: Sendable {
         let (task, owner) = running.withLock { map -> (Task<ProbeOutcome?, Never>, Bool) in
             if let t = map[r.id] { return (t, false) }
             let t = Task { () -> ProbeOutcome? in
-                let run = await self.prober.probe(r)
+                let run = await self.prober.probe(r, families: trigger != .schedule && trigger != .halfOpen)
                 self.metrics.probe(passed: run.outcome.ok)
                 do {
                     _ = try await self.apply(r, run, trigger: trigger)

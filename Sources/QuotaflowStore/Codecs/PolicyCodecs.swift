@@ -20,7 +20,9 @@ extension TokenPrice: StoredJSON {
             inputPerMTok: try r.required("input_per_mtok_micros", Stored.nonNegative),
             outputPerMTok: try r.required("output_per_mtok_micros", Stored.nonNegative),
             cachedInputPerMTok: try r.required("cached_input_per_mtok_micros", Stored.nonNegative),
-            cacheWritePerMTok: try r.required("cache_write_per_mtok_micros", Stored.nonNegative))
+            cacheWritePerMTok: try r.required("cache_write_per_mtok_micros", Stored.nonNegative),
+            // Added with schema 0007; earlier rows take the provider rule (2× input).
+            cacheWrite1hPerMTok: try r.optional("cache_write_1h_per_mtok_micros", Stored.nonNegative))
     }
 }
 

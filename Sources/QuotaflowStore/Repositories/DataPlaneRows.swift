@@ -6,7 +6,8 @@ extension SQLiteConnection {
     public func priceEntries(tenantId: String) throws -> [PriceEntry] {
         try query(
             """
-            SELECT model, input_per_mtok_micros, output_per_mtok_micros, cached_input_per_mtok_micros, cache_write_per_mtok_micros \
+            SELECT model, input_per_mtok_micros, output_per_mtok_micros, cached_input_per_mtok_micros, cache_write_per_mtok_micros, \
+            cache_write_1h_per_mtok_micros \
             FROM price_entries WHERE tenant_id = ? ORDER BY model
             """, [.text(tenantId)]
         ).map(priceEntry(from:))
@@ -17,7 +18,8 @@ extension SQLiteConnection {
             model: try row.string("model"),
             price: TokenPrice(
                 inputPerMTok: try row.int("input_per_mtok_micros"), outputPerMTok: try row.int("output_per_mtok_micros"),
-                cachedInputPerMTok: try row.int("cached_input_per_mtok_micros"), cacheWritePerMTok: try row.int("cache_write_per_mtok_micros")))
+                cachedInputPerMTok: try row.int("cached_input_per_mtok_micros"), cacheWritePerMTok: try row.int("cache_write_per_mtok_micros"),
+                cacheWrite1hPerMTok: try row.optionalInt("cache_write_1h_per_mtok_micros")))
     }
 
     public func allPriceEntries() throws -> [String: [PriceEntry]] {
@@ -25,7 +27,7 @@ extension SQLiteConnection {
         for row in try query(
             """
             SELECT tenant_id, model, input_per_mtok_micros, output_per_mtok_micros, cached_input_per_mtok_micros, \
-            cache_write_per_mtok_micros FROM price_entries
+            cache_write_per_mtok_micros, cache_write_1h_per_mtok_micros FROM price_entries
             """)
         {
             out[try row.string("tenant_id"), default: []].append(try priceEntry(from: row))
@@ -37,14 +39,16 @@ extension SQLiteConnection {
         try run(
             """
             INSERT INTO price_entries (tenant_id, model, input_per_mtok_micros, output_per_mtok_micros, cached_input_per_mtok_micros, \
-            cache_write_per_mtok_micros, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(tenant_id, model) DO UPDATE SET \
+            cache_write_per_mtok_micros, cache_write_1h_per_mtok_micros, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+            ON CONFLICT(tenant_id, model) DO UPDATE SET \
             input_per_mtok_micros = excluded.input_per_mtok_micros, output_per_mtok_micros = excluded.output_per_mtok_micros, \
             cached_input_per_mtok_micros = excluded.cached_input_per_mtok_micros, \
-            cache_write_per_mtok_micros = excluded.cache_write_per_mtok_micros, updated_at = excluded.updated_at
+            cache_write_per_mtok_micros = excluded.cache_write_per_mtok_micros, \
+            cache_write_1h_per_mtok_micros = excluded.cache_write_1h_per_mtok_micros, updated_at = excluded.updated_at
             """,
             [
                 .text(tenantId), .text(e.model), .int(e.price.inputPerMTok), .int(e.price.outputPerMTok), .int(e.price.cachedInputPerMTok),
-                .int(e.price.cacheWritePerMTok), .int(at),
+                .int(e.price.cacheWritePerMTok), .int(e.price.cacheWrite1hPerMTok), .int(at),
             ])
     }
 

@@ -5,15 +5,15 @@ extension SQLiteConnection {
         seq, request_id, at, started_at, tenant_id, project_id, key_id, seat_id, user_digest, resource_id, pool_id, overflow, provider, \
         wire_format, endpoint, model_requested, model_served, stream, tokens_in, tokens_out, tokens_cached, tokens_cache_write, \
         cost_micros, upstream_cost_micros, reserved_micros, status, reason, flags, overage, overage_project_id, latency_us, ttfb_us, attempts, \
-        tool_calls
+        tool_calls, tokens_cache_write_1h, tokens_reasoning, response_id
         """
 
     static let insertLedgerSQL = """
         INSERT INTO ledger (request_id, at, started_at, tenant_id, project_id, key_id, seat_id, user_digest, resource_id, pool_id, \
         overflow, provider, wire_format, endpoint, model_requested, model_served, stream, tokens_in, tokens_out, tokens_cached, \
         tokens_cache_write, cost_micros, upstream_cost_micros, reserved_micros, status, reason, flags, overage, overage_project_id, \
-        latency_us, ttfb_us, attempts, tool_calls) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
-        ?, ?, ?, ?, ?, ?)
+        latency_us, ttfb_us, attempts, tool_calls, tokens_cache_write_1h, tokens_reasoning, response_id) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     public func insertLedger(_ e: LedgerEntry) throws {
@@ -25,6 +25,7 @@ extension SQLiteConnection {
             .int(e.usage.cachedInput), .int(e.usage.cacheWrite), .int(e.costMicros), .int(e.upstreamCostMicros), .int(e.reservedMicros),
             .int(Int64(e.status)), .text(e.reason?.rawValue), .text(e.flags.map(\.rawValue).joined(separator: ",")), .text(e.overage?.rawValue),
             .text(e.overageProjectId), .int(e.latencyUs), .int(e.ttfbUs), .int(Int64(e.attempts)), .int(e.usage.serverToolCalls),
+            .int(e.usage.cacheWrite1h), .int(e.usage.reasoning), .text(e.responseId),
         ])
         while try statement.step() {}
     }
@@ -46,7 +47,8 @@ extension SQLiteConnection {
         e.stream = try r.bool("stream")
         e.usage = TokenUsage(
             input: try r.int("tokens_in"), output: try r.int("tokens_out"), cachedInput: try r.int("tokens_cached"),
-            cacheWrite: try r.int("tokens_cache_write"), serverToolCalls: try r.int("tool_calls"))
+            cacheWrite: try r.int("tokens_cache_write"), cacheWrite1h: try r.int("tokens_cache_write_1h"), reasoning: try r.int("tokens_reasoning"),
+            serverToolCalls: try r.int("tool_calls"))
         e.costMicros = try r.int("cost_micros")
         e.upstreamCostMicros = try r.int("upstream_cost_micros")
         e.reservedMicros = try r.int("reserved_micros")
@@ -57,6 +59,7 @@ extension SQLiteConnection {
         e.latencyUs = try r.int("latency_us")
         e.ttfbUs = try r.optionalInt("ttfb_us")
         e.attempts = Int(try r.int("attempts"))
+        e.responseId = try r.optionalString("response_id")
         return e
     }
 
@@ -147,5 +150,20 @@ extension SQLiteConnection {
                     overage: try r.optionalEnumeration("overage", OverageKind.self), overageProjectId: try r.optionalString("overage_project_id"),
                     costMicros: try r.int("cost_micros"), upstreamCostMicros: try r.int("upstream_cost_micros")))
         }
+    }
+}
+
+extension SQLiteConnection {
+    /// Who holds a stored response: the resource that created it for this tenant and key (or seat),
+    /// and the model it was asked for. `nil` for an unknown id, and for one another tenant or key
+    /// created (the caller cannot tell those apart).
+    public func responseOwner(responseId: String, tenantId: String, keyId: String?, seatId: String?) throws -> (resourceId: String, model: String)? {
+        let rows = try query(
+            """
+            SELECT resource_id, model_requested FROM ledger WHERE response_id = ? AND tenant_id = ? \
+            AND COALESCE(key_id, '') = ? AND COALESCE(seat_id, '') = ? AND resource_id IS NOT NULL ORDER BY seq LIMIT 1
+            """, [.text(responseId), .text(tenantId), .text(keyId ?? ""), .text(seatId ?? "")])
+        guard let row = rows.first else { return nil }
+        return (try row.string("resource_id"), try row.string("model_requested"))
     }
 }

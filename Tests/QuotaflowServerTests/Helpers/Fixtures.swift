@@ -38,6 +38,9 @@ struct TenantFixture {
             ("attestation", Self.attestation),
         ]
         body += extra
+        // OpenAI keys serve Responses and embeddings too by default; the tests' stubs speak chat, so
+        // they declare it unless the test names the families.
+        if provider == "openai" && !extra.contains(where: { $0.0 == "families" }) { body.append(("families", ["chat"])) }
         let r = try await server.admin(.POST, "/tenants/\(id)/resources", .object(body), token: adminKey)
         let rid = try #require(r["id"]?.stringValue)
         if waitActive { try await waitState(rid, "active") }

@@ -50,13 +50,20 @@ enum Stub {
         json(["object": "list", "data": .array(ids.map { ["id": .string($0), "object": "model"] })])
     }
 
-    /// Records the request, then answers with `answer`.
+    /// Records the request (the verifier's probes are not recorded: tests count the requests
+    /// clients sent), then answers with `answer`.
     static func record(_ recorder: Recorder, _ req: Request, path: String) async throws -> JSONValue {
         let bytes = try await req.body.collect(upTo: 16 << 20)
         let body = (try? JSONParser.parse(Array(bytes.readableBytesView))) ?? .null
-        recorder.record(Received(path: path, headers: req.headers, body: body))
+        if !isProbe(req) { recorder.record(Received(path: path, headers: req.headers, body: body)) }
         return body
     }
+
+    static func isProbe(_ req: Request) -> Bool { req.headers[.userAgent] == "quotaflow-verifier" }
+
+    /// What providers answer to an empty body: the verifier's free check that an endpoint exists.
+    static let missingModel = json(
+        ["error": ["message": "you must provide a model parameter", "type": "invalid_request_error"]], status: .badRequest)
 
     /// A stub that lists `models` and answers chat with `answer` after recording.
     static func upstream(
@@ -68,10 +75,15 @@ enum Stub {
             router.get("v1/models") { _, _ in Stub.models(models) }
             router.post("v1/chat/completions") { req, _ in
                 let body = try await record(recorder, req, path: "chat")
+                if isProbe(req) && body["model"] == nil { return missingModel }
                 return try await chat(body, counter.wrappingAdd(1, ordering: .relaxed).oldValue)
             }
+            // OpenAI keys serve these too; the stub only answers the verifier's checks.
+            router.post("v1/responses") { _, _ in missingModel }
+            router.post("v1/embeddings") { _, _ in missingModel }
             router.post("v1/messages") { req, _ in
                 let body = try await record(recorder, req, path: "messages")
+                if isProbe(req) && body["model"] == nil { return missingModel }
                 _ = counter.wrappingAdd(1, ordering: .relaxed)
                 return anthropicAnswer(model: body["model"]?.stringValue ?? "claude-haiku-4-5")
             }

@@ -6,12 +6,14 @@ import QuotaflowCore
 /// OpenAI Chat Completions: `POST /v1/chat/completions`.
 struct ChatCompletions: Dialect {
     var endpoint: String { "chat.completions" }
-    var wireFormat: WireFormat { .openai }
+    var family: ApiFamily { .chat }
+    var streamFormat: StreamFormat { .chatCompletions }
 
     func parse(_ body: [UInt8], headers: HTTPFields) throws(Refusal) -> ParsedRequest {
         let scan = try ParsedRequest.scan(body)
+        // A cap the request lacks is set as `max_completion_tokens`: OpenAI's reasoning models refuse `max_tokens`.
         let (model, stream, field, requested) = try ParsedRequest.common(
-            body, scan, capFields: ["max_completion_tokens", "max_tokens"], setField: "max_tokens")
+            body, scan, capFields: ["max_completion_tokens", "max_tokens"], setField: "max_completion_tokens")
         var user = headers[ParsedRequest.userHeader]
         if let u = ParsedRequest.value("user", scan, body), !u.isNull {
             guard let s = u.stringValue else { throw Refusal(.invalidRequest, "'user' must be a string") }
@@ -25,21 +27,16 @@ struct ChatCompletions: Dialect {
         }
         let wantsUsage = ParsedRequest.value("stream_options", scan, body)?["include_usage"]?.boolValue ?? false
         return ParsedRequest(
-            body: body, scan: scan, model: model, stream: stream, maxTokensField: field, requestedMaxTokens: requested,
+            body: body, scan: scan, model: model, stream: stream, cap: CapField(name: field), requestedMaxTokens: requested,
             user: try ParsedRequest.checkUser(user), addUsageOption: stream && !wantsUsage, estimatedInput: TokenEstimate.input(scan),
-            choices: choices, tools: ServerTools.Bounds())
+            choices: choices)
     }
 
-    func upstream(_ r: RoutableResource, stream: Bool, client: HTTPFields) -> (url: String, headers: HTTPHeaders) {
-        var h = HTTPHeaders()
-        h.add(name: "content-type", value: "application/json")
-        h.add(name: "accept", value: stream ? "text/event-stream" : "application/json")
-        h.add(name: "user-agent", value: "quotaflow")
-        h.add(name: "authorization", value: "Bearer \(r.credential)")
-        return (r.chatURL, h)
+    func upstream(_ r: RoutableResource, model: String, stream: Bool, client: HTTPFields) -> UpstreamCall {
+        UpstreamCall(url: r.baseURL + "/chat/completions", headers: Self.openAIHeaders(r, stream: stream))
     }
 
-    func usage(of body: ByteBuffer) -> (usage: TokenUsage?, model: String?) { Self.usage(of: body, reader: UsageReader.openAI) }
+    func meter(_ body: ByteBuffer) -> WholeAnswer { Self.meter(body, reader: UsageReader.openAI) }
 
     func errorBody(_ r: Refusal) -> JSONValue { Self.openAIError(r) }
 

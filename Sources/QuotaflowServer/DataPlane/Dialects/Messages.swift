@@ -6,7 +6,8 @@ import QuotaflowCore
 /// Anthropic Messages: `POST /v1/messages`. `anthropic-version` and `anthropic-beta` are forwarded as sent.
 struct Messages: Dialect {
     var endpoint: String { "messages" }
-    var wireFormat: WireFormat { .anthropic }
+    var family: ApiFamily { .messages }
+    var streamFormat: StreamFormat { .anthropic }
 
     static let version = HTTPField.Name("anthropic-version")!
     static let beta = HTTPField.Name("anthropic-beta")!
@@ -23,12 +24,26 @@ struct Messages: Dialect {
                 throw Refusal(.invalidRequest, "'\(error.field)' \(error.message)")
             }
         }
-        return ParsedRequest(
-            body: body, scan: scan, model: model, stream: stream, maxTokensField: field, requestedMaxTokens: requested,
-            user: try ParsedRequest.checkUser(user), addUsageOption: false, estimatedInput: TokenEstimate.input(scan), choices: 1, tools: tools)
+        var parsed = ParsedRequest(
+            body: body, scan: scan, model: model, stream: stream, cap: CapField(name: field), requestedMaxTokens: requested,
+            user: try ParsedRequest.checkUser(user), estimatedInput: TokenEstimate.input(scan), tools: tools)
+        parsed.cacheWrite = Self.cacheWrite(body)
+        return parsed
     }
 
-    func upstream(_ r: RoutableResource, stream: Bool, client: HTTPFields) -> (url: String, headers: HTTPHeaders) {
+    /// Whether the request marks anything for the prompt cache, and the longest lifetime it asks
+    /// for: the worst case then prices the whole prompt as written at that rate.
+    static func cacheWrite(_ body: [UInt8]) -> CostShape.CacheWrite {
+        guard JSONBytes.containsKey("cache_control", in: body) else { return .none }
+        return JSONBytes.containsMember("ttl", string: "1h", in: body) ? .oneHour : .fiveMinutes
+    }
+
+    func upstream(_ r: RoutableResource, model: String, stream: Bool, client: HTTPFields) -> UpstreamCall {
+        UpstreamCall(url: r.baseURL + "/v1/messages", headers: Self.headers(r, stream: stream, client: client))
+    }
+
+    /// Anthropic upstream headers: the resource's key, and the client's API version and betas as sent.
+    static func headers(_ r: RoutableResource, stream: Bool, client: HTTPFields) -> HTTPHeaders {
         var h = HTTPHeaders()
         h.add(name: "content-type", value: "application/json")
         h.add(name: "accept", value: stream ? "text/event-stream" : "application/json")
@@ -36,13 +51,15 @@ struct Messages: Dialect {
         h.add(name: "x-api-key", value: r.credential)
         h.add(name: "anthropic-version", value: client[Self.version] ?? "2023-06-01")
         if let beta = client[Self.beta] { h.add(name: "anthropic-beta", value: beta) }
-        return (r.messagesURL, h)
+        return h
     }
 
-    func usage(of body: ByteBuffer) -> (usage: TokenUsage?, model: String?) { Self.usage(of: body) { UsageReader.anthropic($0) } }
+    func meter(_ body: ByteBuffer) -> WholeAnswer { Self.meter(body) { UsageReader.anthropic($0) } }
+
+    func errorBody(_ r: Refusal) -> JSONValue { Self.anthropicError(r) }
 
     /// `{"type": "error", "error": {"type", "message"}}` with Anthropic's type names.
-    func errorBody(_ r: Refusal) -> JSONValue {
+    static func anthropicError(_ r: Refusal) -> JSONValue {
         let type: String
         switch r.status {
         case 401: type = "authentication_error"

@@ -1,0 +1,79 @@
+import QuotaflowCore
+
+/// Reading a resource's writable fields, for create and for update (a merge patch over them).
+extension ResourcesController {
+    static func defaultBaseURL(_ provider: Provider, _ wireFormat: WireFormat) -> String? {
+        switch (provider, wireFormat) {
+        case (.openai, _): return "https://api.openai.com/v1"
+        case (.anthropic, _): return "https://api.anthropic.com"
+        case (.gemini, .openai): return "https://generativelanguage.googleapis.com/v1beta/openai"
+        case (.gemini, _): return "https://generativelanguage.googleapis.com"
+        case (.openaiCompatible, _): return nil
+        }
+    }
+
+    static let familiesField = Field.array(maxCount: ApiFamily.allCases.count) { value, name in
+        try Field.enumeration(ApiFamily.self)(value, name)
+    }
+
+    /// The families a resource declares, each of its wire format; its provider's defaults when unsaid.
+    static func families(_ b: ObjectReader, provider: Provider, wireFormat: WireFormat) throws -> [ApiFamily] {
+        guard let declared = try b.optional("families", familiesField) else { return ApiFamily.defaults(provider: provider, wireFormat: wireFormat) }
+        if declared.isEmpty { throw FieldError("families", "must name at least one API family") }
+        for f in declared where f.wireFormat != wireFormat {
+            throw FieldError("families", "'\(f.rawValue)' is served over the \(f.wireFormat.rawValue) wire format, not \(wireFormat.rawValue)")
+        }
+        var seen: [ApiFamily] = []
+        for f in declared where !seen.contains(f) { seen.append(f) }
+        return seen
+    }
+
+    static let credentialField = Field.string(maxLength: 4096)
+
+    /// Reads the writable fields onto `r`. `kind` and the credential are set by the caller.
+    func read(_ b: ObjectReader, into r: inout Resource, tenantId: String, pools: [Pool], offer: OverflowOffer?) throws {
+        let poolId = try b.required("pool_id", Field.string(maxLength: 64))
+        guard pools.contains(where: { $0.id == poolId }) else { throw FieldError("pool_id", "no pool '\(poolId)' in this tenant") }
+        r.poolId = poolId
+        r.name = try b.required("name", Field.name)
+        if r.kind == .overflow {
+            guard let offer else { throw FieldError("offer_id", "is required for overflow resources") }
+            for field in ["provider", "wire_format", "families", "base_url", "models", "cost_basis"]
+            where b[field] != nil && b[field]?.isNull == false {
+                throw FieldError(field, "comes from the overflow offer and cannot be set on an overflow resource")
+            }
+            r.provider = offer.provider
+            r.wireFormat = offer.wireFormat
+            r.families = ApiFamily.defaults(provider: offer.provider, wireFormat: offer.wireFormat)
+            r.baseURL = offer.baseURL
+            r.models = offer.models
+            r.costBasis = .perToken(offer.price)
+            r.creditCapMicros = try b.required("credit_cap_micros", Field.micros)
+        } else {
+            if b["credit_cap_micros"].map({ !$0.isNull }) ?? false {
+                throw FieldError("credit_cap_micros", "applies to overflow resources only")
+            }
+            r.provider = try b.required("provider", Field.enumeration(Provider.self))
+            r.wireFormat = try b.optional("wire_format", Field.enumeration(WireFormat.self)) ?? r.provider.defaultWireFormat
+            r.families = try Self.families(b, provider: r.provider, wireFormat: r.wireFormat)
+            guard let url = try b.optional("base_url", Field.url) ?? Self.defaultBaseURL(r.provider, r.wireFormat) else {
+                throw FieldError("base_url", "is required for openai_compatible resources")
+            }
+            r.baseURL = url
+            r.models = try b.required("models", Field.modelPatterns)
+            if r.models.isEmpty { throw FieldError("models", "must list at least one model or pattern") }
+            r.costBasis = try b.optional("cost_basis", CostBasis.converter) ?? .none
+            switch (r.kind, r.costBasis) {
+            case (.seat, .perToken): throw FieldError("cost_basis", "a seat has a flat_monthly cost basis")
+            case (.apiKey, .flatMonthly), (.relay, .flatMonthly): throw FieldError("cost_basis", "keys and relays have a per_token cost basis")
+            default: break
+            }
+        }
+        r.owner = try b.optional("owner", Field.string(maxLength: 200, allowEmpty: true)) ?? ""
+        r.attestation = try b.optional("attestation", Attestation.converter)
+        r.allowedUse = try b.optional("allowed_use", Field.text) ?? ""
+        r.limits = try b.optional("limits", ResourceLimits.converter) ?? .init()
+        r.leaseMode = try b.optional("lease_mode", Field.enumeration(LeaseMode.self)) ?? (r.kind == .seat ? .exclusive : .shared)
+        r.probe = try b.optional("probe", ProbeSettings.converter) ?? .init()
+    }
+}

@@ -1,0 +1,76 @@
+import Hummingbird
+import QuotaflowCore
+
+/// The model lists, each in its API's own shape: what the caller may use on the resources of its
+/// project's pools that serve that API.
+extension DataPlaneController {
+    enum ListShape {
+        /// `GET /v1/models` for OpenAI clients.
+        case openAI
+        /// `GET /v1/models` for Anthropic clients (`anthropic-version` or `x-api-key`).
+        case anthropic
+        /// `GET /v1beta/models`.
+        case gemini
+
+        var families: Set<ApiFamily> {
+            switch self {
+            case .openAI: return [.chat, .responses, .embeddings]
+            case .anthropic: return [.messages]
+            case .gemini: return [.gemini]
+            }
+        }
+    }
+
+    /// The model names the caller may use through `families`.
+    func allowedModels(_ request: Request, families: Set<ApiFamily>, queryKey: Bool) throws -> [String] {
+        let now = clock.nowMs()
+        let caller = try Caller.authenticate(request, catalog: catalog.current, now: now, queryKey: queryKey)
+        let grants = caller.catalog.grants(for: caller.chain, now: now)
+        let pools = Set(caller.project.poolIds)
+        let pricing = caller.catalog.pricing[caller.tenant.id]?.entries.map(\.model).filter { !$0.contains("*") } ?? []
+        var names = Set<String>()
+        for r in caller.catalog.resourcesByTenant[caller.tenant.id] ?? []
+        where pools.contains(r.resource.poolId) && r.resource.state.isRoutable && !families.isDisjoint(with: r.resource.families) {
+            if r.resource.kind == .overflow && !caller.project.overflowAllowed { continue }
+            for pattern in r.resource.models {
+                if pattern.contains("*") {
+                    for m in pricing where ModelPattern.matches(pattern: pattern, m) { names.insert(m) }
+                } else {
+                    names.insert(pattern)
+                }
+            }
+        }
+        return names.filter { caller.allows(model: $0, grantedModels: grants.models) }.sorted()
+    }
+
+    func models(_ request: Request, family shape: ListShape) throws -> Response {
+        let allowed = try allowedModels(request, families: shape.families, queryKey: shape == .gemini)
+        switch shape {
+        case .anthropic:
+            let data: [JSONValue] = allowed.map {
+                ["type": "model", "id": .string($0), "display_name": .string($0), "created_at": "2025-01-01T00:00:00Z"]
+            }
+            return JSONResponse.make(["data": .array(data), "has_more": false, "first_id": .string(allowed.first), "last_id": .string(allowed.last)])
+        case .openAI:
+            let data: [JSONValue] = allowed.map { ["id": .string($0), "object": "model", "created": 0, "owned_by": "quotaflow"] }
+            return JSONResponse.make(["object": "list", "data": .array(data)])
+        case .gemini:
+            return JSONResponse.make(["models": .array(allowed.map(Self.geminiModel))])
+        }
+    }
+
+    /// `GET /v1beta/models/{model}`: one model the caller may use, or 404.
+    func geminiModel(_ request: Request, id: String) throws -> Response {
+        let name = id.hasPrefix("models/") ? String(id.dropFirst(7)) : id
+        let allowed = try allowedModels(request, families: [.gemini], queryKey: true)
+        guard allowed.contains(name) else { throw Refusal(.modelNotAllowed, "model '\(name.prefix(100))' is not available to this key", status: 404) }
+        return JSONResponse.make(Self.geminiModel(name))
+    }
+
+    static func geminiModel(_ name: String) -> JSONValue {
+        [
+            "name": .string("models/" + name), "baseModelId": .string(name), "version": "quotaflow", "displayName": .string(name),
+            "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
+        ]
+    }
+}
