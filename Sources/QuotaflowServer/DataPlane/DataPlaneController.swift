@@ -40,23 +40,37 @@ struct DataPlaneController: Sendable {
         router.get("v1/responses/{response_id}/input_items") { request, context in
             await answer(openAI, context) { try await stored(request, context, .inputItems) }
         }
-        router.get("v1/models") { request, context in
-            // OpenAI and Anthropic share the path: Anthropic's clients say who they are.
-            let anthropic = request.headers[Messages.version] != nil || request.headers[Caller.apiKeyHeader] != nil
-            let dialect: any Dialect = anthropic ? Messages() : ChatCompletions()
-            return await answer(dialect, context) { try models(request, family: anthropic ? .anthropic : .openAI) }
-        }
         let google = Gemini(method: .generate, model: "")
+        router.get("v1/models") { request, context in
+            // OpenAI, Anthropic and Google (API version v1) share the path: the latter two say who they are.
+            let shape = Self.listShape(request)
+            return await answer(shape.dialect, context) { try models(request, family: shape) }
+        }
+        router.get("v1/models/{action}") { request, context in
+            let shape = Self.listShape(request)
+            return await answer(shape.dialect, context) { try model(request, id: try context.parameters.require("action"), shape: shape) }
+        }
         router.get("v1beta/models") { request, context in await answer(google, context) { try models(request, family: .gemini) } }
         router.get("v1beta/models/{action}") { request, context in
-            await answer(google, context) { try geminiModel(request, id: try context.parameters.require("action")) }
+            await answer(google, context) { try model(request, id: try context.parameters.require("action"), shape: .gemini) }
         }
-        router.post("v1beta/models/{action}") { request, context in
-            await answer(google, context) {
-                let gemini = try Gemini.route(try context.parameters.require("action"), alt: request.uri.queryParameters["alt"].map(String.init))
-                return try await handle(request, context, gemini, queryKey: true)
+        // google-genai defaults to API version v1, Gemini CLI to v1beta; both go upstream as v1beta.
+        for version in ["v1", "v1beta"] {
+            router.post(RouterPath("\(version)/models/{action}")) { request, context in
+                await answer(google, context) {
+                    let gemini = try Gemini.route(try context.parameters.require("action"), alt: request.uri.queryParameters["alt"].map(String.init))
+                    return try await handle(request, context, gemini, queryKey: true)
+                }
             }
         }
+    }
+
+    /// Whose model list `GET /v1/models` is asked for: Google's clients send `x-goog-api-key` (or
+    /// `?key=`), Anthropic's `anthropic-version` or `x-api-key`.
+    static func listShape(_ request: Request) -> ListShape {
+        if request.headers[Caller.googleKeyHeader] != nil || request.uri.queryParameters["key"] != nil { return .gemini }
+        if request.headers[Messages.version] != nil || request.headers[Caller.apiKeyHeader] != nil { return .anthropic }
+        return .openAI
     }
 
     func route(_ router: Router<AppRequestContext>, _ path: RouterPath, _ dialect: some Dialect) {

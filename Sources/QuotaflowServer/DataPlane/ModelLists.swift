@@ -12,6 +12,15 @@ extension DataPlaneController {
         /// `GET /v1beta/models`.
         case gemini
 
+        /// The dialect its errors are shaped in.
+        var dialect: any Dialect {
+            switch self {
+            case .openAI: return ChatCompletions()
+            case .anthropic: return Messages()
+            case .gemini: return Gemini(method: .generate, model: "")
+            }
+        }
+
         var families: Set<ApiFamily> {
             switch self {
             case .openAI: return [.chat, .responses, .embeddings]
@@ -59,12 +68,17 @@ extension DataPlaneController {
         }
     }
 
-    /// `GET /v1beta/models/{model}`: one model the caller may use, or 404.
-    func geminiModel(_ request: Request, id: String) throws -> Response {
+    /// `GET /v1/models/{model}` (and `/v1beta/...`): one model the caller may use, in the shape asked for, or 404.
+    func model(_ request: Request, id: String, shape: ListShape) throws -> Response {
         let name = id.hasPrefix("models/") ? String(id.dropFirst(7)) : id
-        let allowed = try allowedModels(request, families: [.gemini], queryKey: true)
+        let allowed = try allowedModels(request, families: shape.families, queryKey: shape == .gemini)
         guard allowed.contains(name) else { throw Refusal(.modelNotAllowed, "model '\(name.prefix(100))' is not available to this key", status: 404) }
-        return JSONResponse.make(Self.geminiModel(name))
+        switch shape {
+        case .gemini: return JSONResponse.make(Self.geminiModel(name))
+        case .anthropic:
+            return JSONResponse.make(["type": "model", "id": .string(name), "display_name": .string(name), "created_at": "2025-01-01T00:00:00Z"])
+        case .openAI: return JSONResponse.make(["id": .string(name), "object": "model", "created": 0, "owned_by": "quotaflow"])
+        }
     }
 
     static func geminiModel(_ name: String) -> JSONValue {

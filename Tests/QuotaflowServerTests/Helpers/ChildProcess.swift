@@ -40,25 +40,32 @@ enum ChildProcess {
             close(readEnd)
             throw Failure(description: "posix_spawnp \(arguments[0]): error \(rc)")
         }
-        return await Task.detached {
-            var output: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65_536)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
-                if n > 0 {
-                    output.append(contentsOf: buffer[0..<n])
-                } else if n < 0 && errno == EINTR {
-                    continue
-                } else {
-                    break
+        // The reads and the wait block, so they run on a thread of their own: on the concurrency pool
+        // (two threads on a 2-core machine) two children at once would starve the server under test,
+        // which the children are waiting for.
+        let child = pid
+        return await withCheckedContinuation { (done: CheckedContinuation<(status: Int32, output: String), Never>) in
+            let thread = Thread {
+                var output: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 65_536)
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
+                    if n > 0 {
+                        output.append(contentsOf: buffer[0..<n])
+                    } else if n < 0 && errno == EINTR {
+                        continue
+                    } else {
+                        break
+                    }
                 }
+                close(readEnd)
+                var status: Int32 = 0
+                while waitpid(child, &status, 0) == -1 && errno == EINTR {}
+                let exited = (status & 0x7f) == 0
+                done.resume(returning: (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), String(decoding: output, as: UTF8.self)))
             }
-            close(readEnd)
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-            let exited = (status & 0x7f) == 0
-            return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), String(decoding: output, as: UTF8.self))
-        }.value
+            thread.start()
+        }
     }
 
     /// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34 and later), looked up at run time

@@ -76,13 +76,14 @@ struct StubUpstream: Sendable {
         return StubUpstream(app: app)
     }
 
-    /// The simulated provider (both wire formats, streaming and usage).
+    /// The simulated provider (every dialect, streaming and usage; `usage` fixes what it reports).
     static func simulated(
-        credential: String = "sk-upstream-test-credential", models: [String] = ["gpt-4.1-mini", "gpt-4.1", "claude-haiku-4-5"]
+        credential: String = "sk-upstream-test-credential", models: [String] = ["gpt-4.1-mini", "gpt-4.1", "claude-haiku-4-5"],
+        usage: SimulatedUsage? = nil
     )
         async throws -> StubUpstream
     {
-        let provider = SimulatedProvider(credential: credential, models: models)
+        let provider = SimulatedProvider(credential: credential, models: models, usage: usage)
         let router = provider.router()
         let app = try await RunningApp.start { onRunning in
             Application(
