@@ -13,7 +13,9 @@ enum ChildProcess {
         let description: String
     }
 
-    static func run(_ arguments: [String], environment: [String: String]) async throws -> (status: Int32, output: String) {
+    /// `directory`: the working directory (through coreutils' `env -C`).
+    static func run(_ command: [String], environment: [String: String], directory: String? = nil) async throws -> (status: Int32, output: String) {
+        let arguments = directory.map { ["/usr/bin/env", "-C", $0] + command } ?? command
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw Failure(description: "pipe: errno \(errno)") }
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }

@@ -12,6 +12,13 @@ struct Received: Sendable {
     let body: JSONValue
 }
 
+/// Request bodies exactly as they arrived.
+final class RawBodies: Sendable {
+    let items = Mutex<[[UInt8]]>([])
+    func append(_ bytes: [UInt8]) { items.withLock { $0.append(bytes) } }
+    var last: [UInt8]? { items.withLock { $0.last } }
+}
+
 final class Recorder: Sendable {
     let items = Mutex<[Received]>([])
 
