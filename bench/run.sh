@@ -93,6 +93,17 @@ def median(v): v = sorted(v); return v[len(v) // 2] if v else 0
 print(json.dumps({"rows": len(rows), "median_latency_us": median([r[0] for r in rows]), "median_ttfb_us": median([r[1] or 0 for r in rows])}))
 PY
 
+echo "== dialects: server CPU per request, Chat Completions against Responses, at two payload sizes"
+for i in 1 2; do
+    for v in chat:0 responses:0 chat:32768 responses:32768; do
+        d=${v%%:*}; s=${v##*:}
+        T0=$(ticks)
+        DIALECT=$d SIZE=$s wrk -t1 -c64 -d"${DURATION}s" --latency -s "$ROOT/bench/dialect.lua" "$THROUGH" > "$OUT/dialect-$d-$s-$i.txt"
+        T1=$(ticks)
+        echo "$((T1 - T0))" > "$OUT/dialect-$d-$s-$i.ticks"
+    done
+done
+
 echo "== budget concurrency: overshoot and false refusals"
 python3 "$ROOT/bench/budget_scenario.py" "http://127.0.0.1:$QF_PORT" "$TOKEN" "$TENANT" "$POOL" 200 5 > "$OUT/budget.json"
 
@@ -140,6 +151,16 @@ print(f"| p50 at 50 req/s | direct {pd50:.3f} ms, through {pq50:.3f} ms: added {
 print(f"| p99 at 50 req/s | direct {pd99:.3f} ms, through {pq99:.3f} ms: added {pq99 - pd99:.3f} ms | <= 1 ms added |")
 print(f"| where low-load time goes: server CPU per request at 50 req/s | Quotaflow {ms_per(t3 - t2, pq_total):.3f} ms (vs {q_cpu:.3f} at saturation); nginx {ms_per(n3 - n2, pd_total):.3f} ms (vs {n_cpu:.4f}) | not a target |")
 print(f"| where low-load time goes: inside the handler at 50 req/s (ledger, median of {split['rows']} rows) | {split['median_ttfb_us'] / 1000:.3f} ms to the upstream's answer, {split['median_latency_us'] / 1000:.3f} ms to the row | not a target |")
+for size, label in ((0, "the chat benchmark's payload"), (32768, "a 32 KB payload, like a Codex turn")):
+    cpu = {}
+    for d in ("chat", "responses"):
+        per = []
+        for i in (1, 2):
+            _, total, _, _, errs = parse(f"dialect-{d}-{size}-{i}.txt")
+            per.append(ms_per(int(open(f"{out}/dialect-{d}-{size}-{i}.ticks").read()), total))
+        cpu[d] = statistics.median(per)
+    ratio = cpu["responses"] / cpu["chat"] if cpu["chat"] else 0
+    print(f"| Responses vs Chat Completions, server CPU per request, {label} | {cpu['responses']:.3f} ms vs {cpu['chat']:.3f} ms ({ratio:.2f}x) | <= 1.10x |")
 print(f"| budget overshoot ({len(budget['rounds'])} rounds x 2 x {budget['requests_per_round']} concurrent) | {budget['total_overshoot_micros']} micro-USD | 0 |")
 print(f"| budget false refusals | {budget['total_false_refusals']} | 0 |")
 print(f"| counters vs ledger drift | {len(budget['reconcile_drift'])} counters | 0 |")
@@ -147,7 +168,7 @@ PY
 {
 echo
 echo "## Raw output"
-for f in $(for i in $(seq "$ROUNDS"); do echo "direct-$i through-$i"; done) paced-direct paced-through; do echo; echo "### $f"; echo '```'; cat "$OUT/$f.txt"; echo '```'; done
+for f in $(for i in $(seq "$ROUNDS"); do echo "direct-$i through-$i"; done) paced-direct paced-through $(cd "$OUT" && ls dialect-*.txt | sed 's/\.txt$//'); do echo; echo "### $f"; echo '```'; cat "$OUT/$f.txt"; echo '```'; done
 echo; echo "### budget scenario"; echo '```json'; cat "$OUT/budget.json"; echo '```'
 } >> "$OUT/results.md"
 cat "$OUT/results.md" | sed -n '1,20p'

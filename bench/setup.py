@@ -21,7 +21,8 @@ ids = []
 for i in range(2):
     ids.append(call("POST", "/tenants/%s/resources" % t, {
         "pool_id": pool, "name": "r%d" % i, "kind": "api_key", "provider": "openai", "base_url": upstream + "/v1",
-        "credential": "sk-benchmark-credential", "models": ["gpt-4.1-mini"], "attestation": att})["id"])
+        "credential": "sk-benchmark-credential", "models": ["gpt-4.1-mini"], "attestation": att,
+        "families": ["chat", "responses"]})["id"])
 project = call("POST", "/tenants/%s/projects" % t, {"name": "bench", "pool_ids": [pool], "budget": {"monthly_cap_micros": 10 ** 15}})["id"]
 key = call("POST", "/tenants/%s/projects/%s/keys" % (t, project), {"name": "bench"})["key"]
 deadline = time.time() + 30

@@ -40,7 +40,8 @@ struct Demo: AsyncParsableCommand {
         let gateway = try QuotaflowApp.assemble(state: state)
         let providerCredential = "sim-" + Identifier.random(24)
         let provider = SimulatedProvider(
-            credential: providerCredential, models: ["gpt-4.1-mini", "gpt-4.1", "claude-haiku-4-5", "claude-sonnet-4-5"])
+            credential: providerCredential,
+            models: ["gpt-4.1-mini", "gpt-4.1", "gpt-5.4", "text-embedding-3-small", "claude-haiku-4-5", "claude-sonnet-4-6", "gemini-2.5-pro"])
         let providerPort = PortBox()
         let quotaflowPort = PortBox()
         let providerApp = Application(
@@ -119,17 +120,27 @@ struct DemoSetup {
         let seatLimits: JSONValue = ["max_concurrency": 4, "rpm": 60]
         let seatBody: JSONValue = [
             "pool_id": .string(p), "name": "team-seat", "kind": "seat", "provider": "openai", "base_url": .string(upstream + "/v1"),
-            "credential": .string(credential), "models": .strings(["gpt-4.1-mini", "gpt-4.1"]), "owner": "demo admin",
+            "credential": .string(credential), "models": .strings(["gpt-4.1-mini", "gpt-4.1", "gpt-5.4", "text-embedding-3-small"]),
+            "owner": "demo admin",
             "attestation": attestation, "cost_basis": costBasis, "limits": seatLimits,
         ]
         let seat = try await call(.POST, "/admin/v1/tenants/\(t)/resources", seatBody)
         let keyLimits: JSONValue = ["max_concurrency": 8]
         let keyBody: JSONValue = [
             "pool_id": .string(p), "name": "anthropic-key", "kind": "api_key", "provider": "anthropic", "base_url": .string(upstream),
-            "credential": .string(credential), "models": .strings(["claude-haiku-4-5", "claude-sonnet-4-5"]), "owner": "demo admin",
+            "credential": .string(credential), "models": .strings(["claude-haiku-4-5", "claude-sonnet-4-6"]), "owner": "demo admin",
             "attestation": attestation, "limits": keyLimits,
         ]
         let key = try await call(.POST, "/admin/v1/tenants/\(t)/resources", keyBody)
+        let geminiBody: JSONValue = [
+            "pool_id": .string(p), "name": "gemini-key", "kind": "api_key", "provider": "gemini", "base_url": .string(upstream),
+            "credential": .string(credential), "models": .strings(["gemini-2.5-pro"]), "owner": "demo admin", "attestation": attestation,
+        ]
+        let gemini = try await call(.POST, "/admin/v1/tenants/\(t)/resources", geminiBody)
+        // The seeded list prices, plus the model the coding agents use.
+        var entries = try await call(.GET, "/admin/v1/tenants/\(t)/pricing")["data"]?.arrayValue ?? []
+        entries.append(["model": "gpt-5.4", "input_per_mtok_micros": 1_250_000, "output_per_mtok_micros": 10_000_000])
+        _ = try await call(.PUT, "/admin/v1/tenants/\(t)/pricing", ["entries": .array(entries)])
         let budget: JSONValue = ["monthly_cap_micros": 50_000_000]
         let attributes: JSONValue = ["cost_center": "ENG-1"]
         let projectBody: JSONValue = ["name": "demo-app", "pool_ids": .strings([p]), "budget": budget, "attributes": attributes]
@@ -138,7 +149,7 @@ struct DemoSetup {
         let issued = try await call(.POST, "/admin/v1/tenants/\(t)/projects/\(projectId)/keys", ["name": "demo key"])
         let apiKey = issued["key"]!.stringValue!
         // Wait for the verifier to admit both resources.
-        for id in [seat["id"]!.stringValue!, key["id"]!.stringValue!] {
+        for id in [seat["id"]!.stringValue!, key["id"]!.stringValue!, gemini["id"]!.stringValue!] {
             for _ in 0..<100 {
                 let r = try await call(.GET, "/admin/v1/tenants/\(t)/resources/\(id)")
                 if r["state"]?.stringValue == "active" { break }
@@ -163,7 +174,7 @@ struct DemoSetup {
               Base URL:        \(base)/v1
               Project key:     \(apiKey)
               Operator token:  \(operatorToken)
-              Tenant:          \(t)   (pool 'engineering' with an OpenAI-format seat and an Anthropic-format key)
+              Tenant:          \(t)   (pool 'engineering': an OpenAI-format seat, an Anthropic key, a Gemini key)
 
             A first routed request answered \(response.status.code):
               \(String(buffer: answer).prefix(160))
@@ -186,6 +197,20 @@ struct DemoSetup {
 
               python3 -c 'import anthropic; c = anthropic.Anthropic(base_url="\(base)", api_key="\(apiKey)"); \
             print(c.messages.create(model="claude-haiku-4-5", max_tokens=64, messages=[{"role": "user", "content": "Hello"}]).content[0].text)'
+
+            the Responses API (what Codex speaks) and the Gemini API (pip install google-genai):
+
+              python3 -c 'from openai import OpenAI; c = OpenAI(base_url="\(base)/v1", api_key="\(apiKey)"); \
+            print(c.responses.create(model="gpt-5.4", input="Hello").output_text)'
+              python3 -c 'from google import genai; c = genai.Client(api_key="\(apiKey)", http_options={"base_url": "\(base)"}); \
+            print(c.models.generate_content(model="gemini-2.5-pro", contents="Hello").text)'
+
+            or a coding agent:
+
+              Codex:       QUOTAFLOW_KEY=\(apiKey) codex exec --skip-git-repo-check -m gpt-5.4 -c model_provider=quotaflow \
+                             -c 'model_providers.quotaflow={name="Quotaflow",base_url="\(base)/v1",env_key="QUOTAFLOW_KEY",wire_api="responses"}' "Hello"
+              Claude Code: ANTHROPIC_BASE_URL=\(base) ANTHROPIC_AUTH_TOKEN=\(apiKey) claude -p "Hello" --model claude-sonnet-4-6
+              Gemini CLI:  GOOGLE_GEMINI_BASE_URL=\(base) GEMINI_API_KEY=\(apiKey) gemini -m gemini-2.5-pro -p "Hello"
 
             The ledger:  curl -H "Authorization: Bearer \(operatorToken)" \(base)/admin/v1/tenants/\(t)/ledger
 

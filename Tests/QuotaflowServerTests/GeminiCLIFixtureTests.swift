@@ -79,7 +79,8 @@ import Testing
         #expect(sent.body["contents"] == original["contents"] && sent.body["tools"] == original["tools"])
         #expect(sent.body["systemInstruction"] == original["systemInstruction"])
         #expect(sent.body["generationConfig"]?["thinkingConfig"] == original["generationConfig"]?["thinkingConfig"])
-        #expect(sent.body["generationConfig"]?["maxOutputTokens"] == .int(RequestPlan.assumedOutputWithoutCap))
+        // The cap written leaves room for the 8,192 thinking tokens the CLI allows.
+        #expect(sent.body["generationConfig"]?["maxOutputTokens"] == .int(RequestPlan.assumedOutputWithoutCap + 8192))
         #expect(sent.headers[HTTPField.Name("x-goog-api-key")!] == "sk-upstream-test-credential")
         // A request that already caps output goes byte for byte.
         let helper = try Self.fixture("json-helper.json")

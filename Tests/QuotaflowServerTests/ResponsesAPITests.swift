@@ -111,6 +111,45 @@ import Testing
         #expect((try await create(again, key.secret)).status == 200)
     }
 
+    @Test func compactionIsMeteredLikeAResponse() async throws {
+        let server = try await TestServer.start()
+        let up = try await StubUpstream.simulated(models: ["gpt-5.4"], usage: SimulatedUsage(input: 2000, output: 100))
+        let (t, _) = try await tenant(server, upstreams: [up])
+        let key = try await t.key(project: try await t.project())
+        let compact = try await server.request(
+            .POST, "/v1/responses/compact", body: ["model": "gpt-5.4", "input": [["role": "user", "content": "a long history"]]], token: key.secret)
+        #expect(compact.status == 200 && compact.json["object"] == "response.compaction")
+        let row = try #require(try await server.ledger(t.id).last)
+        #expect(row.endpoint == "responses.compact" && row.usage == TokenUsage(input: 2000, output: 100) && row.costMicros == 2000 + 1000)
+    }
+
+    @Test func aDeclaredFamilyTheUpstreamLacksKeepsTheResourceOut() async throws {
+        let server = try await TestServer.start()
+        // A relay with chat only.
+        let up = try await StubUpstream.start { router in
+            router.get("v1/models") { _, _ in Stub.models(["gpt-5.4"]) }
+            router.post("v1/chat/completions") { _, _ in Stub.missingModel }
+        }
+        let t = try await TenantFixture.make(server)
+        try await t.call(.PUT, "/pricing", Self.pricing)
+        let r = try await t.resource(
+            provider: "openai_compatible", baseURL: up.url + "/v1", models: ["gpt-5.4"], extra: [("families", ["chat", "responses"])],
+            waitActive: false)
+        try await t.waitState(r, "rejected")
+        let reason = try await t.get("/resources/\(r)").json["state_reason"]?.stringValue ?? ""
+        #expect(reason.contains("does not serve responses"), "\(reason)")
+        // Declared truthfully, it is admitted; and it takes no Responses requests.
+        try await t.call(.PATCH, "/resources/\(r)", ["families": ["chat"]])
+        try await t.waitState(r, "active")
+        let key = try await t.key(project: try await t.project())
+        let refused = try await create(server, key.secret)
+        #expect(refused.status == 503 && refused.json["error"]?["code"] == "no_capacity")
+        // Families must match the wire format.
+        let wrong = try await server.request(
+            .PATCH, "/admin/v1/tenants/\(t.id)/resources/\(r)", body: ["families": ["messages"]], token: t.adminKey)
+        #expect(wrong.status == 422 && wrong.json["field"] == "families")
+    }
+
     @Test func deletingAndCancellingGoToTheOwnerAndAnswerAsItDoes() async throws {
         let server = try await TestServer.start()
         let up = try await StubUpstream.simulated(models: ["gpt-5.4"])

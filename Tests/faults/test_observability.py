@@ -39,6 +39,27 @@ def test_json_logs_carry_the_request_id_returned_to_the_client():
         assert secret not in text
 
 
+def test_keys_sent_in_the_query_string_never_reach_the_log():
+    """The Gemini API lets clients send the key as ?key=...: it must not be written anywhere, at the most
+    verbose log level, whether the key is good, wrong, or the route unknown."""
+    upstream, url = start_upstream()
+    server = Quotaflow(log_args=["--log-format", "text", "--log-level", "trace"]).start()
+    fx = server.setup_tenant(url)
+    wrong = "qf_pk_wrong-key-in-the-query-0000000000"
+    body = {"contents": [{"parts": [{"text": "hi"}]}]}
+    for key in (fx["key"], wrong):
+        for path in ("/v1beta/models/fast-model:generateContent?key=%s" % key, "/v1beta/models?key=%s" % key,
+                     "/v1beta/models/fast-model:nothing?alt=sse&key=%s" % key, "/v1beta/unknown?key=%s" % key):
+            status, _, _ = server.request("POST" if ":" in path else "GET", path, body if ":" in path else None)
+            assert status != 500, (path, status)
+    assert server.terminate() == 0
+    upstream.shutdown()
+    text = open(os.path.join(server.dir, "server.log")).read()
+    assert text.strip(), "the trace log is empty"
+    for secret in (fx["key"], wrong):
+        assert secret not in text
+
+
 def test_metrics_cover_requests_routing_resources_ledger_probes_and_webhooks():
     upstream, url = start_upstream()
     server = Quotaflow().start()

@@ -8,8 +8,9 @@ import QuotaflowCore
 /// `:countTokens`. The model is in the path; the key comes as `x-goog-api-key` or `?key=`.
 ///
 /// Usage is `usageMetadata` (cumulative in every stream chunk). The cost multipliers are
-/// `candidateCount`, `generationConfig.maxOutputTokens` (set when missing) and thinking, which the
-/// output cap does not include: `thinkingConfig.thinkingBudget` when the request sets one.
+/// `candidateCount`, `generationConfig.maxOutputTokens` (set when missing, with room for thinking)
+/// and thinking, reserved on top of the cap: `thinkingConfig.thinkingBudget` when the request sets
+/// one. Thinking may be counted twice in the reservation (inside and beside the cap), never missed.
 struct Gemini: Dialect {
     enum Method: String, Sendable {
         case generate = "generateContent"
@@ -89,6 +90,9 @@ struct Gemini: Dialect {
             estimatedInput: TokenEstimate.input(scan, ignoring: Self.notInput), choices: candidates, tools: tools)
         parsed.modelInBody = false
         parsed.reasoningPerChoice = thinking
+        // Some models count thinking inside maxOutputTokens: a cap written for a request without one
+        // leaves room for the thinking budget on top of the assumed output, so no answer starves.
+        parsed.assumedCap = RequestPlan.assumedOutputWithoutCap + thinking
         return parsed
     }
 
