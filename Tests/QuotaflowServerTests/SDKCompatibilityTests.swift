@@ -8,8 +8,18 @@ import Testing
 /// Runs Tests/sdk/sdk_compat.py: the official `openai` and `anthropic` Python packages, unchanged
 /// apart from base URL and key, against a running server and a stub upstream.
 @Suite(.scoped) struct SDKCompatibilityTests {
-    static func script(_ name: String) -> String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("sdk/\(name)").path
+    /// Runs Tests/sdk/`name` with `variables` added to the environment and expects it to end with `marker`.
+    static func run(
+        _ name: String, until marker: String, _ variables: [String: String], sourceLocation: SourceLocation = #_sourceLocation
+    )
+        async throws
+    {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("sdk/\(name)")
+            .path
+        let env = ProcessInfo.processInfo.environment.merging(variables) { _, new in new }
+        let (status, output) = try await ChildProcess.run(["python3", script], environment: env)
+        #expect(status == 0, "\(name) failed (pip install -r Tests/requirements.txt):\n\(output)", sourceLocation: sourceLocation)
+        #expect(output.contains(marker), "\(output)", sourceLocation: sourceLocation)
     }
 
     @Test func officialSDKsWorkUnchanged() async throws {
@@ -23,14 +33,9 @@ import Testing
         let limited = try await t.key(project: p, extra: [("rpm", 1)])
         let brokeProject = try await t.project(extra: [("allowed_models", ["gpt-4.1*", "claude-*"]), ("budget", ["monthly_cap_micros": 1])])
         let broke = try await t.key(project: brokeProject)
-        var env = ProcessInfo.processInfo.environment
-        env["QF_BASE"] = server.base
-        env["QF_KEY"] = key.secret
-        env["QF_LIMITED_KEY"] = limited.secret
-        env["QF_BROKE_KEY"] = broke.secret
-        let (status, output) = try await ChildProcess.run(["python3", Self.script("sdk_compat.py")], environment: env)
-        #expect(status == 0, "sdk_compat.py failed (pip install -r Tests/requirements.txt):\n\(output)")
-        #expect(output.contains("ALL SDK CHECKS PASSED"), "\(output)")
+        try await Self.run(
+            "sdk_compat.py", until: "ALL SDK CHECKS PASSED",
+            ["QF_BASE": server.base, "QF_KEY": key.secret, "QF_LIMITED_KEY": limited.secret, "QF_BROKE_KEY": broke.secret])
         // Every request the SDKs made is in the ledger.
         let rows = try await server.ledger(t.id)
         #expect(rows.filter { $0.status == 200 }.count >= 6)
@@ -62,13 +67,8 @@ import Testing
         let allowed: JSONValue = ["gpt-5.4", "text-embedding-3-small", "claude-*", "gemini-2.5-pro"]
         let key = try await t.key(project: try await t.project(extra: [("allowed_models", allowed)]))
         let broke = try await t.key(project: try await t.project(extra: [("allowed_models", allowed), ("budget", ["monthly_cap_micros": 1])]))
-        var env = ProcessInfo.processInfo.environment
-        env["QF_BASE"] = server.base
-        env["QF_KEY"] = key.secret
-        env["QF_BROKE_KEY"] = broke.secret
-        let (status, output) = try await ChildProcess.run(["python3", Self.script("agent_apis.py")], environment: env)
-        #expect(status == 0, "agent_apis.py failed (pip install -r Tests/requirements.txt):\n\(output)")
-        #expect(output.contains("ALL AGENT API CHECKS PASSED"), "\(output)")
+        try await Self.run(
+            "agent_apis.py", until: "ALL AGENT API CHECKS PASSED", ["QF_BASE": server.base, "QF_KEY": key.secret, "QF_BROKE_KEY": broke.secret])
         let endpoints = Set(try await server.ledger(t.id).filter { $0.status == 200 }.map(\.endpoint))
         #expect(
             endpoints.isSuperset(of: [

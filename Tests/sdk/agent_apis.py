@@ -6,26 +6,19 @@ Run by Tests/QuotaflowServerTests/SDKCompatibilityTests.swift with QF_BASE, QF_K
 Exits non-zero on the first failed check.
 """
 import os
-import sys
 
 import anthropic
 import openai
 from google import genai
 from google.genai import errors as genai_errors
 
+import checks
+from checks import check
+
 base = os.environ["QF_BASE"]
 key = os.environ["QF_KEY"]
 broke = os.environ["QF_BROKE_KEY"]
 
-checks = 0
-
-
-def check(condition, what):
-    global checks
-    if not condition:
-        print(f"FAILED: {what}", file=sys.stderr)
-        sys.exit(1)
-    checks += 1
 
 
 # OpenAI Responses: non-streaming, streaming, the stream helper, and the stored response.
@@ -117,4 +110,4 @@ try:
 except anthropic.AuthenticationError:
     check(True, "count_tokens authentication error")
 
-print(f"ALL AGENT API CHECKS PASSED ({checks} checks)")
+print(f"ALL AGENT API CHECKS PASSED ({checks.count} checks)")

@@ -4,24 +4,16 @@ Run by Tests/QuotaflowServerTests/SDKCompatibilityTests.swift with QF_BASE, QF_K
 Exits non-zero on the first failed check.
 """
 import os
-import sys
 
 import anthropic
 import openai
 
+import checks
+from checks import check
+
 base = os.environ["QF_BASE"]
 key = os.environ["QF_KEY"]
 limited = os.environ["QF_LIMITED_KEY"]
-
-checks = 0
-
-
-def check(condition, what):
-    global checks
-    if not condition:
-        print(f"FAILED: {what}", file=sys.stderr)
-        sys.exit(1)
-    checks += 1
 
 
 oa = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0)
@@ -128,4 +120,4 @@ for name, call, exc in (
     except exc:
         check(time.monotonic() - started < 2.0, f"{name}: refused at once with default retries")
 
-print(f"ALL SDK CHECKS PASSED ({checks} checks)")
+print(f"ALL SDK CHECKS PASSED ({checks.count} checks)")
