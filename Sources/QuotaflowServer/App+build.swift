@@ -49,8 +49,9 @@ public enum QuotaflowApp {
         AdminKeysController(env: env).register(on: admin)
         PricingController(env: env).register(on: admin)
         PoolsController(env: env).register(on: admin)
-        ResourcesController(env: env, cipher: cipher, egress: g.clients).register(on: admin)
-        ResourceHealthController(env: env, verifier: g.verifier).register(on: admin)
+        ResourcesController(env: env, cipher: cipher, egress: g.clients, oauth: g.oauth).register(on: admin)
+        ResourceHealthController(env: env, verifier: g.verifier, engine: g.engine).register(on: admin)
+        WindowsController(env: env).register(on: admin)
         ProjectsController(env: env).register(on: admin)
         ProjectKeysController(env: env).register(on: admin)
         SeatsController(env: env, engine: g.engine, ledger: g.ledger).register(on: admin)
@@ -66,6 +67,7 @@ public enum QuotaflowApp {
             catalog: state, config: state.config, clock: state.clock, settler: g.settler, policy: g.policy, forwarder: g.forwarder,
             endUsers: EndUserDigests(key: state.userDigestKey), reads: state.db
         ).register(on: router)
+        HolderUsage(catalog: state, engine: g.engine, clock: state.clock, ledger: g.ledger).register(on: router)
         routes.load(router.routes.map { (path: $0.path.description, method: $0.method) })
         return router
     }

@@ -32,8 +32,20 @@ public struct AppConfig: Sendable {
     public var maxAttempts = 3
     /// Cooldown when an upstream says "slow down" without saying until when.
     public var defaultCooldownMs: Int64 = 30_000
-    /// Longest cooldown we accept from upstream headers.
+    /// Longest cooldown we guess or accept from rate-limit headers. A usage window's own reset is
+    /// taken as it is, even days away.
     public var maxCooldownMs: Int64 = 6 * 3_600_000
+
+    // Subscription windows and OAuth.
+    /// A credential whose short window is at this share (percent) takes no new holder or conversation.
+    public var windowThresholdPercent = 90
+    /// ...unless that window resets within this time.
+    public var windowGraceMs: Int64 = 300_000
+    /// Longest time a credential's changed window utilization waits before it is written (a change of
+    /// status is written at once).
+    public var windowPersistMs: Int64 = 5_000
+    /// OAuth access tokens are refreshed this long before they expire.
+    public var oauthRefreshMarginMs: Int64 = 300_000
 
     // Health verifier.
     public var verifierEnabled = true

@@ -19,6 +19,8 @@ public final class Gateway: Sendable {
     let alerts: Alerts
     let verifier: Verifier
     let counters: Counters
+    let windows: WindowRecorder
+    let oauth: OAuthCredentials
     let migrationsAppliedFlag: Atomic<Bool>
 
     init(state: AppState, resolver: any HostResolver) throws {
@@ -40,8 +42,12 @@ public final class Gateway: Sendable {
         self.writer = writer
         self.ledger = ledger
         self.connections = ConnectionRegistry()
-        self.verifier = Verifier(state: state, engine: engine, writer: writer, clients: clients, metrics: metrics)
+        let oauth = OAuthCredentials(state: state, clients: clients, writer: writer)
+        self.oauth = oauth
+        self.verifier = Verifier(state: state, engine: engine, writer: writer, clients: clients, metrics: metrics, oauth: oauth)
         self.counters = Counters(engine: engine, ledger: ledger, state: state)
+        self.windows = WindowRecorder(engine: engine, writer: writer, metrics: metrics, persistMs: state.config.windowPersistMs)
+        if let saved = try? state.db.readSync({ conn in try conn.allWindows() }) { windows.restore(saved) }
         let applied = (try? Migrator.bundled().appliedVersion(state.db)) == (try? Migrator.bundled().latestVersion)
         self.migrationsAppliedFlag = Atomic(applied)
         try counters.recomputeNow()
@@ -65,7 +71,32 @@ public final class Gateway: Sendable {
                 await ledger.shutdown()
             },
             writer,
+            ClosureService(name: "windows") { [windows, state] in
+                // Writes coalesced window changes; the last ones at shutdown, before the state writer drains.
+                let wake = Wakeup()
+                await withGracefulShutdownHandler {
+                    while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                        await wake.wait(untilMs: state.clock.nowMs() + state.config.windowPersistMs, clock: state.clock)
+                        windows.flush(catalog: state.catalog)
+                    }
+                } onGracefulShutdown: {
+                    wake.poke()
+                }
+                windows.flush(catalog: state.catalog)
+            },
             VerifierService(verifier: verifier, enabled: state.config.verifierEnabled),
+            ClosureService(name: "oauth") { [oauth, state] in
+                // Refreshes access tokens before they expire, so requests rarely wait for one.
+                let wake = Wakeup()
+                await withGracefulShutdownHandler {
+                    while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                        await oauth.refreshDue(state.catalog)
+                        await wake.wait(untilMs: state.clock.nowMs() + max(1_000, state.config.oauthRefreshMarginMs / 4), clock: state.clock)
+                    }
+                } onGracefulShutdown: {
+                    wake.poke()
+                }
+            },
             OutboxService(state: state, clients: clients, metrics: metrics, wake: alerts.wake),
             MaintenanceService(state: state, engine: engine, writer: writer, clients: clients),
         ]
@@ -79,7 +110,10 @@ public final class Gateway: Sendable {
     }
 
     var policy: AdmissionPolicy {
-        AdmissionPolicy(engine: engine, approvals: Approvals(writer: writer, alerts: alerts, clock: state.clock))
+        AdmissionPolicy(
+            engine: engine, approvals: Approvals(writer: writer, alerts: alerts, clock: state.clock),
+            windowPolicy: WindowPolicy(
+                threshold: Double(state.config.windowThresholdPercent) / 100, graceMs: state.config.windowGraceMs))
     }
 
     var forwarder: Forwarder {
@@ -87,7 +121,8 @@ public final class Gateway: Sendable {
         return Forwarder(
             config: state.config, clock: state.clock, upstream: UpstreamCaller(clients: clients, connections: connections, logger: state.logger),
             policy: policy, cooldowns: Cooldowns(engine: engine, writer: writer, metrics: metrics, clock: state.clock), verifier: verifier,
-            metrics: metrics, answers: answers, relay: StreamRelay(answers: answers, clock: state.clock, totalTimeoutMs: state.config.totalTimeoutMs))
+            metrics: metrics, answers: answers, relay: StreamRelay(answers: answers, clock: state.clock, totalTimeoutMs: state.config.totalTimeoutMs),
+            windows: windows, oauth: oauth)
     }
 }
 

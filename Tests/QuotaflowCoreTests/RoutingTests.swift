@@ -27,24 +27,24 @@ import Testing
 
     @Test func leastLoadedWins() {
         let c = [Routing.Candidate(score: 0.5), Routing.Candidate(score: 0.1), Routing.Candidate(score: 0.3)]
-        #expect(Routing.choose(c, rotation: 7) == 1)
+        #expect(Routing.choose(c, rotation: 7)?.index == 1)
     }
 
     @Test func tiesGoToTheCheaperThenRoundRobin() {
         let seat = Routing.Candidate(score: 0.2, marginalRank: 0)
         let key = Routing.Candidate(score: 0.2, marginalRank: 10_000)
-        #expect(Routing.choose([key, seat], rotation: 0) == 1)
-        #expect(Routing.choose([key, seat], rotation: 1) == 1)
+        #expect(Routing.choose([key, seat], rotation: 0)?.index == 1)
+        #expect(Routing.choose([key, seat], rotation: 1)?.index == 1)
         let twins = [Routing.Candidate(score: 0), Routing.Candidate(score: 0), Routing.Candidate(score: 0)]
-        #expect(Set((0..<6).map { Routing.choose(twins, rotation: UInt64($0))! }) == [0, 1, 2])
+        #expect(Set((0..<6).map { Routing.choose(twins, rotation: UInt64($0))!.index }) == [0, 1, 2])
     }
 
     @Test func degradedComesLastAndHoldersKeepTheirSeat() {
         let degraded = Routing.Candidate(score: 0, degraded: true)
         let busy = Routing.Candidate(score: 0.9)
-        #expect(Routing.choose([degraded, busy], rotation: 0) == 1)
+        #expect(Routing.choose([degraded, busy], rotation: 0)?.index == 1)
         let held = Routing.Candidate(score: 0.8, heldByHolder: true)
-        #expect(Routing.choose([Routing.Candidate(score: 0), held], rotation: 0) == 1)
+        #expect(Routing.choose([Routing.Candidate(score: 0), held], rotation: 0)?.index == 1)
         #expect(Routing.choose([], rotation: 0) == nil)
     }
 

@@ -2,20 +2,36 @@ import Synchronization
 
 /// Resource selection and the resource board's operations.
 extension AdmissionEngine {
-    /// The eligible resource with the lowest load, and its marginal worst case. Eligible: in the
-    /// project's pools, of the tenant, routable, serving the request's API family and model (not
-    /// cooled for it), the one pinned when the request continues a stored response, not cooling, under every limit, leasable by this holder, and within its
-    /// spending cap (and the overflow caps up the chain for overflow).
-    static func select(_ s: inout State, _ r: AdmissionRequest, overflow: Bool, excluding: Set<String>) -> (RoutableResource, Int64)? {
+    /// A chosen resource, its marginal worst case, and why.
+    struct Selection {
+        var resource: RoutableResource
+        var upstreamWorst: Int64
+        var reason: RouteReason
+        var movedFrom: String?
+    }
+
+    /// The eligible resource the routing policy prefers, and its marginal worst case. Eligible: in
+    /// the project's pools, of the tenant, routable, of the request's mode (passthrough or not),
+    /// serving the request's API family and model (not cooled for it), the one pinned when the
+    /// request continues a stored response, not cooling and not refused by a usage window, under
+    /// every limit, leasable by this holder, and within its spending cap (and the overflow caps up
+    /// the chain for overflow). The conversation is bound to the choice.
+    static func select(_ s: inout State, _ r: AdmissionRequest, overflow: Bool, excluding: Set<String>) -> Selection? {
         var eligible: [(RoutableResource, Int64)] = []
         var candidates: [Routing.Candidate] = []
         let tokens = r.shape.worstTokens
+        let sessionKey = r.sessionKey
+        let boundTo = sessionKey.flatMap { s.sessions.bound($0, now: r.now) }
         for resource in r.catalog.resourcesByTenant[r.tenant.id] ?? [] {
             let res = resource.resource
             guard (res.kind == .overflow) == overflow, !excluding.contains(resource.id), res.state.isRoutable, r.fits(resource) else { continue }
             var rt = s.board.resources[resource.id] ?? ResourceRuntime()
             if rt.coolingUntil > r.now { continue }
             if !rt.modelCooling.isEmpty, let until = rt.modelCooling[r.model], until > r.now { continue }
+            let windowHolder = r.windowHolder(res)
+            if let until = rt.holderCooling[windowHolder], until > r.now { continue }
+            let windows = rt.windowSets[windowHolder]
+            if let windows, r.windowPolicy.refusingUntil(windows, now: r.now) != nil { continue }
             let load = rt.load(now: r.now, limits: res.limits)
             s.board.resources[resource.id] = rt
             guard Routing.hasRoom(load, limits: res.limits, tokens: tokens) else { continue }
@@ -46,13 +62,28 @@ extension AdmissionEngine {
                 if !fits { continue }
             }
             eligible.append((resource, upstreamWorst))
+            let shared = res.leaseMode != .passthrough
             candidates.append(
                 Routing.Candidate(
                     score: Routing.loadScore(load, limits: res.limits), degraded: res.state == .degraded, marginalRank: res.costBasis.marginalRank,
-                    heldByHolder: held))
+                    heldByHolder: held, sessionBound: boundTo == resource.id,
+                    atThreshold: shared && windows.map { r.windowPolicy.atThreshold($0, now: r.now) } ?? false,
+                    urgency: shared ? windows.flatMap { r.windowPolicy.urgency($0, weight: res.plan.weight, now: r.now) } : nil))
         }
-        guard let index = Routing.choose(candidates, rotation: s.board.rotation) else { return nil }
-        return eligible[index]
+        guard let choice = Routing.choose(candidates, rotation: s.board.rotation) else { return nil }
+        let (resource, upstreamWorst) = eligible[choice.index]
+        var reason = choice.reason
+        var movedFrom: String?
+        if r.pinnedResourceId != nil {
+            reason = .pinned
+        } else if let boundTo, boundTo != resource.id {
+            reason = .sessionMoved
+            movedFrom = boundTo
+        } else if resource.resource.leaseMode == .passthrough, reason != .session {
+            reason = .passthrough
+        }
+        if let sessionKey { s.sessions.bind(sessionKey, to: resource.id, now: r.now) }
+        return Selection(resource: resource, upstreamWorst: upstreamWorst, reason: reason, movedFrom: movedFrom)
     }
 
     /// Seconds until some resource this request could use has room again, from time alone: a
@@ -97,6 +128,23 @@ extension AdmissionEngine {
     }
 
     public func clearCooling(resourceId: String) { state.withLock { $0.board.clearCooling(resourceId) } }
+
+    /// Takes in what an answer said about a credential's windows (`holder` is `""` for the
+    /// resource's own credential, the key id for a passthrough holder's); returns the merged set.
+    public func observeWindows(resourceId: String, holder: String, report: WindowReport, now: Int64) -> WindowSet {
+        state.withLock { $0.board.observe(resourceId, holder: holder, report: report, now: now) }
+    }
+
+    /// Cools one passthrough holder's own subscription; `true` when this call extended it.
+    public func coolHolder(resourceId: String, holder: String, until: Int64, now: Int64) -> Bool {
+        state.withLock { $0.board.coolHolder(resourceId, holder: holder, until: until, now: now) }
+    }
+
+    /// The windows last seen for one credential.
+    public func windows(resourceId: String, holder: String) -> WindowSet? { state.withLock { $0.board.resources[resourceId]?.windowSets[holder] } }
+
+    /// Conversations currently bound to a resource.
+    public var sessionCount: Int { state.withLock { $0.sessions.count } }
 
     /// Every resource's runtime, for metrics and reports.
     public func resourceSnapshot() -> [String: ResourceRuntime] { state.withLock { $0.board.resources } }

@@ -15,6 +15,9 @@ public struct Admission: Sendable {
     public var budgetRemaining: Int64?
     /// Resources tried so far, in order.
     public var tried: [String]
+    /// Why the router chose the resource, and the resource a moved conversation was bound to.
+    public var routeReason: RouteReason = .leastLoaded
+    public var movedFrom: String?
 }
 
 /// All hot-path state behind one lock: budget counters, resource load and leases, cooldowns and
@@ -33,6 +36,7 @@ public final class AdmissionEngine: Sendable {
         var book = BudgetBook()
         var board = ResourceBoard()
         var limiters = RateLimiters()
+        var sessions = SessionBook()
     }
 
     let state = Mutex(State())
@@ -69,15 +73,16 @@ public final class AdmissionEngine: Sendable {
                 }
                 holds.append((key, worst))
             }
-            var choice: (RoutableResource, Int64)?
+            var choice: Selection?
             if r.overage?.kind != .overflow { choice = Self.select(&s, r, overflow: false, excluding: []) }
             if choice == nil, r.project.overflowAllowed, r.overage?.kind != .fallback { choice = Self.select(&s, r, overflow: true, excluding: []) }
-            guard let (resource, upstreamWorst) = choice else {
+            guard let choice else {
                 let message =
                     "no resource in this project's pools can take a \(r.model) request right now"
                     + (r.project.overflowAllowed ? "" : " (overflow is not enabled for this project)")
                 return .denied(Denial(.noCapacity, message, retryAfterSeconds: Self.retryAfterSeconds(&s, r)))
             }
+            let (resource, upstreamWorst) = (choice.resource, choice.upstreamWorst)
             facts.overflow = resource.resource.kind == .overflow
             facts.resourceId = resource.id
             for key in Charging.upstreamCounters(facts) {
@@ -91,7 +96,7 @@ public final class AdmissionEngine: Sendable {
             return .admitted(
                 Admission(
                     reservation: Reservation(holds: holds), resource: resource, facts: facts, worstCase: worst, upstreamWorstCase: upstreamWorst,
-                    flags: flags, budgetRemaining: remaining, tried: [resource.id]))
+                    flags: flags, budgetRemaining: remaining, tried: [resource.id], routeReason: choice.reason, movedFrom: choice.movedFrom))
         }
     }
 
@@ -105,17 +110,18 @@ public final class AdmissionEngine: Sendable {
                 if oldUpstream.contains(key) { s.book.unhold(key, amount) } else { kept.append((key, amount)) }
             }
             var facts = admission.facts
-            var choice: (RoutableResource, Int64)?
+            var choice: Selection?
             if !facts.overflow && r.overage?.kind != .overflow { choice = Self.select(&s, r, overflow: false, excluding: Set(admission.tried)) }
             if choice == nil, r.project.overflowAllowed, r.overage?.kind != .fallback {
                 choice = Self.select(&s, r, overflow: true, excluding: Set(admission.tried))
             }
-            guard let (resource, upstreamWorst) = choice else {
+            guard let choice else {
                 admission.reservation = Reservation(holds: kept)
                 facts.resourceId = nil
                 admission.facts = facts
                 return false
             }
+            let (resource, upstreamWorst) = (choice.resource, choice.upstreamWorst)
             facts.overflow = resource.resource.kind == .overflow
             facts.resourceId = resource.id
             for key in Charging.upstreamCounters(facts) {
@@ -130,6 +136,8 @@ public final class AdmissionEngine: Sendable {
             admission.resource = resource
             admission.upstreamWorstCase = upstreamWorst
             admission.tried.append(resource.id)
+            admission.routeReason = choice.reason
+            admission.movedFrom = choice.movedFrom ?? admission.movedFrom
             return true
         }
     }

@@ -24,13 +24,19 @@ public final class AdmissionRequest: Sendable {
     /// Budget increases granted by approvals in force, by project.
     public let grants: [String: Int64]
     public let leaseIdleMs: Int64
+    /// The conversation the request belongs to (Codex's session, Claude Code's, or `x-quotaflow-session`).
+    public let session: String?
+    /// The holder's client sent its own subscription token: only passthrough resources may take it,
+    /// and passthrough resources take nothing else.
+    public let passthrough: Bool
+    public let windowPolicy: WindowPolicy
     public let now: Int64
 
     public init(
         catalog: Catalog, tenant: Tenant, chain: [Project], key: DataPlaneKey, model: String, family: ApiFamily, pinnedResourceId: String? = nil,
         holder: String,
         shape: CostShape, listPrice: TokenPrice, enforce: Bool, overage: (kind: OverageKind, projectId: String)?, grants: [String: Int64],
-        leaseIdleMs: Int64, now: Int64
+        leaseIdleMs: Int64, session: String? = nil, passthrough: Bool = false, windowPolicy: WindowPolicy = .init(), now: Int64
     ) {
         self.catalog = catalog
         self.tenant = tenant
@@ -46,6 +52,9 @@ public final class AdmissionRequest: Sendable {
         self.overage = overage
         self.grants = grants
         self.leaseIdleMs = leaseIdleMs
+        self.session = session
+        self.passthrough = passthrough
+        self.windowPolicy = windowPolicy
         self.now = now
     }
 
@@ -54,9 +63,15 @@ public final class AdmissionRequest: Sendable {
     /// Whether `resource` could take this request, leaving out load, leases and caps.
     public func fits(_ resource: RoutableResource) -> Bool {
         let res = resource.resource
-        return res.tenantId == tenant.id && project.poolIds.contains(res.poolId) && res.serves(family: family)
+        return res.tenantId == tenant.id && project.poolIds.contains(res.poolId) && (res.leaseMode == .passthrough) == passthrough
+            && res.serves(family: family)
             && (model.isEmpty || res.serves(model: model)) && (pinnedResourceId == nil || pinnedResourceId == resource.id)
     }
+
+    /// Whose windows on `resource` this request reads: the holder's own for passthrough, else the credential's.
+    public func windowHolder(_ resource: Resource) -> String { resource.leaseMode == .passthrough ? key.id : "" }
+
+    var sessionKey: String? { session.map { SessionBook.key(tenantId: tenant.id, keyId: key.id, session: $0) } }
 
     /// The charging facts before a resource is chosen.
     var facts: Charging.Facts {

@@ -18,6 +18,11 @@ public struct ResourceRuntime: Sendable {
     public internal(set) var routed: Int64 = 0
     /// Models this resource answered 404 for, cooled until the time given.
     public internal(set) var modelCooling: [String: Int64] = [:]
+    /// The usage windows its credential reported, by holder: `""` for the resource's own credential,
+    /// the key id for a passthrough holder's own subscription.
+    public internal(set) var windowSets: [String: WindowSet] = [:]
+    /// Passthrough holders whose own subscription is limited, until when.
+    public internal(set) var holderCooling: [String: Int64] = [:]
 
     public init() {}
 
@@ -42,6 +47,9 @@ public struct ResourceRuntime: Sendable {
         rollWindows(now: now, limits: res.limits)
         var at = max(now, coolingUntil, res.state == .cooling ? (res.coolingUntil ?? now) : now)
         if let until = modelCooling[model] { at = max(at, until) }
+        let windowHolder = res.leaseMode == .passthrough ? Self.keyPart(holder) : ""
+        if let until = holderCooling[windowHolder] { at = max(at, until) }
+        if let set = windowSets[windowHolder], let until = WindowPolicy().refusingUntil(set, now: now) { at = max(at, until) }
         let limits = res.limits
         if let c = limits.maxConcurrency, inFlight >= c { at = max(at, now + 1000) }
         if let rpm = limits.rpm { at = max(at, requests.roomAt(1, limit: rpm, nowMs: now)) }
@@ -58,6 +66,13 @@ public struct ResourceRuntime: Sendable {
             at = max(at, inFlight > 0 ? now + 1000 : lastActive + leaseIdleMs)
         }
         return at
+    }
+}
+
+extension ResourceRuntime {
+    /// The key part of a holder (`key` or `key/user`): passthrough windows belong to the key's holder.
+    static func keyPart(_ holder: String) -> String {
+        holder.firstIndex(of: "/").map { String(holder[..<$0]) } ?? holder
     }
 }
 
@@ -120,6 +135,26 @@ public struct ResourceBoard: Sendable {
         guard until > rt.modelCooling[model] ?? 0 else { return false }
         rt.modelCooling = rt.modelCooling.filter { $0.value > forgetBefore }
         rt.modelCooling[model] = until
+        resources[resourceId] = rt
+        return true
+    }
+
+    /// Takes in what an answer said about a credential's windows; returns the merged set.
+    mutating func observe(_ resourceId: String, holder: String, report: WindowReport, now: Int64) -> WindowSet {
+        var rt = resources[resourceId] ?? ResourceRuntime()
+        var set = rt.windowSets[holder] ?? WindowSet()
+        set.merge(report, now: now)
+        rt.windowSets[holder] = set
+        resources[resourceId] = rt
+        return set
+    }
+
+    /// Cools one passthrough holder's subscription on a resource; `true` if this extended it.
+    mutating func coolHolder(_ resourceId: String, holder: String, until: Int64, now: Int64) -> Bool {
+        var rt = resources[resourceId] ?? ResourceRuntime()
+        guard until > rt.holderCooling[holder] ?? 0 else { return false }
+        rt.holderCooling = rt.holderCooling.filter { $0.value > now }
+        rt.holderCooling[holder] = until
         resources[resourceId] = rt
         return true
     }

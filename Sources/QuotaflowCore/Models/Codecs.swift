@@ -278,3 +278,28 @@ extension ObjectReader {
         self = try! ObjectReader(.object(members), path: path)
     }
 }
+
+extension SeatPlan: JSONCodable {
+    public func json() -> JSONValue { ["kind": .string(kind.rawValue), "name": .string(name), "weight": .double(weight)] }
+
+    public init(reading r: ObjectReader) throws {
+        try r.rejectUnknown(["kind", "name", "weight"])
+        let weight = try r.optional("weight", Field.double(0.01...1000)) ?? 1
+        let name = try r.optional("name", Field.string(maxLength: 200, allowEmpty: true)) ?? ""
+        self.init(kind: try r.required("kind", Field.enumeration(PlanKind.self)), name: name, weight: weight)
+    }
+}
+
+extension OAuthSettings: JSONCodable {
+    public func json() -> JSONValue {
+        ["token_url": .string(tokenURL), "client_id": .string(clientId), "grant": .string(grant.rawValue), "scope": .string(scope)]
+    }
+
+    public init(reading r: ObjectReader) throws {
+        try r.rejectUnknown(["token_url", "client_id", "grant", "scope", "client_secret", "refresh_token"])
+        self.init(
+            tokenURL: try r.required("token_url", Field.url), clientId: try r.required("client_id", Field.string(maxLength: 512)),
+            grant: try r.optional("grant", Field.enumeration(Grant.self)) ?? .refreshToken,
+            scope: try r.optional("scope", Field.string(maxLength: 1000, allowEmpty: true)) ?? "")
+    }
+}

@@ -95,12 +95,54 @@ public enum Enforcement: String, Sendable, CaseIterable, Codable {
     case enforce, audit
 }
 
-/// How a seat is shared among holders.
+/// How a resource's capacity is shared among holders. The admin attests that the plan's terms
+/// allow the mode; a personal plan is only ever passed through for its owner.
 public enum LeaseMode: String, Sendable, CaseIterable, Codable {
-    /// One holder at a time; handed to another holder after an idle timeout (the default for seats).
+    /// Organisation credentials meant for shared use (API keys, Team/Enterprise plans whose terms
+    /// allow gateway use, cloud credentials): any holder, concurrently. Stored as `shared` before 0008.
+    case pooled
+    /// One holder at a time; handed to another holder after an idle timeout. Only for plans whose
+    /// terms allow reassignment.
     case exclusive
-    /// Any holder may use it concurrently (the default for keys and relays).
-    case shared
+    /// Quotaflow stores no credential: the holder's client sends its own subscription token, which
+    /// is forwarded unchanged with the client's own headers, for that holder only.
+    case passthrough
+}
+
+/// What kind of plan a resource's credential belongs to; it decides which lease modes are allowed.
+public enum PlanKind: String, Sendable, CaseIterable, Codable {
+    /// Metered API access (keys, relays, cloud credits).
+    case api
+    /// A plan bought by the organisation for its members (Team, Enterprise, Business).
+    case organization
+    /// A person's own consumer plan (Pro, Max, Plus): passthrough for its owner only.
+    case personal
+}
+
+/// A resource's plan: its kind, a name people recognise, and a size weight for reset-aware routing
+/// (a Max 20x seat holds twenty times a Pro seat's allowance).
+public struct SeatPlan: Sendable, Equatable {
+    public var kind: PlanKind
+    public var name: String
+    public var weight: Double
+
+    public init(kind: PlanKind, name: String = "", weight: Double = 1) {
+        self.kind = kind
+        self.name = name
+        self.weight = weight
+    }
+
+    /// The default plan of a resource kind: seats are organisation plans, the rest metered API access.
+    public static func defaultFor(_ kind: ResourceKind) -> SeatPlan { SeatPlan(kind: kind == .seat ? .organization : .api) }
+
+    /// The lease mode a plan gets when none is said.
+    public func defaultMode(_ kind: ResourceKind) -> LeaseMode {
+        switch self.kind {
+        case .personal: return .passthrough
+        case .organization: return kind == .seat ? .exclusive : .pooled
+        case .api: return .pooled
+        }
+    }
 }
 
 public enum SeatState: String, Sendable, CaseIterable, Codable {

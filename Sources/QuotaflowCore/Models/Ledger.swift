@@ -37,6 +37,9 @@ public struct LedgerEntry: Sendable, Equatable {
     public var attempts: Int = 0
     /// The id of the response a Responses API request created (follow-ups are pinned by it).
     public var responseId: String?
+    /// Why the router chose the resource; and the resource a moved conversation was bound to.
+    public var routeReason: RouteReason?
+    public var sessionMovedFrom: String?
 
     public init(
         requestId: String, at: Int64, startedAt: Int64, tenantId: String, projectId: String, wireFormat: WireFormat, endpoint: String,

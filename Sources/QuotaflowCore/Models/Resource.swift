@@ -20,6 +20,9 @@ public struct Resource: Sendable, Equatable {
     public var costBasis: CostBasis
     public var limits: ResourceLimits
     public var leaseMode: LeaseMode
+    public var plan: SeatPlan
+    /// Set when the credential is an OAuth access token the gateway refreshes.
+    public var oauth: OAuthSettings?
     public var probe: ProbeSettings
     public var state: ResourceState
     public var stateReason: String
@@ -40,7 +43,8 @@ public struct Resource: Sendable, Equatable {
         id: String, tenantId: String, poolId: String, name: String, kind: ResourceKind, provider: Provider,
         wireFormat: WireFormat, families: [ApiFamily]? = nil, baseURL: String, credentialHint: String = "", models: [String], owner: String = "",
         attestation: Attestation? = nil, allowedUse: String = "", costBasis: CostBasis = .none, limits: ResourceLimits = .init(),
-        leaseMode: LeaseMode? = nil, probe: ProbeSettings = .init(), state: ResourceState = .pending, stateReason: String = "",
+        leaseMode: LeaseMode? = nil, plan: SeatPlan? = nil, oauth: OAuthSettings? = nil, probe: ProbeSettings = .init(),
+        state: ResourceState = .pending, stateReason: String = "",
         stateChangedAt: Int64 = 0, coolingUntil: Int64? = nil, manualHold: Bool = false, offerId: String? = nil,
         creditCapMicros: Int64? = nil, createdAt: Int64 = 0, updatedAt: Int64 = 0, egressExempt: Bool = false
     ) {
@@ -60,7 +64,10 @@ public struct Resource: Sendable, Equatable {
         self.allowedUse = allowedUse
         self.costBasis = costBasis
         self.limits = limits
-        self.leaseMode = leaseMode ?? (kind == .seat ? .exclusive : .shared)
+        let plan = plan ?? SeatPlan.defaultFor(kind)
+        self.plan = plan
+        self.leaseMode = leaseMode ?? plan.defaultMode(kind)
+        self.oauth = oauth
         self.probe = probe
         self.state = state
         self.stateReason = stateReason
@@ -211,5 +218,28 @@ public struct OverflowOffer: Sendable, Equatable {
         self.active = active
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+    }
+}
+
+/// How an organisation resource gets its access tokens from an OAuth token endpoint. The secrets
+/// (client secret, refresh token, access token) are stored apart, encrypted, and never shown.
+public struct OAuthSettings: Sendable, Equatable {
+    public enum Grant: String, Sendable, CaseIterable {
+        /// A refresh token the provider issued to the organisation; it may rotate on every refresh.
+        case refreshToken = "refresh_token"
+        /// A client id and secret (service accounts).
+        case clientCredentials = "client_credentials"
+    }
+
+    public var tokenURL: String
+    public var clientId: String
+    public var grant: Grant
+    public var scope: String
+
+    public init(tokenURL: String, clientId: String, grant: Grant, scope: String = "") {
+        self.tokenURL = tokenURL
+        self.clientId = clientId
+        self.grant = grant
+        self.scope = scope
     }
 }

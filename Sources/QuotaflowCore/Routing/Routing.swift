@@ -61,24 +61,58 @@ public enum Routing {
         public var marginalRank: Int64
         /// The request's holder already leases this seat; holders keep their seat while active.
         public var heldByHolder: Bool
+        /// The request's conversation is bound to this resource (its prompt cache is warm there).
+        public var sessionBound: Bool
+        /// The short window is at the threshold: no new holder or conversation.
+        public var atThreshold: Bool
+        /// How urgently its capacity should be used before it resets unused; `nil` without window data.
+        public var urgency: Double?
 
-        public init(score: Double, degraded: Bool = false, marginalRank: Int64 = 0, heldByHolder: Bool = false) {
+        public init(
+            score: Double, degraded: Bool = false, marginalRank: Int64 = 0, heldByHolder: Bool = false, sessionBound: Bool = false,
+            atThreshold: Bool = false, urgency: Double? = nil
+        ) {
             self.score = score
             self.degraded = degraded
             self.marginalRank = marginalRank
             self.heldByHolder = heldByHolder
+            self.sessionBound = sessionBound
+            self.atThreshold = atThreshold
+            self.urgency = urgency
         }
     }
 
-    /// Picks among eligible candidates: the holder's own seat first; then healthy before degraded;
-    /// then the lowest load score; ties to the lower marginal cost, then round-robin by `rotation`.
-    public static func choose(_ candidates: [Candidate], rotation: UInt64) -> Int? {
+    /// A choice and why it was made.
+    public struct Choice: Sendable, Equatable {
+        public var index: Int
+        public var reason: RouteReason
+    }
+
+    /// Picks among eligible candidates. A healthy candidate below its window threshold that the
+    /// conversation is bound to, then one the holder leases, keeps the request. Otherwise candidates
+    /// at their threshold are set aside unless nothing else is left (availability beats the
+    /// threshold); healthy before degraded; those with window data by urgency (capacity that would
+    /// reset unused first); the rest by the lowest load score; ties to the lower marginal cost, then
+    /// round-robin by `rotation`.
+    public static func choose(_ candidates: [Candidate], rotation: UInt64) -> Choice? {
         guard !candidates.isEmpty else { return nil }
-        if let held = candidates.indices.first(where: { candidates[$0].heldByHolder && !candidates[$0].degraded }) { return held }
-        func key(_ c: Candidate) -> (Int, Double, Int64) { (c.degraded ? 1 : 0, (c.score * 1e9).rounded() / 1e9, c.marginalRank) }
-        var best = key(candidates[0])
-        var tied: [Int] = [0]
-        for i in 1..<candidates.count {
+        if let bound = candidates.indices.first(where: { candidates[$0].sessionBound && !candidates[$0].degraded && !candidates[$0].atThreshold }) {
+            return Choice(index: bound, reason: .session)
+        }
+        if let held = candidates.indices.first(where: { candidates[$0].heldByHolder && !candidates[$0].degraded && !candidates[$0].atThreshold }) {
+            return Choice(index: held, reason: .lease)
+        }
+        var pool = candidates.indices.filter { !candidates[$0].atThreshold }
+        let overThreshold = pool.isEmpty
+        if overThreshold { pool = Array(candidates.indices) }
+        /// Sort key: health, then window urgency (higher first; no data after any data), then load and cost.
+        func key(_ c: Candidate) -> (Int, Int, Double, Double, Int64) {
+            let rounded = { (x: Double) in (x * 1e9).rounded() / 1e9 }
+            return (c.degraded ? 1 : 0, c.urgency == nil ? 1 : 0, -rounded(c.urgency ?? 0), rounded(c.score), c.marginalRank)
+        }
+        var best = key(candidates[pool[0]])
+        var tied: [Int] = [pool[0]]
+        for i in pool.dropFirst() {
             let k = key(candidates[i])
             if k < best {
                 best = k
@@ -87,6 +121,28 @@ public enum Routing {
                 tied.append(i)
             }
         }
-        return tied[Int(rotation % UInt64(tied.count))]
+        let index = tied[Int(rotation % UInt64(tied.count))]
+        let reason: RouteReason = overThreshold ? .overThreshold : candidates[index].urgency != nil ? .windows : .leastLoaded
+        return Choice(index: index, reason: reason)
     }
+}
+
+/// Why the router chose a resource: on the ledger row and in the routing metrics.
+public enum RouteReason: String, Sendable, CaseIterable {
+    /// The request continues a stored response held there.
+    case pinned
+    /// The conversation was bound there.
+    case session
+    /// The conversation was bound elsewhere, and that resource was no longer eligible.
+    case sessionMoved = "session_moved"
+    /// The holder leases that exclusive seat.
+    case lease
+    /// Reset-aware: its capacity was the most likely to reset unused.
+    case windows
+    /// No window data: the least loaded.
+    case leastLoaded = "least_loaded"
+    /// Every eligible resource was at its window threshold; the least used of them.
+    case overThreshold = "over_threshold"
+    /// A passthrough request: the holder's own subscription.
+    case passthrough
 }

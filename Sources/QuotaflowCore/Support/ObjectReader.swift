@@ -118,6 +118,20 @@ public enum Field {
         }
     }
 
+    /// A number (integer or not) within `range`.
+    public static func double(_ range: ClosedRange<Double>) -> FieldConverter<Double> {
+        { value, name in
+            let d: Double
+            switch value {
+            case .int(let v): d = Double(v)
+            case .double(let v): d = v
+            default: throw FieldError(name, "must be a number, got \(value.kindName)")
+            }
+            guard d.isFinite, range.contains(d) else { throw FieldError(name, "must be between \(range.lowerBound) and \(range.upperBound)") }
+            return d
+        }
+    }
+
     /// Non-negative micro-USD amounts, up to one trillion dollars.
     public static let micros: FieldConverter<Int64> = int(0...1_000_000_000_000_000_000)
     public static let count: FieldConverter<Int64> = int(0...1_000_000_000_000)

@@ -6,6 +6,7 @@ import QuotaflowStore
 struct ResourceHealthController {
     let env: AdminEnvironment
     let verifier: Verifier
+    let engine: AdmissionEngine
 
     func register(on admin: RouterGroup<AppRequestContext>) {
         admin.post("tenants/{tenant_id}/resources/{resource_id}/verify", use: verify)
@@ -36,11 +37,22 @@ struct ResourceHealthController {
         let tenantId = try context.tenantScope(env.catalog)
         let id = try context.parameters.require("resource_id")
         let limit = Int(try request.query.int("limit", range: 1...200) ?? 20)
-        let found = try await env.reads.read { conn -> (Resource, ResourceHealth, [ProbeRecord])? in
+        let found = try await env.reads.read { conn -> (Resource, ResourceHealth, [ProbeRecord], [(holder: String, set: WindowSet)], OAuthRow?)? in
             guard let r = try conn.resource(tenantId: tenantId, id: id) else { return nil }
-            return (r, try conn.resourceHealth(id: id), try conn.probes(tenantId: tenantId, resourceId: id, limit: limit))
+            return (
+                r, try conn.resourceHealth(id: id), try conn.probes(tenantId: tenantId, resourceId: id, limit: limit),
+                try conn.windows(resourceId: id),
+                try conn.oauth(resourceId: id)
+            )
         }
-        guard let (r, h, probes) = found else { throw ProblemError.notFound("resource '\(id.prefix(64))'") }
+        guard let (r, h, probes, stored, oauth) = found else { throw ProblemError.notFound("resource '\(id.prefix(64))'") }
+        // The engine's view is the newest (it takes every answer in; the database is written coalesced).
+        let now = env.now
+        let windows: [JSONValue] = stored.map { row in
+            var v = WindowsController.latest(engine.windows(resourceId: id, holder: row.holder) ?? row.set, now: now).objectMembers ?? []
+            v.insert(("holder", row.holder.isEmpty ? .null : .string(row.holder)), at: 0)
+            return .object(v)
+        }
         let next: JSONValue
         switch r.state {
         case .revoked, .rejected: next = .null
@@ -54,6 +66,14 @@ struct ResourceHealthController {
             "consecutive_ok": .int(Int64(h.consecutiveOK)), "consecutive_fail": .int(Int64(h.consecutiveFail)),
             "last_probe_at": Rep.time(h.lastProbeAt), "next_probe_at": next, "learned_limits": h.learned,
             "probes": .array(probes.map(Self.probe)),
+            "usage_windows": .array(windows),
+            "oauth": oauth.map { o in
+                .compact([
+                    ("access_token_expires_at", Rep.time(o.accessExpiresAt)), ("refreshed_at", Rep.time(o.refreshedAt)),
+                    ("refresh_count", .int(o.refreshCount)), ("failures", .int(o.failures)), ("next_attempt_at", Rep.time(o.nextAttemptAt)),
+                    ("last_error", o.lastError.isEmpty ? .null : .string(o.lastError)), ("version", .int(o.version)),
+                ])
+            } ?? .null,
         ])
     }
 

@@ -73,7 +73,60 @@ extension ResourcesController {
         r.attestation = try b.optional("attestation", Attestation.converter)
         r.allowedUse = try b.optional("allowed_use", Field.text) ?? ""
         r.limits = try b.optional("limits", ResourceLimits.converter) ?? .init()
-        r.leaseMode = try b.optional("lease_mode", Field.enumeration(LeaseMode.self)) ?? (r.kind == .seat ? .exclusive : .shared)
+        r.plan = try b.optional("plan", SeatPlan.converter) ?? SeatPlan.defaultFor(r.kind)
+        r.leaseMode = try Self.leaseMode(b) ?? r.plan.defaultMode(r.kind)
         r.probe = try b.optional("probe", ProbeSettings.converter) ?? .init()
+        try Self.checkTerms(r)
+    }
+
+    /// The lease mode; `shared`, its name before schema 0008, is read as `pooled`.
+    static func leaseMode(_ b: ObjectReader) throws -> LeaseMode? {
+        if case .string("shared") = b["lease_mode"] { return .pooled }
+        return try b.optional("lease_mode", Field.enumeration(LeaseMode.self))
+    }
+
+    /// A plan's terms decide how it may be shared, and the admin attests that they allow the mode.
+    static func checkTerms(_ r: Resource) throws {
+        switch (r.plan.kind, r.leaseMode) {
+        case (.personal, .pooled), (.personal, .exclusive):
+            throw FieldError(
+                "lease_mode",
+                "a personal plan may only be passed through for its owner (lease_mode passthrough): its terms do not allow sharing or "
+                    + "handing it to another person")
+        case (_, .exclusive) where r.attestation == nil:
+            throw FieldError("attestation", "an exclusive seat is handed from holder to holder: attest that the plan's terms allow reassignment")
+        case (.organization, .pooled) where r.attestation == nil:
+            throw FieldError("attestation", "attest that the organisation plan's terms allow use through a gateway")
+        case (_, .passthrough):
+            guard r.kind == .seat else { throw FieldError("lease_mode", "passthrough applies to subscription seats (kind seat)") }
+            if case .perToken = r.costBasis { throw FieldError("cost_basis", "a passthrough seat has a flat_monthly cost basis (its plan's fee)") }
+            if r.oauth != nil { throw FieldError("oauth", "a passthrough seat stores no credential: the holder's client sends its own") }
+        default:
+            break
+        }
+    }
+}
+
+/// The `oauth` member of a new resource: its settings, and the secrets that are written once and
+/// never shown again.
+struct OAuthSecrets: JSONCodable {
+    var settings: OAuthSettings
+    var clientSecret: String?
+    var refreshToken: String?
+
+    func json() -> JSONValue { settings.json() }
+
+    init(reading r: ObjectReader) throws {
+        settings = try OAuthSettings(reading: r)
+        clientSecret = try r.optional("client_secret", Field.string(maxLength: 4096))
+        refreshToken = try r.optional("refresh_token", Field.string(maxLength: 8192))
+        switch settings.grant {
+        case .refreshToken where refreshToken == nil:
+            throw FieldError(r.fieldName("refresh_token"), "is required for the refresh_token grant")
+        case .clientCredentials where clientSecret == nil:
+            throw FieldError(r.fieldName("client_secret"), "is required for the client_credentials grant")
+        default:
+            break
+        }
     }
 }

@@ -7,6 +7,7 @@ struct ResourcesController {
     let env: AdminEnvironment
     let cipher: CredentialCipher
     let egress: UpstreamClients
+    let oauth: OAuthCredentials
 
     func register(on admin: RouterGroup<AppRequestContext>) {
         admin.post("tenants/{tenant_id}/resources", use: create)
@@ -21,7 +22,7 @@ struct ResourcesController {
 
     static let writable: Set<String> = [
         "pool_id", "name", "provider", "wire_format", "families", "base_url", "models", "owner", "attestation", "allowed_use", "cost_basis",
-        "limits", "lease_mode", "probe", "credit_cap_micros",
+        "limits", "lease_mode", "plan", "probe", "credit_cap_micros",
     ]
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -35,8 +36,9 @@ struct ResourcesController {
             createdAt: now, updatedAt: now)
         var credential: String?
         var offer: OverflowOffer?
+        var oauthSecrets: OAuthSecrets?
         try validating {
-            try body.rejectUnknown(Self.writable.union(["kind", "credential", "offer_id"]))
+            try body.rejectUnknown(Self.writable.union(["kind", "credential", "offer_id", "oauth"]))
             resource.kind = try body.required("kind", Field.enumeration(ResourceKind.self))
             if resource.kind == .overflow {
                 if body["credential"] != nil { throw FieldError("credential", "overflow resources use the operator's offer credential") }
@@ -48,9 +50,20 @@ struct ResourcesController {
                 resource.offerId = offerId
             } else {
                 if body["offer_id"] != nil { throw FieldError("offer_id", "applies to overflow resources only") }
-                credential = try body.required("credential", Self.credentialField)
+                if let oauth = try body.optional("oauth", OAuthSecrets.converter) {
+                    if body["credential"] != nil {
+                        throw FieldError("credential", "an OAuth resource gets its access tokens from its token endpoint")
+                    }
+                    resource.oauth = oauth.settings
+                    oauthSecrets = oauth
+                } else if !Self.isPassthrough(body, kind: resource.kind) {
+                    credential = try body.required("credential", Self.credentialField)
+                }
             }
             try read(body, into: &resource, tenantId: tenantId, pools: pools, offer: offer)
+            if resource.leaseMode == .passthrough && body["credential"] != nil {
+                throw FieldError("credential", "a passthrough seat stores no credential: each holder's client sends its own subscription token")
+            }
         }
         var ciphertext: [UInt8]?
         if let credential {
@@ -62,11 +75,34 @@ struct ResourcesController {
         let who = try context.admin
         resource.egressExempt = who.isOperator && resource.kind != .overflow
         if !who.isOperator && resource.kind != .overflow { try await checkEgress(resource) }
+        if let oauth = resource.oauth, !who.isOperator {
+            do { try await egress.validate(oauth.tokenURL) } catch {
+                throw ProblemError.invalid("oauth.token_url", "\(error.description); tenant resources must use the provider's public address")
+            }
+        }
+        if resource.leaseMode == .passthrough { resource.credentialHint = "passthrough" }
+        let oauthRow = try oauthSecrets.map { s in
+            resource.credentialHint = credentialHint(s.refreshToken ?? s.clientSecret ?? "")
+            return OAuthRow(
+                resourceId: resource.id, tenantId: tenantId,
+                refreshCiphertext: try s.refreshToken.map { try cipher.seal($0, context: "oauth-refresh:\(resource.id)") },
+                clientSecretCiphertext: try s.clientSecret.map { try cipher.seal($0, context: "oauth-secret:\(resource.id)") }, updatedAt: now)
+        }
         try await env.changes.write { [resource, ciphertext] conn in
             try conn.insertResource(resource, ciphertext: ciphertext)
+            if let oauthRow { try conn.insertOAuth(oauthRow) }
             try env.audit(conn, who, tenant: tenantId, "resource.create", "resource", resource.id, Rep.resource(resource))
         }
         return JSONResponse.make(Rep.resource(resource), status: .created)
+    }
+
+    /// Whether a create body asks for a passthrough seat (its plan is personal, or it says so).
+    static func isPassthrough(_ b: ObjectReader, kind: ResourceKind) -> Bool {
+        if case .string("passthrough") = b["lease_mode"] { return true }
+        if b["lease_mode"] == nil || b["lease_mode"]?.isNull == true, kind == .seat, case .object(let plan) = b["plan"] {
+            return plan.contains { $0.0 == "kind" && $0.1 == .string("personal") }
+        }
+        return false
     }
 
     /// A tenant admin's base URL must not point at an address the egress policy refuses.
@@ -220,15 +256,34 @@ struct ResourcesController {
         let tenantId = try context.tenantScope(env.catalog)
         let id = try context.parameters.require("resource_id")
         let body = try await env.body(request)
-        let credential = try validating {
-            try body.rejectUnknown(["credential"])
-            return try body.required("credential", Self.credentialField)
-        }
         let current = try await load(tenantId, id)
         guard current.kind != .overflow else { throw ProblemError.conflict("overflow resources use the operator's offer credential") }
         guard current.state != .revoked else { throw ProblemError.conflict("the resource is revoked") }
-        let ciphertext = try cipher.seal(credential, context: "resource:\(id)")
-        let hint = credentialHint(credential)
+        guard current.leaseMode != .passthrough else {
+            throw ProblemError.conflict("a passthrough seat stores no credential: each holder's client sends its own")
+        }
+        // An OAuth resource takes new secrets (a refresh token, a client secret); others a new credential.
+        var credential: String?
+        var secrets: (refresh: String?, clientSecret: String?)?
+        try validating {
+            if current.oauth != nil {
+                try body.rejectUnknown(["oauth"])
+                let o = try body.required("oauth") { value, name in try ObjectReader(value, path: name) }
+                try o.rejectUnknown(["refresh_token", "client_secret"])
+                let s = (
+                    try o.optional("refresh_token", Field.string(maxLength: 8192)), try o.optional("client_secret", Field.string(maxLength: 4096))
+                )
+                if s.0 == nil && s.1 == nil { throw FieldError("oauth", "give a new refresh_token or client_secret") }
+                secrets = s
+            } else {
+                try body.rejectUnknown(["credential"])
+                credential = try body.required("credential", Self.credentialField)
+            }
+        }
+        let ciphertext = try credential.map { try cipher.seal($0, context: "resource:\(id)") }
+        let refreshCiphertext = try secrets?.refresh.map { try cipher.seal($0, context: "oauth-refresh:\(id)") }
+        let secretCiphertext = try secrets?.clientSecret.map { try cipher.seal($0, context: "oauth-secret:\(id)") }
+        let hint = credentialHint(credential ?? secrets?.refresh ?? secrets?.clientSecret ?? "")
         let who = try context.admin
         let now = env.now
         var updated = current
@@ -243,11 +298,17 @@ struct ResourcesController {
         try await env.changes.write { [updated] conn in
             try conn.updateResource(updated)
             if updated.state == .pending { try conn.restartVerification(id: id) }
-            try conn.setResourceCredential(tenantId: tenantId, id: id, ciphertext: ciphertext, hint: hint, at: now)
+            if let ciphertext {
+                try conn.setResourceCredential(tenantId: tenantId, id: id, ciphertext: ciphertext, hint: hint, at: now)
+            } else {
+                try conn.replaceOAuthSecrets(resourceId: id, refreshCiphertext: refreshCiphertext, clientSecretCiphertext: secretCiphertext, now: now)
+                try conn.setResourceCredential(tenantId: tenantId, id: id, ciphertext: [], hint: hint, at: now)
+            }
             try env.audit(
                 conn, who, tenant: tenantId, "resource.rotate_credential", "resource", id,
                 ["credential_hint": .string(hint), "state": .string(updated.state.rawValue)])
         }
+        oauth.forget(id)
         return JSONResponse.make(Rep.resource(updated))
     }
 }

@@ -6,6 +6,7 @@ import QuotaflowCore
 struct AdmissionPolicy: Sendable {
     let engine: AdmissionEngine
     let approvals: Approvals
+    let windowPolicy: WindowPolicy
 
     func admit(_ x: Exchange, price: TokenPrice?, limits: RequestLimits, now: Int64) async throws {
         let caller = x.caller
@@ -58,7 +59,8 @@ struct AdmissionPolicy: Sendable {
                         throw Refusal(.quotaExceeded, detail, resetsAt: periodEnd)
                     }
                     plan = RequestPlan.make(
-                        parsed, model: fb.model, outputLimit: [limits.maxOutputTokens, fb.maxOutputTokens].compactMap { $0 }.min())
+                        parsed, model: fb.model, outputLimit: [limits.maxOutputTokens, fb.maxOutputTokens].compactMap { $0 }.min(),
+                        passthrough: caller.passthrough)
                     listPrice = fbPrice
                     try Self.check(plan, parsed: parsed, price: listPrice, limits: limits, fail: fail)
                     overage = (kind: .fallback, projectId: projectId)
@@ -127,8 +129,8 @@ struct AdmissionPolicy: Sendable {
             catalog: c.catalog, tenant: c.tenant, chain: c.chain, key: c.key, model: plan.model, family: x.dialect.family,
             pinnedResourceId: x.pinnedResourceId,
             holder: c.holder(userDigest: x.userDigest), shape: plan.shape, listPrice: price, enforce: c.enforce, overage: overage,
-            grants: grants.budget,
-            leaseIdleMs: c.tenant.settings.leaseIdleSeconds * 1000, now: now)
+            grants: grants.budget, leaseIdleMs: c.tenant.settings.leaseIdleSeconds * 1000, session: x.parsed.session,
+            passthrough: c.passthrough, windowPolicy: windowPolicy, now: now)
     }
 
     /// The engine's view of the request as it stands (model, price and overage after admission).

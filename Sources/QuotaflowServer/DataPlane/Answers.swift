@@ -18,7 +18,7 @@ struct Answers: Sendable {
 
     /// A non-streaming answer, read whole: meter it, commit the row, then answer.
     func complete(_ x: Exchange, answer: UpstreamAnswer) async -> Response {
-        let redactor = x.admission?.resource.redactor ?? .none
+        let redactor = x.redactor
         var body = answer.body ?? ByteBuffer()
         if let scrubbed = body.withUnsafeReadableBytes({ redactor.redacted($0) }) { body = ByteBuffer(bytes: scrubbed) }
         let status = Int(answer.status)
@@ -37,6 +37,13 @@ struct Answers: Sendable {
     func addHeaders(_ headers: inout HTTPFields, exchange: Exchange, upstream: HTTPHeaders, redactor: SecretRedactor) {
         if let upstreamId = upstream.first(name: "x-request-id") ?? upstream.first(name: "request-id") {
             headers[Self.upstreamRequestId] = redactor.redact(upstreamId)
+        }
+        // A shared credential's windows are nobody's business but the pool's: they reach a client only
+        // in passthrough, where they are the holder's own plan.
+        if exchange.caller.passthrough {
+            for h in upstream where WindowHeaders.isWindowHeader(h.name.lowercased()) {
+                if let name = HTTPField.Name(h.name) { headers.append(HTTPField(name: name, value: h.value)) }
+            }
         }
         guard let a = exchange.admission else { return }
         if let remaining = a.budgetRemaining { headers[Self.budgetRemaining] = String(max(0, remaining)) }

@@ -9,12 +9,16 @@ final class Caller: Sendable {
     let tenant: Tenant
     /// The key's project and its ancestors, innermost first.
     let chain: [Project]
+    /// The client sent its holder's own subscription token (and the Quotaflow key in
+    /// `x-quotaflow-key`): only a passthrough seat may take the request, with that token.
+    let passthrough: Bool
 
-    init(catalog: Catalog, key: DataPlaneKey, tenant: Tenant, chain: [Project]) {
+    init(catalog: Catalog, key: DataPlaneKey, tenant: Tenant, chain: [Project], passthrough: Bool = false) {
         self.catalog = catalog
         self.key = key
         self.tenant = tenant
         self.chain = chain
+        self.passthrough = passthrough
     }
 
     var project: Project { chain[0] }
@@ -37,17 +41,30 @@ final class Caller: Sendable {
 
     static let apiKeyHeader = HTTPField.Name("x-api-key")!
     static let googleKeyHeader = HTTPField.Name("x-goog-api-key")!
+    /// The Quotaflow key of a passthrough request, whose `Authorization` carries the holder's own subscription token.
+    static let passthroughKeyHeader = HTTPField.Name("x-quotaflow-key")!
 
     /// Finds the key from `Authorization: Bearer`, `x-api-key` or `x-goog-api-key` (and, for the
     /// Gemini API, `?key=`) and checks it is usable. The first non-empty one counts: Gemini CLI sends
-    /// an empty `x-goog-api-key` when the key travels in a custom `Authorization` header.
-    static func authenticate(_ request: Request, catalog: Catalog, now: Int64, queryKey: Bool = false) throws(Refusal) -> Caller {
-        let candidates: [String?] = [
-            request.bearerToken, request.headers[apiKeyHeader]?.trimmingWhitespace(), request.headers[googleKeyHeader]?.trimmingWhitespace(),
-            queryKey ? request.uri.queryParameters["key"].map(String.init) : nil,
-        ]
+    /// an empty `x-goog-api-key` when the key travels in a custom `Authorization` header. With
+    /// `x-quotaflow-key`, the key is that header's and the request is a passthrough: its
+    /// `Authorization` is the holder's own subscription token, which must be there.
+    static func authenticate(
+        _ request: Request, catalog: Catalog, now: Int64, queryKey: Bool = false, passthroughToken: Bool = true
+    ) throws(Refusal) -> Caller {
+        let passthroughKey = request.headers[passthroughKeyHeader]?.trimmingWhitespace()
+        let candidates: [String?] =
+            passthroughKey.map { [$0] } ?? [
+                request.bearerToken, request.headers[apiKeyHeader]?.trimmingWhitespace(), request.headers[googleKeyHeader]?.trimmingWhitespace(),
+                queryKey ? request.uri.queryParameters["key"].map(String.init) : nil,
+            ]
         guard let token = candidates.compactMap({ $0 }).first(where: { !$0.isEmpty }) else {
             throw Refusal(.invalidKey, "send your Quotaflow key as 'Authorization: Bearer <key>' or 'x-api-key: <key>'")
+        }
+        if passthroughToken, passthroughKey != nil, (request.headers[.authorization] ?? "").trimmingWhitespace().isEmpty {
+            throw Refusal(
+                .invalidKey,
+                "a request with x-quotaflow-key passes your own subscription through: send its token in Authorization, as your client does")
         }
         guard token.utf8.count <= 256 else { throw Refusal(.invalidKey, "the key is not valid") }
         let digest = SecretDigest.of(token)
@@ -69,7 +86,7 @@ final class Caller: Sendable {
         guard chain.allSatisfy({ $0.status == .active }) else {
             throw Refusal(.projectArchived, "project '\(project.name)' is archived")
         }
-        return Caller(catalog: catalog, key: key, tenant: tenant, chain: chain)
+        return Caller(catalog: catalog, key: key, tenant: tenant, chain: chain, passthrough: passthroughKey != nil)
     }
 
     /// Whether `model` is allowed by the key's own list, and by every project up the chain or by an

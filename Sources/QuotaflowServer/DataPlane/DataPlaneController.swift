@@ -115,8 +115,9 @@ struct DataPlaneController: Sendable {
         } catch .malformed(let why) {
             throw Refusal(.invalidRequest, why)
         }
-        let parsed: ParsedRequest
+        var parsed: ParsedRequest
         do { parsed = try dialect.parse(Array(buffer.readableBytesView), headers: request.headers) } catch { throw refusedEarly(error, context) }
+        parsed.session = Sessions.identify(parsed, headers: request.headers)
         let pinned = try await parsed.previousResponseId.asyncMap { try await pin($0, caller: caller).resourceId }
         return try await run(dialect, parsed, caller: caller, pinned: pinned, request, context, now: now, startNanos: startNanos)
     }
@@ -130,7 +131,8 @@ struct DataPlaneController: Sendable {
         let price = caller.catalog.pricing[caller.tenant.id]?.price(for: parsed.model)
         let exchange = Exchange(
             settler: settler, dialect: dialect, caller: caller, parsed: parsed,
-            plan: RequestPlan.make(parsed, model: parsed.model, outputLimit: limits.maxOutputTokens, free: dialect.isFree),
+            plan: RequestPlan.make(
+                parsed, model: parsed.model, outputLimit: limits.maxOutputTokens, free: dialect.isFree, passthrough: caller.passthrough),
             listPrice: price ?? TokenPrice(inputPerMTok: 0, outputPerMTok: 0), requestId: context.requestId,
             userDigest: parsed.user.map { endUsers.digest($0, tenant: caller.tenant) }, startedAt: now, startNanos: startNanos,
             pinnedResourceId: pinned)

@@ -125,6 +125,10 @@ struct ParsedRequest: Sendable {
     var previousResponseId: String?
     /// The service tier asked for (OpenAI `service_tier`); `priority` costs twice the list price.
     var serviceTier: String?
+    /// The session part of Claude Code's `metadata.user_id`.
+    var claudeSession: String?
+    /// The conversation it belongs to (see `Sessions`).
+    var session: String?
 
     static let userHeader = HTTPField.Name("x-quotaflow-user")!
 
@@ -222,13 +226,16 @@ struct RequestPlan: Sendable {
     /// request nor a policy caps them: a request is never sent with an unbounded output.
     static let assumedOutputWithoutCap: Int64 = 8192
 
-    static func make(_ p: ParsedRequest, model: String, outputLimit: Int64?, free: Bool = false) -> RequestPlan {
+    /// `passthrough`: the holder's own subscription, whose backend may refuse fields it did not send
+    /// (ChatGPT's Codex backend refuses `max_output_tokens`): no assumed cap or tool bound is written,
+    /// only an admin's output limit and what metering needs. The worst case still assumes the cap.
+    static func make(_ p: ParsedRequest, model: String, outputLimit: Int64?, free: Bool = false, passthrough: Bool = false) -> RequestPlan {
         if free {
             return RequestPlan(
                 model: model, outputCap: 0, shape: CostShape(inputTokens: 0, outputCap: 0), capEnforced: false, body: p.body, addedUsageOption: false)
         }
         var cap = p.requestedMaxTokens ?? outputLimit ?? p.assumedCap
-        var enforced = p.requestedMaxTokens == nil
+        var enforced = p.requestedMaxTokens == nil && !passthrough
         if let limit = outputLimit, cap > limit {
             cap = limit
             enforced = true
@@ -247,8 +254,8 @@ struct RequestPlan: Sendable {
         }
         if p.addUsageOption { splice.set("stream_options", ["include_usage": true]) }
         // A web tool without max_uses gets one, and hosted tools get max_tool_calls, so their fees are bounded.
-        if let tools = p.tools.rewritten { splice.set("tools", tools) }
-        if let calls = p.tools.setMaxToolCalls { splice.set("max_tool_calls", .int(calls)) }
+        if !passthrough, let tools = p.tools.rewritten { splice.set("tools", tools) }
+        if !passthrough, let calls = p.tools.setMaxToolCalls { splice.set("max_tool_calls", .int(calls)) }
         let body = splice.isEmpty ? p.body : p.body.withUnsafeBytes { splice.apply(to: $0, scan: p.scan) }
         let shape = CostShape(
             inputTokens: p.estimatedInput, outputCap: cap, choices: p.choices, toolCalls: p.tools.toolCalls, toolInputTokens: p.tools.toolInputTokens,

@@ -29,6 +29,9 @@ final class Exchange: Sendable {
         var ttfbUs: Int64?
         var finished = false
         var rateCharged: [(key: LimiterKey, limit: Int64, tokens: Int64)] = []
+        /// Secrets sent upstream besides the resource's stored credential (an OAuth access token,
+        /// a passthrough holder's own token): removed from whatever is relayed back.
+        var secrets: [String] = []
     }
 
     let settler: Settler
@@ -98,6 +101,16 @@ final class Exchange: Sendable {
         }
     }
 
+    /// A secret this request sends upstream, to be redacted from the answer.
+    func useSecret(_ secret: String) { state.withLock { if !$0.secrets.contains(secret) { $0.secrets.append(secret) } } }
+
+    /// What to remove from relayed answers: the resource's credential and this request's other secrets.
+    var redactor: SecretRedactor {
+        let (secrets, resource) = state.withLock { ($0.secrets, $0.admission?.resource) }
+        guard !secrets.isEmpty else { return resource?.redactor ?? .none }
+        return SecretRedactor(secrets: secrets + (resource.map { [$0.credential] } ?? []))
+    }
+
     /// The admission after a reselection.
     func replace(_ a: Admission) { state.withLock { $0.admission = a } }
 
@@ -160,6 +173,10 @@ final class Exchange: Sendable {
         e.provider = resource?.resource.provider.rawValue
         e.modelServed = o.servedModel ?? (resource != nil ? s.plan.model : nil)
         e.reservedMicros = a.worstCase
+        if resource != nil {
+            e.routeReason = a.routeReason
+            e.sessionMovedFrom = a.movedFrom
+        }
         var release: () -> Void = {}
         var actual: Int64?
         if let resource, dialect.isFree {

@@ -18,6 +18,8 @@ struct Forwarder: Sendable {
     let metrics: Metrics
     let answers: Answers
     let relay: StreamRelay
+    let windows: WindowRecorder
+    let oauth: OAuthCredentials
 
     static let retryable: Set<UInt> = [408, 429, 500, 502, 503, 504, 529]
 
@@ -25,6 +27,8 @@ struct Forwarder: Sendable {
         var lastFailure: Refusal?
         /// Answers that refused a resource's credential or route, each with its re-probe.
         var refusals: [(UpstreamAnswer, Task<ProbeOutcome?, Never>)] = []
+        /// An OAuth token the provider refused on this resource: one refresh and one retry.
+        var refusedToken: (resourceId: String, token: String)?
         /// Ends the request with `refusal` unless another resource can take it.
         func failOver(_ refusal: Refusal, attempt: Int) async throws {
             lastFailure = refusal
@@ -37,7 +41,30 @@ struct Forwarder: Sendable {
             let resource = admission.resource
             let plan = x.plan
             let attempt = x.nextAttempt()
-            let call = x.dialect.upstream(resource, model: plan.model, stream: x.parsed.stream, client: client)
+            var call = x.dialect.upstream(resource, model: plan.model, stream: x.parsed.stream, client: client)
+            let passthrough = resource.resource.leaseMode == .passthrough
+            if passthrough {
+                call.headers = Passthrough.headers(client, stream: x.parsed.stream)
+                if let token = client[.authorization] { x.useSecret(token) }
+            }
+            let holder = passthrough ? x.caller.key.id : ""
+            var oauthToken: String?
+            if resource.resource.oauth != nil {
+                do {
+                    let token = try await oauth.token(for: resource, rejected: refusedToken?.resourceId == resource.id ? refusedToken?.token : nil)
+                    oauthToken = token
+                    x.useSecret(token)
+                    for name in ["authorization", "x-api-key", "x-goog-api-key"] { call.headers.remove(name: name) }
+                    call.headers.add(name: "authorization", value: "Bearer \(token)")
+                } catch {
+                    cooldowns.cool(
+                        resource, until: clock.nowMs() + config.defaultCooldownMs, status: nil, evidence: [("oauth", "\(error)")],
+                        cause: "no OAuth access token")
+                    try await failOver(
+                        Refusal(.upstreamError, "the resource's OAuth token could not be refreshed", status: 502), attempt: x.nextAttempt())
+                    continue
+                }
+            }
             let sentAt = clock.nowMs()
             // A stream's head arrives first and its body is relayed; other answers are read whole in one call.
             var streamed: HTTPClientResponse?
@@ -78,6 +105,7 @@ struct Forwarder: Sendable {
                 continue
             }
             x.markFirstByte()
+            let report = windows.observe(resource.resource, holder: holder, headers: answer.headers, now: clock.nowMs())
             metrics.upstreamLatency(resource.resource.provider, micros: (clock.nowMs() - sentAt) * 1000)
             if let error = answer.bodyError {
                 if error is CancellationError || upstream.connections.isGone(channel) {
@@ -92,14 +120,34 @@ struct Forwarder: Sendable {
                     status: 502)
             }
             let status = answer.status
+            if status == 429 {
+                let now = clock.nowMs()
+                let limit = RateLimitCause.of(report, headers: answer.headers, now: now, config: config)
+                windows.limitHit(resource.resource, holder: holder, report: report, until: limit.until, cause: limit.cause, now: now)
+                if passthrough {
+                    // The holder's own plan is at its limit: only their use of it cools, and they see the provider's answer.
+                    _ = policy.engine.coolHolder(resourceId: resource.id, holder: holder, until: limit.until, now: now)
+                    if let streamed {
+                        answer = UpstreamAnswer(
+                            status: status, headers: answer.headers, body: (try? await streamed.body.collect(upTo: 1 << 20)) ?? ByteBuffer())
+                    }
+                    return await answers.complete(x, answer: answer)
+                }
+            }
             if Self.retryable.contains(status) {
                 // Nothing has reached the client yet: record the evidence, cool the resource, try the next one.
                 if let streamed { _ = try? await streamed.body.collect(upTo: 1 << 20) }
                 let now = clock.nowMs()
-                let info = RateLimitInfo.parse(answer.headers.map { ($0.name, $0.value) }, nowMs: now)
-                let until = min(info.resetAt ?? now + config.defaultCooldownMs, now + config.maxCooldownMs)
+                let cooling: RateLimitCause
+                if status == 429 {
+                    cooling = RateLimitCause.of(report, headers: answer.headers, now: now, config: config)
+                } else {
+                    let info = RateLimitInfo.parse(answer.headers.map { ($0.name, $0.value) }, nowMs: now)
+                    let until = min(info.resetAt ?? now + config.defaultCooldownMs, now + config.maxCooldownMs)
+                    cooling = RateLimitCause(until: until, cause: "\(status) from upstream", evidence: info.evidence)
+                }
                 cooldowns.cool(
-                    resource, until: max(until, now + 1000), status: Int(status), evidence: info.evidence, cause: "\(status) from upstream")
+                    resource, until: max(cooling.until, now + 1000), status: Int(status), evidence: cooling.evidence, cause: cooling.cause)
                 let refusal =
                     status == 429
                     ? Refusal(
@@ -143,6 +191,12 @@ struct Forwarder: Sendable {
                 // Redirects are never followed: one could carry the resource's credential anywhere.
                 await x.finish(.init(status: 502, reason: .upstreamError, extraFlags: [.upstreamRedirect]))
                 throw Refusal(.upstreamError, "the upstream answered \(status) (a redirect); redirects are not followed", status: 502)
+            }
+            if status == 401, let token = oauthToken, refusedToken?.token != token {
+                // The provider refused the access token: refresh it once and retry on the same resource.
+                if let streamed { _ = try? await streamed.body.collect(upTo: 1 << 20) }
+                refusedToken = (resource.id, token)
+                continue
             }
             if status == 401 || status == 403 || status == 404 {
                 let body = answer.body.map { Array($0.readableBytesView) } ?? []

@@ -20,7 +20,7 @@ struct StreamRelay {
         var headers = HTTPFields()
         headers[.contentType] = upstream.headers.first(name: "content-type") ?? "text/event-stream"
         headers[.cacheControl] = "no-cache"
-        let redactor = exchange.admission?.resource.redactor ?? .none
+        let redactor = exchange.redactor
         answers.addHeaders(&headers, exchange: exchange, upstream: upstream.headers, redactor: redactor)
         let status = Int(upstream.status.code)
         let clock = self.clock

@@ -34,6 +34,9 @@ final class Metrics: Sendable {
         "quotaflow_upstream_failures_total": "Upstream connection failures and timeouts, by provider.",
         "quotaflow_routing_decisions_total": "Routing outcomes: owned, overflow, fallback, retried, no_capacity.",
         "quotaflow_cooldowns_total": "Resources cooled after a retryable upstream answer.",
+        "quotaflow_route_reasons_total":
+            "Why the router chose a resource: session, session_moved, lease, windows, least_loaded, over_threshold, pinned, passthrough.",
+        "quotaflow_limit_hits_total": "429s from upstream: of a usage window (with its reset) or of another cause.",
         "quotaflow_ledger_batch_size": "Rows per ledger transaction (group commit).",
         "quotaflow_ledger_commit_seconds": "Ledger write latency: time to commit one batch.",
         "quotaflow_probes_total": "Health probes by outcome.",
@@ -47,6 +50,8 @@ final class Metrics: Sendable {
     private let failures: [Provider: CoreMetrics.Counter]
     private let routing: [Decision: CoreMetrics.Counter]
     private let cooldowns: CoreMetrics.Counter
+    private let routeReasons: [RouteReason: CoreMetrics.Counter]
+    private let limitHits: [Bool: CoreMetrics.Counter]
     private let ledgerBatches: CoreMetrics.Recorder
     private let ledgerCommit: CoreMetrics.Timer
     private let probes: [Bool: CoreMetrics.Counter]
@@ -77,6 +82,11 @@ final class Metrics: Sendable {
         routing = Dictionary(
             uniqueKeysWithValues: Decision.allCases.map { ($0, counter("quotaflow_routing_decisions_total", [("decision", $0.rawValue)])) })
         cooldowns = counter("quotaflow_cooldowns_total")
+        routeReasons = Dictionary(
+            uniqueKeysWithValues: RouteReason.allCases.map { ($0, counter("quotaflow_route_reasons_total", [("reason", $0.rawValue)])) })
+        limitHits = [
+            true: counter("quotaflow_limit_hits_total", [("cause", "window")]), false: counter("quotaflow_limit_hits_total", [("cause", "other")]),
+        ]
         ledgerBatches = CoreMetrics.Recorder(label: "quotaflow_ledger_batch_size", dimensions: [], aggregate: true, factory: factory)
         ledgerCommit = CoreMetrics.Timer(label: "quotaflow_ledger_commit_seconds", dimensions: [], factory: factory)
         probes = [true: counter("quotaflow_probes_total", [("outcome", "pass")]), false: counter("quotaflow_probes_total", [("outcome", "fail")])]
@@ -89,6 +99,7 @@ final class Metrics: Sendable {
         if e.resourceId != nil {
             routing[e.overflow ? .overflow : (e.overage == .fallback ? .fallback : .owned)]?.increment()
             if e.attempts > 1 { routing[.retried]?.increment() }
+            if let reason = e.routeReason { routeReasons[reason]?.increment() }
         } else if e.reason == .noCapacity {
             routing[.noCapacity]?.increment()
         }
@@ -105,6 +116,7 @@ final class Metrics: Sendable {
     /// `delivered`, `retry` or `failed`.
     func webhook(_ outcome: String) { webhooks[outcome]?.increment() }
     func cooled() { cooldowns.increment() }
+    func limitHit(windowed: Bool) { limitHits[windowed]?.increment() }
 
     func exposition(gateway: Gateway) -> String {
         var out = ""

@@ -42,6 +42,12 @@ enum CatalogLoader {
             }
             offers[offer.id] = (offer, credential)
         }
+        var oauthTokens: [String: String] = [:]
+        for row in try conn.allOAuth() {
+            if let c = row.accessCiphertext, let token = try? cipher.open(c, context: "oauth-access:\(row.resourceId)") {
+                oauthTokens[row.resourceId] = token
+            }
+        }
         var resources: [String: [RoutableResource]] = [:]
         for (resource, ciphertext) in try conn.allResourcesWithCiphertext() {
             var credential = ""
@@ -52,6 +58,12 @@ enum CatalogLoader {
                 credential = offerCredential
                 baseURL = offer.baseURL
                 price = offer.price
+            } else if resource.leaseMode == .passthrough {
+                // No credential: each holder's client sends its own.
+            } else if resource.oauth != nil {
+                // The access token as last refreshed; the OAuth credentials keep it current between catalogs.
+                credential = oauthTokens[resource.id] ?? ""
+                if case .perToken(let p) = resource.costBasis { price = p }
             } else {
                 guard let ciphertext, let plain = try? cipher.open(ciphertext, context: "resource:\(resource.id)") else {
                     logger.error("resource credential cannot be decrypted", metadata: ["resource": "\(resource.id)"])

@@ -82,7 +82,19 @@ public enum Settings {
         int("total_timeout_ms", "Longest whole request, streams included.", \.totalTimeoutMs, range: 1...86_400_000),
         int("max_attempts", "Tries per request across resources.", \.maxAttempts, range: 1...10),
         int("default_cooldown_ms", "Cooldown when an upstream gives no reset time.", \.defaultCooldownMs, range: 1...86_400_000),
-        int("max_cooldown_ms", "Longest cooldown taken from upstream headers.", \.maxCooldownMs, range: 1_000...604_800_000),
+        int(
+            "max_cooldown_ms", "Longest cooldown guessed or taken from rate-limit headers; a usage window's reset is taken as it is.",
+            \.maxCooldownMs, range: 1_000...604_800_000),
+        int(
+            "window_threshold_percent", "A credential whose short usage window is this full takes no new holder or conversation.",
+            \.windowThresholdPercent, range: 1...100),
+        int("window_grace_ms", "...unless that window resets within this time.", \.windowGraceMs, range: 0...86_400_000),
+        int(
+            "window_persist_ms", "Longest wait before a credential's changed window utilization is written.", \.windowPersistMs,
+            range: 100...3_600_000),
+        int(
+            "oauth_refresh_margin_ms", "OAuth access tokens are refreshed this long before they expire.", \.oauthRefreshMarginMs,
+            range: 0...86_400_000),
         bool("verifier_enabled", "Run the health verifier.", \.verifierEnabled),
         int("admission_probes", "Passing probes in a row that admit a resource.", \.admissionProbes, range: 1...20),
         int("suspend_after_failures", "Failing probes in a row that suspend a resource.", \.suspendAfterFailures, range: 1...100),

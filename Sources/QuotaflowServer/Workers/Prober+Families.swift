@@ -11,7 +11,8 @@ extension Prober {
             let (url, body) = Self.familyProbe(family, r)
             let status: UInt
             do {
-                (status, _) = try await send(http, url, method: .POST, headers: authHeaders(r), body: body).0.statusAndHeaders
+                (status, _) = try await send(http, url, method: .POST, headers: authHeaders(r, credential: run.credential), body: body).0
+                    .statusAndHeaders
             } catch {
                 run.checks.append(["check": .string("family:\(family.rawValue)"), "ok": false, "detail": "no answer"])
                 run.outcome.reason = "the \(family.rawValue) endpoint \(url) did not answer within \(Self.seconds(config.probeTimeoutMs))"

@@ -16,25 +16,27 @@ struct Prober: Sendable {
     let clients: UpstreamClients
     let config: AppConfig
     let clock: any WallClock
+    let oauth: OAuthCredentials
 
     struct Run: Sendable {
         var outcome: ProbeOutcome
         var checks: [JSONValue] = []
+        /// The credential the probe sends (an OAuth resource's current access token).
+        var credential = ""
     }
 
     static func seconds(_ ms: Int64) -> String { ms % 1000 == 0 ? "\(ms / 1000) s" : "\(ms) ms" }
 
-    func authHeaders(_ r: RoutableResource) -> HTTPHeaders {
+    func authHeaders(_ r: RoutableResource, credential: String) -> HTTPHeaders {
         var h = HTTPHeaders()
         h.add(name: "user-agent", value: "quotaflow-verifier")
-        switch r.resource.wireFormat {
-        case .anthropic:
-            h.add(name: "x-api-key", value: r.credential)
-            h.add(name: "anthropic-version", value: "2023-06-01")
-        case .gemini:
-            h.add(name: "x-goog-api-key", value: r.credential)
-        case .openai:
-            h.add(name: "authorization", value: "Bearer \(r.credential)")
+        guard r.resource.leaseMode != .passthrough else { return h }
+        if r.resource.wireFormat == .anthropic { h.add(name: "anthropic-version", value: "2023-06-01") }
+        // OAuth access tokens are bearer tokens whatever the wire format.
+        switch r.resource.oauth == nil ? r.resource.wireFormat : .openai {
+        case .anthropic: h.add(name: "x-api-key", value: credential)
+        case .gemini: h.add(name: "x-goog-api-key", value: credential)
+        case .openai: h.add(name: "authorization", value: "Bearer \(credential)")
         }
         return h
     }
@@ -112,11 +114,20 @@ struct Prober: Sendable {
             run.outcome.reason = "the upstream address is not allowed: \(error.description)"
             return run
         }
+        var credential = r.credential
+        if res.oauth != nil {
+            do { credential = try await oauth.token(for: r) } catch {
+                check("credential", false, "\(error)")
+                run.outcome = ProbeOutcome(ok: false, reason: "\(error)", latencyMs: elapsed())
+                return run
+            }
+        }
+        run.credential = credential
         let modelsURL = Self.modelsURL(r)
         let response: HTTPClientResponse
         let body: ByteBuffer
         do {
-            (response, body) = try await send(http, modelsURL, method: .GET, headers: authHeaders(r), body: nil)
+            (response, body) = try await send(http, modelsURL, method: .GET, headers: authHeaders(r, credential: run.credential), body: nil)
         } catch {
             let text = "\(error)".lowercased()
             let timedOut = text.contains("deadline") || text.contains("timeout")
@@ -130,6 +141,13 @@ struct Prober: Sendable {
         check("reachable", true, "answered in \(latency) ms")
         let status = response.status.code
         run.outcome = ProbeOutcome(ok: false, reason: "", status: Int(status), latencyMs: latency, rateLimits: limits)
+        if res.leaseMode == .passthrough {
+            // Nothing to prove a credential with: each holder's client brings its own, and its answers are the proof.
+            check("credential", true, "none stored: each holder's client sends its own subscription token")
+            run.outcome.ok = status < 500
+            run.outcome.reason = run.outcome.ok ? "reachable; passthrough stores no credential" : Self.failureReason(status: status)
+            return run
+        }
         if !limits.evidence.isEmpty { check("rate_limits", true, limits.evidence.map { "\($0.0)=\($0.1)" }.joined(separator: "; ")) }
         var routeProven = false
         switch status {
@@ -154,7 +172,7 @@ struct Prober: Sendable {
             let model = res.models.first { !$0.contains("*") } ?? "claude-sonnet-4-5"
             do {
                 let (r2, _) = try await send(
-                    http, r.baseURL + "/v1/messages/count_tokens", method: .POST, headers: authHeaders(r),
+                    http, r.baseURL + "/v1/messages/count_tokens", method: .POST, headers: authHeaders(r, credential: run.credential),
                     body: ["model": .string(model), "messages": [["role": "user", "content": "ping"]]])
                 guard (200..<300).contains(r2.status.code) else {
                     refuse(&run, status: r2.status.code, headers: r2.headers, what: "token-count call")
@@ -232,7 +250,7 @@ struct Prober: Sendable {
             url = r.baseURL + "/chat/completions"
         }
         do {
-            let (r3, _) = try await send(http, url, method: .POST, headers: authHeaders(r), body: prompt)
+            let (r3, _) = try await send(http, url, method: .POST, headers: authHeaders(r, credential: run.credential), body: prompt)
             guard (200..<300).contains(r3.status.code) else {
                 refuse(&run, status: r3.status.code, headers: r3.headers, what: "completion probe")
                 check("completion", false, run.outcome.reason)

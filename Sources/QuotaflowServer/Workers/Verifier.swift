@@ -22,11 +22,11 @@ final class Verifier: Sendable {
     let lastRecheck = Mutex<[String: (at: Int64, outcome: ProbeOutcome)]>([:])
     static let recheckSpacingMs: Int64 = 10_000
 
-    init(state: AppState, engine: AdmissionEngine, writer: StateWriter, clients: UpstreamClients, metrics: Metrics) {
+    init(state: AppState, engine: AdmissionEngine, writer: StateWriter, clients: UpstreamClients, metrics: Metrics, oauth: OAuthCredentials) {
         self.state = state
         self.engine = engine
         self.writer = writer
-        self.prober = Prober(clients: clients, config: state.config, clock: state.clock)
+        self.prober = Prober(clients: clients, config: state.config, clock: state.clock, oauth: oauth)
         self.metrics = metrics
         let wake = self.wake
         state.onReload { _, _ in wake.poke() }

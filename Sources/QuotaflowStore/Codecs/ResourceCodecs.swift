@@ -100,3 +100,25 @@ public struct ResourceHealth: StoredJSON, Equatable {
         learned = try r.optional("learned") { v, _ in v } ?? [:]
     }
 }
+
+extension SeatPlan: StoredJSON {
+    public var stored: JSONValue { json() }
+
+    public init(stored r: StoredReader) throws(StorageError) {
+        let kind = try r.required("kind", Stored.string)
+        guard let k = PlanKind(rawValue: kind) else { throw StorageError(r.name("kind"), "has the unknown value '\(kind.prefix(40))'") }
+        self.init(kind: k, name: try r.required("name", Stored.string), weight: try r.required("weight", Stored.double))
+    }
+}
+
+extension OAuthSettings: StoredJSON {
+    public var stored: JSONValue { json() }
+
+    public init(stored r: StoredReader) throws(StorageError) {
+        let grant = try r.required("grant", Stored.string)
+        guard let g = Grant(rawValue: grant) else { throw StorageError(r.name("grant"), "has the unknown value '\(grant.prefix(40))'") }
+        self.init(
+            tokenURL: try r.required("token_url", Stored.string), clientId: try r.required("client_id", Stored.string), grant: g,
+            scope: try r.required("scope", Stored.string))
+    }
+}

@@ -70,6 +70,14 @@ public enum Stored {
         return n
     }
 
+    public static func double(_ v: JSONValue, _ name: String) throws(StorageError) -> Double {
+        switch v {
+        case .int(let n): return Double(n)
+        case .double(let d) where d.isFinite: return d
+        default: throw StorageError(name, "must be a number")
+        }
+    }
+
     public static func string(_ v: JSONValue, _ name: String) throws(StorageError) -> String {
         guard case .string(let s) = v else { throw StorageError(name, "must be a string") }
         return s

@@ -5,15 +5,15 @@ extension SQLiteConnection {
         seq, request_id, at, started_at, tenant_id, project_id, key_id, seat_id, user_digest, resource_id, pool_id, overflow, provider, \
         wire_format, endpoint, model_requested, model_served, stream, tokens_in, tokens_out, tokens_cached, tokens_cache_write, \
         cost_micros, upstream_cost_micros, reserved_micros, status, reason, flags, overage, overage_project_id, latency_us, ttfb_us, attempts, \
-        tool_calls, tokens_cache_write_1h, tokens_reasoning, response_id
+        tool_calls, tokens_cache_write_1h, tokens_reasoning, response_id, route_reason, session_moved_from
         """
 
     static let insertLedgerSQL = """
         INSERT INTO ledger (request_id, at, started_at, tenant_id, project_id, key_id, seat_id, user_digest, resource_id, pool_id, \
         overflow, provider, wire_format, endpoint, model_requested, model_served, stream, tokens_in, tokens_out, tokens_cached, \
         tokens_cache_write, cost_micros, upstream_cost_micros, reserved_micros, status, reason, flags, overage, overage_project_id, \
-        latency_us, ttfb_us, attempts, tool_calls, tokens_cache_write_1h, tokens_reasoning, response_id) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        latency_us, ttfb_us, attempts, tool_calls, tokens_cache_write_1h, tokens_reasoning, response_id, route_reason, session_moved_from) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     public func insertLedger(_ e: LedgerEntry) throws {
@@ -25,7 +25,7 @@ extension SQLiteConnection {
             .int(e.usage.cachedInput), .int(e.usage.cacheWrite), .int(e.costMicros), .int(e.upstreamCostMicros), .int(e.reservedMicros),
             .int(Int64(e.status)), .text(e.reason?.rawValue), .text(e.flags.map(\.rawValue).joined(separator: ",")), .text(e.overage?.rawValue),
             .text(e.overageProjectId), .int(e.latencyUs), .int(e.ttfbUs), .int(Int64(e.attempts)), .int(e.usage.serverToolCalls),
-            .int(e.usage.cacheWrite1h), .int(e.usage.reasoning), .text(e.responseId),
+            .int(e.usage.cacheWrite1h), .int(e.usage.reasoning), .text(e.responseId), .text(e.routeReason?.rawValue), .text(e.sessionMovedFrom),
         ])
         while try statement.step() {}
     }
@@ -60,6 +60,8 @@ extension SQLiteConnection {
         e.ttfbUs = try r.optionalInt("ttfb_us")
         e.attempts = Int(try r.int("attempts"))
         e.responseId = try r.optionalString("response_id")
+        e.routeReason = try r.optionalString("route_reason").flatMap(RouteReason.init(rawValue:))
+        e.sessionMovedFrom = try r.optionalString("session_moved_from")
         return e
     }
 

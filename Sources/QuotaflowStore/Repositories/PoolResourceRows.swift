@@ -55,7 +55,7 @@ extension SQLiteConnection {
     static let resourceColumns = """
         id, tenant_id, pool_id, name, kind, provider, wire_format, base_url, credential_hint, models_json, owner, attestation_json, \
         allowed_use, cost_basis_json, limits_json, lease_mode, probe_json, state, state_reason, state_changed_at, cooling_until, \
-        manual_hold, offer_id, credit_cap_micros, created_at, updated_at, egress_exempt, families
+        manual_hold, offer_id, credit_cap_micros, created_at, updated_at, egress_exempt, families, plan_json, oauth_json
         """
 
     func resource(from row: Row) throws -> Resource {
@@ -64,15 +64,20 @@ extension SQLiteConnection {
             guard let f = ApiFamily(rawValue: String(name)) else { throw StorageError("families", "has the unknown value '\(name.prefix(40))'") }
             return f
         }
+        let kind = try row.enumeration("kind", ResourceKind.self)
+        // Empty for rows written before schema 0008: the kind's default plan.
+        let planText = try row.string("plan_json")
+        let plan = planText.isEmpty ? SeatPlan.defaultFor(kind) : try row.stored("plan_json", SeatPlan.self)
         return Resource(
             id: try row.string("id"), tenantId: try row.string("tenant_id"), poolId: try row.string("pool_id"), name: try row.string("name"),
-            kind: try row.enumeration("kind", ResourceKind.self), provider: try row.enumeration("provider", Provider.self),
+            kind: kind, provider: try row.enumeration("provider", Provider.self),
             wireFormat: try row.enumeration("wire_format", WireFormat.self), families: families.isEmpty ? nil : families,
             baseURL: try row.string("base_url"),
             credentialHint: try row.string("credential_hint"), models: try row.strings("models_json"), owner: try row.string("owner"),
             attestation: try row.optionalStored("attestation_json", Attestation.self), allowedUse: try row.string("allowed_use"),
             costBasis: try row.stored("cost_basis_json", CostBasis.self), limits: try row.stored("limits_json", ResourceLimits.self),
-            leaseMode: try row.enumeration("lease_mode", LeaseMode.self), probe: try row.stored("probe_json", ProbeSettings.self),
+            leaseMode: try row.enumeration("lease_mode", LeaseMode.self), plan: plan,
+            oauth: try row.optionalStored("oauth_json", OAuthSettings.self), probe: try row.stored("probe_json", ProbeSettings.self),
             state: try row.enumeration("state", ResourceState.self), stateReason: try row.string("state_reason"),
             stateChangedAt: try row.int("state_changed_at"), coolingUntil: try row.optionalInt("cooling_until"),
             manualHold: try row.bool("manual_hold"),
@@ -89,12 +94,13 @@ extension SQLiteConnection {
             .text(r.leaseMode.rawValue), .text(r.probe.storedText), .text(r.state.rawValue), .text(r.stateReason),
             .int(r.stateChangedAt), .int(r.coolingUntil), .bool(r.manualHold), .text(r.offerId), .int(r.creditCapMicros),
             .int(r.createdAt), .int(r.updatedAt), .bool(r.egressExempt), .text(r.families.map(\.rawValue).joined(separator: ",")),
+            .text(r.plan.storedText), .text(r.oauth?.storedText),
         ]
     }
 
     public func insertResource(_ r: Resource, ciphertext: [UInt8]?) throws {
         try run(
-            "INSERT INTO resources (\(Self.resourceColumns), credential_ciphertext) VALUES (\(Array(repeating: "?", count: 29).joined(separator: ", ")))",
+            "INSERT INTO resources (\(Self.resourceColumns), credential_ciphertext) VALUES (\(Array(repeating: "?", count: 31).joined(separator: ", ")))",
             resourceValues(r) + [ciphertext.map { .blob($0) } ?? .null])
     }
 

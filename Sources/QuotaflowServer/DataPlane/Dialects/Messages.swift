@@ -16,7 +16,10 @@ struct Messages: Dialect {
         let scan = try ParsedRequest.scan(body)
         let (model, stream, field, requested) = try ParsedRequest.common(body, scan, capFields: ["max_tokens"], setField: "max_tokens")
         var user = headers[ParsedRequest.userHeader]
-        if let meta = ParsedRequest.value("metadata", scan, body), let u = meta["user_id"]?.stringValue { user = u }
+        var session: String?
+        if let meta = ParsedRequest.value("metadata", scan, body), let u = meta["user_id"]?.stringValue {
+            (user, session) = Sessions.claudeUserId(u)
+        }
         if let messages = scan.member("messages"), !messages.isArray { throw Refusal(.invalidRequest, "'messages' must be an array") }
         var tools = ServerTools.Bounds()
         if let t = ParsedRequest.value("tools", scan, body), !t.isNull {
@@ -28,6 +31,7 @@ struct Messages: Dialect {
             body: body, scan: scan, model: model, stream: stream, cap: CapField(name: field), requestedMaxTokens: requested,
             user: try ParsedRequest.checkUser(user), estimatedInput: TokenEstimate.input(scan), tools: tools)
         parsed.cacheWrite = Self.cacheWrite(body)
+        parsed.claudeSession = session
         return parsed
     }
 
