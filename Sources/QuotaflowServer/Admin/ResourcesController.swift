@@ -61,7 +61,7 @@ struct ResourcesController {
                 }
             }
             try read(body, into: &resource, tenantId: tenantId, pools: pools, offer: offer)
-            if resource.leaseMode == .passthrough && body["credential"] != nil {
+            if resource.leaseMode == .passthrough, let c = body["credential"], !c.isNull {
                 throw FieldError("credential", "a passthrough seat stores no credential: each holder's client sends its own subscription token")
             }
         }
