@@ -73,6 +73,40 @@ import Testing
         #expect(Int64((reported * 1_000_000).rounded()) == row.costMicros, "Claude Code reported $\(reported)")
     }
 
+    @Test func claudeCodePassesItsHoldersOwnSubscriptionThroughWithOneExtraHeader() async throws {
+        let claude = try await Self.binary(
+            "import claude_agent_sdk, pathlib; print(pathlib.Path(claude_agent_sdk.__file__).parent / '_bundled' / 'claude')")
+        let server = try await TestServer.start()
+        // The provider accepts only the holder's own subscription token; Quotaflow stores none.
+        let ownToken = "sk-ant-oat01-the-holders-own-subscription-token"
+        let up = try await StubUpstream.simulated(credential: ownToken, models: ["claude-sonnet-4-6"])
+        let t = try await TenantFixture.make(server)
+        try await t.call(
+            .PUT, "/pricing", ["entries": [["model": "claude-sonnet-*", "input_per_mtok_micros": 3_000_000, "output_per_mtok_micros": 15_000_000]]])
+        let seat = try await t.resource(
+            kind: "seat", provider: "anthropic", baseURL: up.url, credential: "", models: ["claude-sonnet-4-6"],
+            extra: [("plan", ["kind": "personal", "name": "Claude Max 5x"]), ("credential", .null)])
+        let key = try await t.key(project: try await t.project())
+        let (home, env) = try Self.sandbox([
+            "ANTHROPIC_BASE_URL": server.base, "ANTHROPIC_AUTH_TOKEN": ownToken, "ANTHROPIC_CUSTOM_HEADERS": "x-quotaflow-key: \(key.secret)",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_ERROR_REPORTING": "1",
+        ])
+        var environment = env
+        environment["CLAUDE_CONFIG_DIR"] = home + "/.claude"
+        let (status, output) = try await ChildProcess.run(
+            [
+                claude, "-p", "Say hello", "--model", "claude-sonnet-4-6", "--output-format", "json", "--bare", "--no-session-persistence",
+            ], environment: environment, directory: home + "/work")
+        #expect(status == 0, "claude exited \(status): \(output.suffix(2000))")
+        #expect(!output.contains(key.secret))
+        let line = output.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? ""
+        let result = try JSONParser.parse(Array(line.utf8))
+        #expect(result["is_error"] == false && result["result"]?.stringValue?.hasPrefix("Hello from the simulated provider") == true, "\(line)")
+        let rows = try await server.ledger(t.id).filter { $0.endpoint == "messages" && $0.status == 200 }
+        #expect(!rows.isEmpty && rows.allSatisfy { $0.resourceId == seat && $0.keyId == key.id })
+        #expect(rows.first?.routeReason == .passthrough)
+    }
+
     @Test func codexRunsATurnOverTheResponsesAPIAndTheLedgerMatchesItsUsage() async throws {
         let codex = try await Self.binary("import codex_cli_bin; print(codex_cli_bin.bundled_codex_path())")
         let server = try await TestServer.start()
@@ -117,5 +151,40 @@ import Testing
         // 600 fresh × 1.25 + 400 cached × 0.125 + 7 output × 10 (Codex adds a hosted web search it did not use).
         #expect(row.usage == TokenUsage(input: 1000, output: 7, cachedInput: 400, reasoning: 2))
         #expect(row.costMicros == 750 + 50 + 70)
+    }
+}
+
+extension RealAgentTests {
+    @Test func codexPassesItsHoldersOwnTokenThroughWithEnvHTTPHeaders() async throws {
+        let codex = try await Self.binary("import codex_cli_bin; print(codex_cli_bin.bundled_codex_path())")
+        let server = try await TestServer.start()
+        let ownToken = "holders-own-chatgpt-access-token"
+        let up = try await StubUpstream.simulated(credential: ownToken, models: ["gpt-5.4"])
+        let t = try await TenantFixture.make(server)
+        try await t.call(
+            .PUT, "/pricing", ["entries": [["model": "gpt-5.4", "input_per_mtok_micros": 1_250_000, "output_per_mtok_micros": 10_000_000]]])
+        let seat = try await t.resource(
+            kind: "seat", baseURL: up.url + "/v1", credential: "", models: ["gpt-5.4"],
+            extra: [("families", ["responses"]), ("plan", ["kind": "personal", "name": "ChatGPT Plus"]), ("credential", .null)])
+        let key = try await t.key(project: try await t.project())
+        let (home, env) = try Self.sandbox(["OWN_TOKEN": ownToken, "QUOTAFLOW_KEY": key.secret])
+        var environment = env
+        environment["CODEX_HOME"] = home + "/.codex"
+        try FileManager.default.createDirectory(atPath: home + "/.codex", withIntermediateDirectories: true)
+        let provider =
+            #"model_providers.quotaflow={name="Quotaflow",base_url="\#(server.base)/v1",env_key="OWN_TOKEN",wire_api="responses","#
+            + #"env_http_headers={"x-quotaflow-key"="QUOTAFLOW_KEY"},request_max_retries=0,stream_max_retries=0}"#
+        let (status, output) = try await ChildProcess.run(
+            [
+                codex, "exec", "--skip-git-repo-check", "--sandbox", "read-only", "--json", "-m", "gpt-5.4", "-c", "model_provider=quotaflow", "-c",
+                provider, "-c", "analytics.enabled=false", "-c", "check_for_update_on_startup=false", "--disable", "plugins", "Say hello",
+            ], environment: environment, directory: home + "/work")
+        #expect(status == 0, "codex exited \(status): \(output.suffix(2000))")
+        let events = output.split(separator: "\n").compactMap { try? JSONParser.parse(Array($0.utf8)) }
+        #expect(events.contains { $0["item"]?["type"] == "agent_message" }, "\(output.suffix(2000))")
+        let rows = try await server.ledger(t.id).filter { $0.endpoint == "responses" && $0.status == 200 }
+        #expect(rows.count == 1 && rows.first?.resourceId == seat && rows.first?.routeReason == .passthrough)
+        // Metered and governed as the holder's own key.
+        #expect(rows.first?.keyId == key.id)
     }
 }

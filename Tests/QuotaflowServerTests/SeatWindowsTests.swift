@@ -368,6 +368,15 @@ extension JSONValue {
         #expect(periods[0]["peak_utilization"] == .double(0.35) && periods[0]["unused_share"] == .double(0.65))
         #expect(periods[1]["peak_utilization"] == .double(0.6) && periods[1]["unused_share"] == .null)
         #expect(fiveHour["unused_share"] == .double(0.65))
+        // The utilization and savings reports use them: 65% of that seat's plan went unused.
+        let utilization = try await s.t.call(.GET, "/utilization")
+        #expect(utilization["resources"]?.arrayValue?.first { $0["resource_id"] == .string(ids["a"]!) }?["window_unused_share"] == .double(0.65))
+        let savings = try await s.t.call(.GET, "/savings?from=2026-11-30T00:00:00Z&to=2026-12-01T00:00:00Z")
+        let plan = try #require(savings["unused_plan_capacity"]?.item(0))
+        #expect(plan["resource_id"] == .string(ids["a"]!) && plan["unused_share"] == .double(0.65) && plan["window"] == "5h")
+        // 150 USD a month over one day of a 30-day month, 65% unused.
+        #expect(plan["unused_fee_micros"] == .int(Int64((5_000_000.0 * 0.65).rounded(.down))))
+        #expect(savings["plan_fees_unused_micros"] == plan["unused_fee_micros"])
         let other = try await s.t.get("/seats/windows?resource_id=res_nope")
         #expect(other.status == 404)
     }

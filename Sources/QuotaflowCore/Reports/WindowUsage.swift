@@ -109,3 +109,31 @@ public enum WindowUsage {
         return (0..<maxPoints).map { points[Int((Double($0) * step).rounded())] }
     }
 }
+
+extension WindowUsage {
+    /// One credential's plan capacity that reset unused: the unused share of its longest own window.
+    public struct PlanUnused: Sendable, Equatable {
+        public var resourceId: String
+        public var holder: String
+        public var window: Int64
+        public var unusedShare: Double
+    }
+
+    /// Per credential, the unused share of its longest own window with ended periods.
+    public static func planUnused(_ windows: [Window]) -> [PlanUnused] {
+        var best: [String: PlanUnused] = [:]
+        for w in windows where w.scope.isEmpty {
+            guard let u = w.unusedShare else { continue }
+            let key = "\(w.resourceId)\u{1F}\(w.holder)"
+            if let b = best[key], b.window >= w.seconds { continue }
+            best[key] = PlanUnused(resourceId: w.resourceId, holder: w.holder, window: w.seconds, unusedShare: u)
+        }
+        return best.values.sorted { ($0.resourceId, $0.holder) < ($1.resourceId, $1.holder) }
+    }
+
+    /// The share of a monthly fee that went unused over `span`: `fee × span / month × unused`, rounded down.
+    public static func unusedFee(monthly: Int64, span: Int64, unusedShare: Double) -> Int64 {
+        let prorated = Savings.prorate(monthly, span: span)
+        return Int64((Double(prorated) * max(0, min(1, unusedShare))).rounded(.down))
+    }
+}

@@ -75,6 +75,11 @@ struct CapacityReportsController {
                 try conn.minuteCounts(tenantId: tenantId, from: from, to: to), try conn.lastUse(tenantId: tenantId)
             )
         }
+        let unused = WindowUsage.planUnused(
+            WindowUsage.compute(
+                try await env.reads.read { conn in try conn.windowSamples(tenantId: tenantId, resourceId: nil, from: from, to: to) }, now: now))
+        var unusedByResource: [String: [Double]] = [:]
+        for u in unused { unusedByResource[u.resourceId, default: []].append(u.unusedShare) }
         let (items, totals) = Utilization.compute(
             resources: resources.map { .init(id: $0.id, poolId: $0.poolId, kind: $0.kind, limits: $0.limits, createdAt: $0.createdAt) },
             uses: uses, transitions: transitions, minutes: minutes, lastUse: lastUse, from: from, to: to, now: now, idleDays: idleDays)
@@ -88,6 +93,7 @@ struct CapacityReportsController {
                 ("degraded_ms", .int(i.stateMs["degraded"] ?? 0)), ("suspended_ms", .int(i.stateMs["suspended"] ?? 0)),
                 ("cooldowns", .int(Int64(i.cooldowns))), ("at_limit_minutes", .int(i.atLimitMinutes)),
                 ("lease_count", r.kind == .seat ? .int(Int64(i.leases)) : nil), ("idle_ms", .int(i.idleMs)), ("last_used_at", Rep.time(i.lastUsedAt)),
+                ("window_unused_share", unusedByResource[r.id].map { .double($0.reduce(0, +) / Double($0.count)) }),
             ])
         }
         let idle: [JSONValue] = items.filter(\.isIdle).compactMap { i in
@@ -134,12 +140,28 @@ struct CapacityReportsController {
         }
         let s = Savings.compute(
             metered: totals?.upstreamCostMicros ?? 0, listPrice: totals?.costMicros ?? 0, seatFees: seatFees, activeHolders: holders, span: to - from)
+        // Plan capacity that reset unused, per seat credential (each passthrough holder's own plan): what
+        // resizing the plans at the provider would save.
+        let samples = try await env.reads.read { conn in try conn.windowSamples(tenantId: tenantId, resourceId: nil, from: from, to: to) }
+        let byId = Dictionary(uniqueKeysWithValues: resources.map { ($0.id, $0) })
+        var unusedTotal: Int64 = 0
+        let unusedPlans: [JSONValue] = WindowUsage.planUnused(WindowUsage.compute(samples, now: env.now)).compactMap { u in
+            guard let r = byId[u.resourceId], r.kind == .seat, case .flatMonthly(let fee) = r.costBasis else { return nil }
+            let value = WindowUsage.unusedFee(monthly: fee, span: to - from, unusedShare: u.unusedShare)
+            unusedTotal += value
+            return .compact([
+                ("resource_id", .string(r.id)), ("name", .string(r.name)), ("holder", u.holder.isEmpty ? .null : .string(u.holder)),
+                ("plan", r.plan.json()), ("window", .string(WindowReading(seconds: u.window, utilization: 0, resetsAt: nil).label)),
+                ("unused_share", .double(u.unusedShare)), ("monthly_fee_micros", .int(fee)), ("unused_fee_micros", .int(value)),
+            ])
+        }
         return JSONResponse.make([
             "from": .string(Timestamp.format(from)), "to": .string(Timestamp.format(to)),
             "actual_cost_micros": .int(s.actualCost), "metered_cost_micros": .int(s.meteredCost), "seat_fees_micros": .int(s.seatFees),
             "list_price_baseline_micros": .int(s.listPriceBaseline), "saved_vs_list_price_micros": .int(s.listPriceBaseline - s.actualCost),
             "saved_vs_list_price_percent": Savings.percent(saved: s.actualCost, of: s.listPriceBaseline).map(JSONValue.double) ?? .null,
             "active_holders": .int(holders), "seat_price_micros": .int(s.averageSeatPrice),
+            "unused_plan_capacity": .array(unusedPlans), "plan_fees_unused_micros": .int(unusedTotal),
             "individual_seats_baseline_micros": .int(s.individualSeatsBaseline),
             "saved_vs_individual_seats_micros": .int(s.individualSeatsBaseline.map { $0 - s.actualCost }),
             "saved_vs_individual_seats_percent": Savings.percent(saved: s.actualCost, of: s.individualSeatsBaseline).map(JSONValue.double) ?? .null,
@@ -149,7 +171,8 @@ struct CapacityReportsController {
                     + "ledger's tokens priced at the tenant's pricing table, as if every request had gone through a metered API key. The "
                     + "individual-seat baseline gives every active holder (each seat, and each end user of a project key, or the key itself "
                     + "when it names no user) a seat at the average monthly fee of the tenant's seats, prorated the same way. Percentages are "
-                    + "(baseline - actual) / baseline."),
+                    + "(baseline - actual) / baseline. Unused plan capacity is, per seat credential (each passthrough holder's own plan), "
+                    + "the share of its longest usage window that reset unused, times its monthly fee prorated over the period."),
         ])
     }
 }
