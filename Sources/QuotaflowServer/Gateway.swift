@@ -77,12 +77,12 @@ public final class Gateway: Sendable {
                 await withGracefulShutdownHandler {
                     while !Task.isCancelled && !Task.isShuttingDownGracefully {
                         await wake.wait(untilMs: state.clock.nowMs() + state.config.windowPersistMs, clock: state.clock)
-                        windows.flush(catalog: state.catalog)
+                        windows.flush(catalog: state.catalog, now: state.clock.nowMs())
                     }
                 } onGracefulShutdown: {
                     wake.poke()
                 }
-                windows.flush(catalog: state.catalog)
+                windows.flush(catalog: state.catalog, now: state.clock.nowMs())
             },
             VerifierService(verifier: verifier, enabled: state.config.verifierEnabled),
             ClosureService(name: "oauth") { [oauth, state] in

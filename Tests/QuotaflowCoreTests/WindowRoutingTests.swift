@@ -45,8 +45,53 @@ import Testing
         let report = WindowHeaders.parse(headers, nowMs: Self.now)
         #expect(report.limitedUntil == reset5h * 1000)
         // Both windows refusing: the longer reset decides, even days away.
-        let both = headers.map { $0.0 == "anthropic-ratelimit-unified-7d-utilization" ? ($0.0, "1.0") : $0 }
+        let both = headers + [("anthropic-ratelimit-unified-7d-status", "rejected")]
         #expect(WindowHeaders.parse(both, nowMs: Self.now).limitedUntil == reset7d * 1000)
+        // A used-up model-family window leaves the credential's other models usable: no window limit.
+        let family = [
+            ("anthropic-ratelimit-unified-status", "rejected"), ("anthropic-ratelimit-unified-7d_opus-status", "rejected"),
+            ("anthropic-ratelimit-unified-7d_opus-utilization", "1.0"), ("anthropic-ratelimit-unified-7d_opus-reset", "\(reset7d)"),
+            ("anthropic-ratelimit-unified-5h-utilization", "0.2"), ("anthropic-ratelimit-unified-5h-reset", "\(reset5h)"),
+        ]
+        let familyReport = WindowHeaders.parse(family, nowMs: Self.now)
+        #expect(familyReport.limitedUntil == nil)
+        var set = WindowSet()
+        set.merge(familyReport, now: Self.now)
+        #expect(WindowPolicy().refusingUntil(set, now: Self.now) == nil)
+        // Over 100% but still allowed (overage): not a refusal.
+        let overage = WindowHeaders.parse(
+            [
+                ("anthropic-ratelimit-unified-status", "allowed"), ("anthropic-ratelimit-unified-5h-utilization", "1.02"),
+                ("anthropic-ratelimit-unified-5h-reset", "\(reset5h)"),
+            ], nowMs: Self.now)
+        #expect(overage.limitedUntil == nil && !overage.readings[0].rejected)
+    }
+
+    @Test func aRefusalWithoutAResetCountsForAMinuteAndDriftingResetsAreOnePeriod() {
+        let noReset = WindowHeaders.parse(
+            [("x-codex-primary-used-percent", "100"), ("x-codex-primary-window-minutes", "300")], nowMs: Self.now)
+        var set = WindowSet()
+        set.merge(noReset, now: Self.now)
+        #expect(WindowPolicy().refusingUntil(set, now: Self.now) == Self.now + 60_000)
+        #expect(WindowPolicy().refusingUntil(set, now: Self.now + 60_001) == nil)
+        // Codex's "seconds until reset" moves with each answer's latency: the same period keeps one reset.
+        var drifting = WindowSet()
+        for (i, after) in [600, 599, 601, 598].enumerated() {
+            let at = Self.now + Int64(i) * 1_500
+            drifting.merge(
+                WindowHeaders.parse(
+                    [
+                        ("x-codex-primary-used-percent", "\(10 + i)"), ("x-codex-primary-window-minutes", "300"),
+                        ("x-codex-primary-reset-after-seconds", "\(after)"),
+                    ], nowMs: at), now: at)
+        }
+        #expect(drifting.readings[0].resetsAt == Self.now + 600_000 && drifting.readings[0].utilization == 0.13)
+        let samples = (0..<4).map { i in
+            WindowUsage.Sample(
+                resourceId: "r", holder: "", seconds: 18_000, scope: "", utilization: Double(10 + i) / 100,
+                resetsAt: Self.now + 600_000 + Int64(i % 2) * 2_000, rejected: false, at: Self.now + Int64(i) * 1_500)
+        }
+        #expect(WindowUsage.compute(samples, now: Self.now + Self.hour).first?.periods.count == 1)
     }
 
     @Test func readsCodexWindowsByTheirMinutesNotTheirNames() {
@@ -179,7 +224,9 @@ import Testing
             expiresAt: nil, validUntil: nil)
         #expect(admit(engine, other, passthrough: true)?.resource.id == "mine")
         // A holder's own windows are theirs: another holder's refusing window does not touch them.
-        observe(engine, "mine", WindowSet(readings: [WindowReading(seconds: 18_000, utilization: 1, resetsAt: Self.now + Self.hour)]), holder: "k2")
+        observe(
+            engine, "mine", WindowSet(readings: [WindowReading(seconds: 18_000, utilization: 1, resetsAt: Self.now + Self.hour, rejected: true)]),
+            holder: "k2")
         #expect(admit(engine, other, passthrough: true) == nil)
         _ = engine.coolHolder(resourceId: "mine", holder: "k", until: Self.now, now: Self.now)
         #expect(admit(engine, w, passthrough: true, at: Self.now + Self.hour + 1)?.resource.id == "mine")

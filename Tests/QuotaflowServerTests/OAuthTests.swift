@@ -21,6 +21,8 @@ final class OAuthStub: Sendable {
         var presented: [String] = []
         var failWith: (status: Int, error: String)?
         var expiresIn: Int64 = 3600
+        /// The API refuses every token, fresh ones too (a wrong audience, a disabled organisation).
+        var refuseAll = false
     }
 
     let state = Mutex(State())
@@ -78,7 +80,7 @@ final class OAuthStub: Sendable {
 
     func authorized(_ req: Request) -> Bool {
         guard let auth = req.headers[.authorization], auth.hasPrefix("Bearer ") else { return false }
-        return state.withLock { $0.valid.contains(String(auth.dropFirst(7))) }
+        return state.withLock { !$0.refuseAll && $0.valid.contains(String(auth.dropFirst(7))) }
     }
 
     /// The provider revokes an access token before it expires.
@@ -146,6 +148,23 @@ final class OAuthStub: Sendable {
         }
         let health = try await again.admin(.GET, "/tenants/\(t.id)/resources/\(id)/health")
         #expect(health["oauth"]?["refresh_count"] == 4 && health["oauth"]?["failures"] == 0)
+    }
+
+    @Test func anAPIThatRefusesEveryFreshTokenCostsOneRefreshPerRequestNotALoop() async throws {
+        let clock = ManualClock(nowMs: Self.start)
+        let server = try await TestServer.start(clock: clock)
+        let oauth = OAuthStub()
+        let stub = try await oauth.start()
+        let t = try await TenantFixture.make(server)
+        let id = try #require(try await resource(t, stub: stub).json["id"]?.stringValue)
+        try await t.waitState(id, "active")
+        let key = try await t.key(project: try await t.project())
+        let before = oauth.refreshes
+        // From now on the provider accepts no token at all (a wrong audience, a disabled organisation).
+        oauth.state.withLock { $0.refuseAll = true }
+        let r = try await server.chat(key: key.secret)
+        #expect(r.status >= 400)
+        #expect(oauth.refreshes == before + 1, "one refresh and one retry, then the 401 is handled as any refusal")
     }
 
     @Test func aFailingRefreshSuspendsWithEvidenceAndBacksOff() async throws {

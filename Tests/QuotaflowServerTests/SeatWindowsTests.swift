@@ -260,6 +260,11 @@ extension JSONValue {
             .POST, "/v1/messages", body: body, headers: [("x-quotaflow-key", "qf_sk_nope"), ("authorization", "Bearer sk-ant-oat01-holder-one")])
         #expect(badKey.status == 401)
         #expect(!noToken.text.contains("sk-ant-oat01") && !badKey.text.contains("sk-ant-oat01"))
+        // A Quotaflow key in the provider's own headers would go upstream: refused.
+        for misplaced in [[("authorization", "Bearer \(s.key)")], [("authorization", "Bearer sk-ant-oat01-holder-one"), ("x-api-key", s.key)]] {
+            let r = try await s.server.request(.POST, "/v1/messages", body: body, headers: [("x-quotaflow-key", s.key)] + misplaced)
+            #expect(r.status == 400 && r.text.contains("x-quotaflow-key only"), "\(r.text)")
+        }
         // The holder's plan hits its limit: they get the provider's own answer, and only they wait.
         s.stub.set(
             "sk-ant-oat01-holder-one", status: 429,
@@ -341,7 +346,7 @@ extension JSONValue {
         for (u, reset) in steps {
             s.stub.set("cred-a", headers: SeatStub.unified(fiveHour: u, fiveHourReset: reset, sevenDay: u / 2, sevenDayReset: now + 100 * Self.hour))
             #expect((try await s.server.messages(key: s.key)).status == 200)
-            clock.advance(byMs: 1_000)
+            clock.advance(byMs: 2_000)
         }
         clock.set(nowMs: now + 2 * Self.hour)
         let rows = try await s.server.ledger(s.t.id)

@@ -23,10 +23,11 @@ public struct SessionBook: Sendable {
 
     mutating func bind(_ key: String, to resourceId: String, now: Int64) {
         if bindings.count >= Self.capacity, bindings[key] == nil {
+            // Full: forget idle bindings, then the oldest, down to 80%, so the next sweep is
+            // a fifth of the capacity of new conversations away (amortised, never per request).
             bindings = bindings.filter { now - $0.value.lastUsed < Self.idleMs }
-            if bindings.count >= Self.capacity {
-                // Still full of live conversations: forget the older half.
-                let cut = bindings.values.map(\.lastUsed).sorted()[bindings.count / 2]
+            if bindings.count > Self.capacity * 4 / 5 {
+                let cut = bindings.values.map(\.lastUsed).sorted()[bindings.count - Self.capacity * 4 / 5]
                 bindings = bindings.filter { $0.value.lastUsed > cut }
             }
         }

@@ -86,7 +86,9 @@ public enum WindowUsage {
             let sorted = list.sorted { $0.at < $1.at }
             var peaks: [Int64: Double] = [:]
             for s in sorted {
-                guard let resets = s.resetsAt else { continue }
+                guard var resets = s.resetsAt else { continue }
+                // A reset derived from "seconds until" drifts a little: within the tolerance it is the same period.
+                if let known = peaks.keys.first(where: { abs($0 - resets) <= WindowSet.resetToleranceMs }) { resets = known }
                 peaks[resets] = max(peaks[resets] ?? 0, s.utilization)
             }
             let periods = peaks.keys.sorted().map { resets in

@@ -10,7 +10,8 @@ public struct WindowReading: Sendable, Equatable {
     public var utilization: Double
     /// When the window resets (ms since epoch), if said.
     public var resetsAt: Int64?
-    /// The provider said this window refuses requests now.
+    /// The provider said this window refuses requests now (Anthropic's per-window status; Codex at 100%).
+    /// A window at or past 100% that the provider still allows (overage) does not refuse.
     public var rejected: Bool
 
     public init(seconds: Int64, scope: String = "", utilization: Double, resetsAt: Int64?, rejected: Bool = false) {
@@ -40,11 +41,13 @@ public struct WindowReading: Sendable, Equatable {
         return utilization
     }
 
-    /// Whether it still refuses at `now`.
-    public func refuses(at now: Int64) -> Bool {
-        guard rejected || utilization >= 1 else { return false }
-        return resetsAt.map { $0 > now } ?? true
+    /// Whether it still refuses at `now`. A refusal without a reset time is taken for a minute after
+    /// it was seen (`observedAt`), so a resource that gets no traffic is not shut out for good.
+    public func refuses(at now: Int64, observedAt: Int64) -> Bool {
+        rejected && refusingUntil(observedAt: observedAt) > now
     }
+
+    func refusingUntil(observedAt: Int64) -> Int64 { resetsAt ?? observedAt + 60_000 }
 }
 
 /// What one answer's headers said about the credential's windows.
@@ -142,8 +145,18 @@ public enum WindowHeaders {
             report.readings.append(WindowReading(seconds: minutes * 60, utilization: u, resetsAt: p.resetsAt, rejected: u >= 1))
         }
         report.readings.sort { ($0.seconds, $0.scope) < ($1.seconds, $1.scope) }
-        let refusing = report.readings.filter { $0.rejected || $0.utilization >= 1 }
-        if report.status == "rejected" || !refusing.isEmpty {
+        // Only the credential's own windows limit it as a whole; a per-model-family window that is used
+        // up leaves the others usable, so it never cools the credential.
+        var refusing = report.readings.filter { $0.rejected && $0.scope.isEmpty }
+        if report.status == "rejected" && refusing.isEmpty {
+            // Refused without a per-window status: the own windows that are full are the ones.
+            for i in report.readings.indices where report.readings[i].scope.isEmpty && report.readings[i].utilization >= 1 {
+                report.readings[i].rejected = true
+            }
+            refusing = report.readings.filter { $0.rejected && $0.scope.isEmpty }
+        }
+        let familyOnly = refusing.isEmpty && report.readings.contains { $0.rejected && !$0.scope.isEmpty }
+        if !refusing.isEmpty || (report.status == "rejected" && !familyOnly) {
             let resets = refusing.compactMap(\.resetsAt) + (report.status == "rejected" ? [overallReset].compactMap { $0 } : [])
             report.limitedUntil = resets.max()
         }
@@ -176,10 +189,20 @@ public struct WindowSet: Sendable, Equatable {
         self.observedAt = observedAt
     }
 
-    /// Takes in a new report: each window it names replaces the one of the same length and scope.
+    /// Resets derived from "seconds until reset" drift by the answer's latency: two within this much
+    /// of each other are the same period.
+    public static let resetToleranceMs: Int64 = 90_000
+
+    /// Takes in a new report: each window it names replaces the one of the same length and scope
+    /// (keeping the known reset when the new one is the same period, within the tolerance).
     public mutating func merge(_ report: WindowReport, now: Int64) {
-        for r in report.readings {
-            if let i = readings.firstIndex(where: { $0.seconds == r.seconds && $0.scope == r.scope }) { readings[i] = r } else { readings.append(r) }
+        for var r in report.readings {
+            if let i = readings.firstIndex(where: { $0.seconds == r.seconds && $0.scope == r.scope }) {
+                if let old = readings[i].resetsAt, let new = r.resetsAt, abs(old - new) <= Self.resetToleranceMs { r.resetsAt = old }
+                readings[i] = r
+            } else {
+                readings.append(r)
+            }
         }
         readings.sort { ($0.seconds, $0.scope) < ($1.seconds, $1.scope) }
         if let status = report.status { self.status = status }
@@ -192,7 +215,7 @@ public struct WindowSet: Sendable, Equatable {
     /// What changes routing or a report: which windows refuse, and each period. Persisted at once
     /// when it changes; utilization alone is written at most every few seconds.
     public var signature: String {
-        readings.map { "\($0.label):\($0.resetsAt ?? 0):\($0.rejected || $0.utilization >= 1)" }.joined(separator: ",") + "|" + (status ?? "")
+        readings.map { "\($0.label):\($0.resetsAt ?? 0):\($0.rejected)" }.joined(separator: ",") + "|" + (status ?? "")
     }
 }
 
@@ -229,10 +252,10 @@ public struct WindowPolicy: Sendable, Equatable {
         return max(0, weight) * remaining / hoursLeft
     }
 
-    /// When the credential refuses because of a window, until when.
+    /// When the credential refuses because of one of its own windows, until when.
     public func refusingUntil(_ set: WindowSet, now: Int64) -> Int64? {
-        let refusing = set.readings.filter { $0.refuses(at: now) && $0.scope.isEmpty }
+        let refusing = set.readings.filter { $0.scope.isEmpty && $0.refuses(at: now, observedAt: set.observedAt) }
         guard !refusing.isEmpty else { return nil }
-        return refusing.map { $0.resetsAt ?? now + 60_000 }.max()
+        return refusing.map { $0.refusingUntil(observedAt: set.observedAt) }.max()
     }
 }

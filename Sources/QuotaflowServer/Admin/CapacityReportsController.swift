@@ -77,7 +77,7 @@ struct CapacityReportsController {
         }
         let unused = WindowUsage.planUnused(
             WindowUsage.compute(
-                try await env.reads.read { conn in try conn.windowSamples(tenantId: tenantId, resourceId: nil, from: from, to: to) }, now: now))
+                try await env.reads.read { conn in try conn.windowPeaks(tenantId: tenantId, from: from, to: to) }, now: now))
         var unusedByResource: [String: [Double]] = [:]
         for u in unused { unusedByResource[u.resourceId, default: []].append(u.unusedShare) }
         let (items, totals) = Utilization.compute(
@@ -142,7 +142,7 @@ struct CapacityReportsController {
             metered: totals?.upstreamCostMicros ?? 0, listPrice: totals?.costMicros ?? 0, seatFees: seatFees, activeHolders: holders, span: to - from)
         // Plan capacity that reset unused, per seat credential (each passthrough holder's own plan): what
         // resizing the plans at the provider would save.
-        let samples = try await env.reads.read { conn in try conn.windowSamples(tenantId: tenantId, resourceId: nil, from: from, to: to) }
+        let samples = try await env.reads.read { conn in try conn.windowPeaks(tenantId: tenantId, from: from, to: to) }
         let byId = Dictionary(uniqueKeysWithValues: resources.map { ($0.id, $0) })
         var unusedTotal: Int64 = 0
         let unusedPlans: [JSONValue] = WindowUsage.planUnused(WindowUsage.compute(samples, now: env.now)).compactMap { u in

@@ -76,7 +76,6 @@ extension ResourcesController {
         r.plan = try b.optional("plan", SeatPlan.converter) ?? SeatPlan.defaultFor(r.kind)
         r.leaseMode = try Self.leaseMode(b) ?? r.plan.defaultMode(r.kind)
         r.probe = try b.optional("probe", ProbeSettings.converter) ?? .init()
-        try Self.checkTerms(r)
     }
 
     /// The lease mode; `shared`, its name before schema 0008, is read as `pooled`.

@@ -61,6 +61,7 @@ struct ResourcesController {
                 }
             }
             try read(body, into: &resource, tenantId: tenantId, pools: pools, offer: offer)
+            try Self.checkTerms(resource)
             if resource.leaseMode == .passthrough, let c = body["credential"], !c.isNull {
                 throw FieldError("credential", "a passthrough seat stores no credential: each holder's client sends its own subscription token")
             }
@@ -166,6 +167,10 @@ struct ResourcesController {
             let merged = try ObjectReader(JSONMergePatch.apply(.object(body.members), to: base))
             try merged.rejectUnknown(Self.writable)
             try read(merged, into: &updated, tenantId: tenantId, pools: pools, offer: offer)
+            // Resources from before plans existed keep working; a change of terms is checked.
+            if updated.leaseMode != current.leaseMode || updated.plan != current.plan || updated.attestation != current.attestation {
+                try Self.checkTerms(updated)
+            }
         }
         let now = env.now
         updated.updatedAt = now

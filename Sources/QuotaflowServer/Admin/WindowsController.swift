@@ -109,7 +109,7 @@ struct WindowsController {
                         .compact([
                             ("window", .string(r.label)), ("seconds", .int(r.seconds)), ("scope", r.scope.isEmpty ? nil : .string(r.scope)),
                             ("utilization", .double(r.utilization(at: now))), ("resets_at", Rep.time(r.resetsAt)),
-                            ("limited", .bool(r.refuses(at: now))),
+                            ("limited", .bool(r.refuses(at: now, observedAt: set.observedAt))),
                         ])
                     })
             ),

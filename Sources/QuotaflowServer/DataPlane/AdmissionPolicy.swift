@@ -140,9 +140,10 @@ struct AdmissionPolicy: Sendable {
             x, plan: s.plan, price: s.listPrice, overage: s.overage, grants: x.caller.catalog.grants(for: x.caller.chain, now: now), now: now)
     }
 
-    /// Frees the failed resource and picks another; `false` when none is left.
+    /// Frees the failed resource and picks another; `false` when none is left. A passthrough request
+    /// never moves: its token belongs to one provider, and another seat could be another provider's.
     func retry(_ x: Exchange, now: Int64) -> Bool {
-        guard var a = x.admission else { return false }
+        guard var a = x.admission, !x.caller.passthrough else { return false }
         engine.release(resourceId: a.resource.id, estimatedTokens: x.plan.shape.worstTokens, actualTokens: 0, now: now)
         let found = engine.reselect(&a, request: request(for: x, now: now))
         x.replace(a)

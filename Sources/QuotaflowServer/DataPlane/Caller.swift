@@ -61,10 +61,21 @@ final class Caller: Sendable {
         guard let token = candidates.compactMap({ $0 }).first(where: { !$0.isEmpty }) else {
             throw Refusal(.invalidKey, "send your Quotaflow key as 'Authorization: Bearer <key>' or 'x-api-key: <key>'")
         }
-        if passthroughToken, passthroughKey != nil, (request.headers[.authorization] ?? "").trimmingWhitespace().isEmpty {
-            throw Refusal(
-                .invalidKey,
-                "a request with x-quotaflow-key passes your own subscription through: send its token in Authorization, as your client does")
+        if passthroughToken, passthroughKey != nil {
+            if (request.headers[.authorization] ?? "").trimmingWhitespace().isEmpty {
+                throw Refusal(
+                    .invalidKey,
+                    "a request with x-quotaflow-key passes your own subscription through: send its token in Authorization, as your client does")
+            }
+            // Whatever rides in the provider's own headers goes upstream: never a Quotaflow key.
+            for value in [request.bearerToken, request.headers[apiKeyHeader], request.headers[googleKeyHeader]].compactMap({ $0 }) {
+                let digest = SecretDigest.of(value.trimmingWhitespace())
+                if catalog.keys[digest] != nil || catalog.revoked[digest] != nil {
+                    throw Refusal(
+                        .invalidRequest,
+                        "a Quotaflow key goes in x-quotaflow-key only; Authorization carries your own subscription token, which goes to the provider")
+                }
+            }
         }
         guard token.utf8.count <= 256 else { throw Refusal(.invalidKey, "the key is not valid") }
         let digest = SecretDigest.of(token)

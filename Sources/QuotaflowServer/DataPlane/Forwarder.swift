@@ -27,8 +27,9 @@ struct Forwarder: Sendable {
         var lastFailure: Refusal?
         /// Answers that refused a resource's credential or route, each with its re-probe.
         var refusals: [(UpstreamAnswer, Task<ProbeOutcome?, Never>)] = []
-        /// An OAuth token the provider refused on this resource: one refresh and one retry.
+        /// An OAuth token the provider refused on this resource: one refresh and one retry per resource.
         var refusedToken: (resourceId: String, token: String)?
+        var refreshedFor: Set<String> = []
         /// Ends the request with `refusal` unless another resource can take it.
         func failOver(_ refusal: Refusal, attempt: Int) async throws {
             lastFailure = refusal
@@ -192,10 +193,11 @@ struct Forwarder: Sendable {
                 await x.finish(.init(status: 502, reason: .upstreamError, extraFlags: [.upstreamRedirect]))
                 throw Refusal(.upstreamError, "the upstream answered \(status) (a redirect); redirects are not followed", status: 502)
             }
-            if status == 401, let token = oauthToken, refusedToken?.token != token {
+            if status == 401, let token = oauthToken, !refreshedFor.contains(resource.id), attempt < config.maxAttempts {
                 // The provider refused the access token: refresh it once and retry on the same resource.
                 if let streamed { _ = try? await streamed.body.collect(upTo: 1 << 20) }
                 refusedToken = (resource.id, token)
+                refreshedFor.insert(resource.id)
                 continue
             }
             if status == 401 || status == 403 || status == 404 {

@@ -38,7 +38,6 @@ final class OAuthCredentials: Sendable {
     /// Refreshes performed by this process (tests and metrics read it).
     let refreshes = Atomic<Int>(0)
 
-    static let claimMs: Int64 = 30_000
     static let waitForOtherMs: Int64 = 15_000
     static let suspendAfterFailures: Int64 = 3
 
@@ -49,6 +48,9 @@ final class OAuthCredentials: Sendable {
     }
 
     var margin: Int64 { state.config.oauthRefreshMarginMs }
+    /// A claim outlives the token call's deadline with room to store its result, so no other process
+    /// can claim the same version while this one may still spend its refresh token.
+    var claimMs: Int64 { 2 * state.config.probeTimeoutMs + 15_000 }
 
     /// The access token to send now. Refreshed first when it expires within the margin, or when
     /// `rejected` is the token the provider just refused (one refresh, then the caller retries once).
@@ -90,9 +92,9 @@ final class OAuthCredentials: Sendable {
             if let next = row.nextAttemptAt, next > now {
                 throw Failure(description: "the last token refresh failed (\(row.lastError)); the next attempt is at \(Timestamp.format(next))")
             }
-            let owner = self.owner
+            let (owner, claimMs) = (self.owner, self.claimMs)
             let claimed = try await state.db.write { conn in
-                try conn.claimOAuthRefresh(resourceId: id, version: row.version, owner: owner, until: now + Self.claimMs, now: now)
+                try conn.claimOAuthRefresh(resourceId: id, version: row.version, owner: owner, until: now + claimMs, now: now)
             }
             if claimed { return try await spend(r, row: row) }
             // Another process is refreshing: wait for its new version.
@@ -166,10 +168,12 @@ final class OAuthCredentials: Sendable {
             refreshCiphertext: try rotated.map { try cipher.seal($0, context: "oauth-refresh:\(id)") })
         let (owner, version) = (self.owner, row.version)
         let stored = try await state.db.write { conn in
+            // The claim lapsed but nobody moved the version: the rotated refresh token must still be kept.
             try conn.storeOAuthRefresh(resourceId: id, version: version, owner: owner, result: result, now: now)
+                || conn.storeOAuthRefresh(resourceId: id, version: version, owner: nil, result: result, now: now)
         }
         if !stored {
-            state.logger.error("an OAuth refresh result could not be stored: the claim was lost", metadata: ["resource": "\(id)"])
+            state.logger.error("an OAuth refresh result could not be stored: another process refreshed first", metadata: ["resource": "\(id)"])
         }
         if row.failures > 0 { recovered(r) }
         return remember(id, Cached(token: access, expiresAt: expiresAt, version: version + 1))
@@ -184,7 +188,7 @@ final class OAuthCredentials: Sendable {
         try await state.db.write { conn in
             try conn.failOAuthRefresh(resourceId: id, version: version, owner: owner, error: error, nextAttemptAt: now + backoff, now: now)
         }
-        let expired = (row.accessExpiresAt ?? 0) <= now
+        let expired = row.accessExpiresAt.map { $0 <= now } ?? false
         let suspend = permanent || expired || failures >= Self.suspendAfterFailures
         writer.submit("OAuth refresh failure of \(id)", republish: true) { conn in
             guard var res = try conn.resource(tenantId: tenantId, id: id), res.state != .revoked, res.state != .rejected else { return }

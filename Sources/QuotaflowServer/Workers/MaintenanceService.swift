@@ -33,7 +33,12 @@ struct MaintenanceService: Service {
         } catch {
             state.logger.error("seat sweep failed", metadata: ["error": "\(error)"])
         }
+        // Window history is kept for a year and a month (reports span at most that in practice).
+        let cutoff = now - Self.windowHistoryMs
+        writer.submit("window history retention") { conn in try conn.pruneWindowHistory(before: cutoff, batch: 10_000) }
     }
+
+    static let windowHistoryMs: Int64 = 400 * 86_400_000
 
     /// Marks seats past their expiry and audits each exactly once; returns how many this call marked.
     func expireSeats(now: Int64) async throws -> Int {

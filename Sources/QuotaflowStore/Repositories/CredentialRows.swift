@@ -104,18 +104,18 @@ extension SQLiteConnection {
     }
 
     /// Stores a refresh's result and bumps the version, if the row is still at `version` and
-    /// claimed by `owner`; `false` otherwise (nothing is written).
-    public func storeOAuthRefresh(resourceId: String, version: Int64, owner: String, result: OAuthRefreshResult, now: Int64) throws -> Bool {
+    /// claimed by `owner` (or, with `owner` nil, claimed by nobody); `false` otherwise (nothing is written).
+    public func storeOAuthRefresh(resourceId: String, version: Int64, owner: String?, result: OAuthRefreshResult, now: Int64) throws -> Bool {
         try run(
             """
             UPDATE resource_oauth SET version = version + 1, access_ciphertext = ?, access_expires_at = ?, \
             refresh_ciphertext = COALESCE(?, refresh_ciphertext), claim_owner = NULL, claim_until = NULL, failures = 0, \
             next_attempt_at = NULL, last_error = '', refreshed_at = ?, refresh_count = refresh_count + 1, updated_at = ? \
-            WHERE resource_id = ? AND version = ? AND claim_owner = ?
+            WHERE resource_id = ? AND version = ? AND (claim_owner = ? OR (? IS NULL AND (claim_owner IS NULL OR claim_until < ?)))
             """,
             [
                 .blob(result.accessCiphertext), .int(result.expiresAt), result.refreshCiphertext.map { .blob($0) } ?? .null, .int(now), .int(now),
-                .text(resourceId), .int(version), .text(owner),
+                .text(resourceId), .int(version), .text(owner), .text(owner), .int(now),
             ]) == 1
     }
 
@@ -165,12 +165,12 @@ extension SQLiteConnection {
     }
 
     /// Every credential's latest windows, to restore at start.
-    public func allWindows() throws -> [(resourceId: String, holder: String, set: WindowSet)] {
-        try query("SELECT resource_id, holder, readings_json, status, observed_at FROM credential_windows").map { row in
+    public func allWindows() throws -> [(tenantId: String, resourceId: String, holder: String, set: WindowSet)] {
+        try query("SELECT tenant_id, resource_id, holder, readings_json, status, observed_at FROM credential_windows").map { row in
             var set = try WindowSet.decode(try row.json("readings_json"), column: "readings_json")
             set.status = try row.optionalString("status")
             set.observedAt = try row.int("observed_at")
-            return (try row.string("resource_id"), try row.string("holder"), set)
+            return (try row.string("tenant_id"), try row.string("resource_id"), try row.string("holder"), set)
         }
     }
 
@@ -235,18 +235,40 @@ extension SQLiteConnection {
             sql += " AND resource_id = ?"
             args.append(.text(resourceId))
         }
-        return try query(sql, args).map { r in
-            let u: Double
-            switch try r.value("utilization") {
-            case .double(let d): u = d
-            case .int(let i): u = Double(i)
-            default: throw StorageError("utilization", "must be a number")
-            }
-            return WindowUsage.Sample(
-                resourceId: try r.string("resource_id"), holder: try r.string("holder"), seconds: try r.int("window_seconds"),
-                scope: try r.string("scope"), utilization: u, resetsAt: try r.optionalInt("resets_at"), rejected: try r.bool("rejected"),
-                at: try r.int("observed_at"))
+        return try query(sql, args).map(windowSample(from:))
+    }
+
+    /// Each window period's peak in `[from, to)`: one row per credential, window and reset, for the
+    /// reports that need only the peaks (utilization, savings), aggregated by SQLite.
+    public func windowPeaks(tenantId: String, from: Int64, to: Int64) throws -> [WindowUsage.Sample] {
+        try query(
+            """
+            SELECT resource_id, holder, window_seconds, scope, resets_at, MAX(utilization) AS utilization, MAX(rejected) AS rejected, \
+            MAX(observed_at) AS observed_at FROM window_samples WHERE tenant_id = ? AND observed_at >= ? AND observed_at < ? \
+            AND resets_at IS NOT NULL GROUP BY resource_id, holder, window_seconds, scope, resets_at
+            """, [.text(tenantId), .int(from), .int(to)]
+        ).map(windowSample(from:))
+    }
+
+    func windowSample(from r: Row) throws -> WindowUsage.Sample {
+        let u: Double
+        switch try r.value("utilization") {
+        case .double(let d): u = d
+        case .int(let i): u = Double(i)
+        default: throw StorageError("utilization", "must be a number")
         }
+        return WindowUsage.Sample(
+            resourceId: try r.string("resource_id"), holder: try r.string("holder"), seconds: try r.int("window_seconds"),
+            scope: try r.string("scope"),
+            utilization: u, resetsAt: try r.optionalInt("resets_at"), rejected: try r.bool("rejected"), at: try r.int("observed_at"))
+    }
+
+    /// Deletes window samples and limit hits older than `before`, at most `batch` of each.
+    public func pruneWindowHistory(before: Int64, batch: Int) throws {
+        try run(
+            "DELETE FROM window_samples WHERE id IN (SELECT id FROM window_samples WHERE observed_at < ? LIMIT ?)",
+            [.int(before), .int(Int64(batch))])
+        try run("DELETE FROM limit_hits WHERE id IN (SELECT id FROM limit_hits WHERE at < ? LIMIT ?)", [.int(before), .int(Int64(batch))])
     }
 
     public func limitHits(tenantId: String, resourceId: String?, from: Int64, to: Int64) throws -> [WindowUsage.LimitHit] {
