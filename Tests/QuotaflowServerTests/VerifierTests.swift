@@ -213,7 +213,8 @@ final class Controllable: Sendable {
         #expect(up.modelListCalls.load(ordering: .relaxed) == probesBefore)
         clock.advance(byMs: 1_000)
         try await t.waitState(id, "active")
-        #expect(up.modelListCalls.load(ordering: .relaxed) == probesBefore + 1)
+        let healthText = try await t.get("/resources/\(id)/health").text
+        #expect(up.modelListCalls.load(ordering: .relaxed) == probesBefore + 1, "\(healthText)")
         let last = try await t.get("/resources/\(id)/health").json["probes"]?.arrayValue?.first
         #expect(last?["trigger"] == "half_open")
         #expect((try await server.chat(key: key.secret)).status == 200)

@@ -77,9 +77,19 @@ public final class AdmissionEngine: Sendable {
             if r.overage?.kind != .overflow { choice = Self.select(&s, r, overflow: false, excluding: []) }
             if choice == nil, r.project.overflowAllowed, r.overage?.kind != .fallback { choice = Self.select(&s, r, overflow: true, excluding: []) }
             guard let choice else {
-                let message =
+                var message =
                     "no resource in this project's pools can take a \(r.model) request right now"
                     + (r.project.overflowAllowed ? "" : " (overflow is not enabled for this project)")
+                // Say so when only the betas asked for kept a resource out: a retry cannot fix that.
+                if !r.betas.isEmpty, (r.catalog.resourcesByTenant[r.tenant.id] ?? []).contains(where: { !$0.resource.accepts(betas: r.betas) }) {
+                    let missing = Set(
+                        r.betas.filter { b in
+                            (r.catalog.resourcesByTenant[r.tenant.id] ?? []).contains { !$0.resource.accepts(betas: [b]) }
+                        })
+                    message +=
+                        "; the anthropic-beta feature(s) \(missing.sorted().joined(separator: ", ")) are not available on some of them"
+                        + " (cloud platforms accept only their own list of betas)"
+                }
                 return .denied(Denial(.noCapacity, message, retryAfterSeconds: Self.retryAfterSeconds(&s, r)))
             }
             let (resource, upstreamWorst) = (choice.resource, choice.upstreamWorst)

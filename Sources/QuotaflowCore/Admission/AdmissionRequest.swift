@@ -30,13 +30,16 @@ public final class AdmissionRequest: Sendable {
     /// and passthrough resources take nothing else.
     public let passthrough: Bool
     public let windowPolicy: WindowPolicy
+    /// The `anthropic-beta` features asked for: a cloud resource that lacks one is not eligible.
+    public let betas: [String]
     public let now: Int64
 
     public init(
         catalog: Catalog, tenant: Tenant, chain: [Project], key: DataPlaneKey, model: String, family: ApiFamily, pinnedResourceId: String? = nil,
         holder: String,
         shape: CostShape, listPrice: TokenPrice, enforce: Bool, overage: (kind: OverageKind, projectId: String)?, grants: [String: Int64],
-        leaseIdleMs: Int64, session: String? = nil, passthrough: Bool = false, windowPolicy: WindowPolicy = .init(), now: Int64
+        leaseIdleMs: Int64, session: String? = nil, passthrough: Bool = false, windowPolicy: WindowPolicy = .init(), betas: [String] = [],
+        now: Int64
     ) {
         self.catalog = catalog
         self.tenant = tenant
@@ -55,6 +58,7 @@ public final class AdmissionRequest: Sendable {
         self.session = session
         self.passthrough = passthrough
         self.windowPolicy = windowPolicy
+        self.betas = betas
         self.now = now
     }
 
@@ -64,7 +68,7 @@ public final class AdmissionRequest: Sendable {
     public func fits(_ resource: RoutableResource) -> Bool {
         let res = resource.resource
         return res.tenantId == tenant.id && project.poolIds.contains(res.poolId) && (res.leaseMode == .passthrough) == passthrough
-            && res.serves(family: family)
+            && res.serves(family: family) && res.accepts(betas: betas)
             && (model.isEmpty || res.serves(model: model)) && (pinnedResourceId == nil || pinnedResourceId == resource.id)
     }
 

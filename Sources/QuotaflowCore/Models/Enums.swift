@@ -12,15 +12,24 @@ public enum Provider: String, Sendable, CaseIterable, Codable {
     case anthropic
     case gemini
     case openaiCompatible = "openai_compatible"
+    /// Claude on Amazon Bedrock (InvokeModel, SigV4, event-stream answers).
+    case bedrock
+    /// Claude and Gemini on Google Vertex AI (a service account's tokens).
+    case vertex
+    /// Azure OpenAI deployments (an api-key or Entra tokens).
+    case azure
 
     /// The wire format a provider speaks unless a resource says otherwise.
     public var defaultWireFormat: WireFormat {
         switch self {
-        case .anthropic: return .anthropic
+        case .anthropic, .bedrock, .vertex: return .anthropic
         case .gemini: return .gemini
-        case .openai, .openaiCompatible: return .openai
+        case .openai, .openaiCompatible, .azure: return .openai
         }
     }
+
+    /// Cloud platforms: requests are adapted to the platform's own paths, bodies and signing.
+    public var isCloud: Bool { self == .bedrock || self == .vertex || self == .azure }
 }
 
 /// How an upstream is addressed and authenticated: OpenAI's (`Authorization: Bearer`, a base URL
@@ -61,7 +70,7 @@ public enum ApiFamily: String, Sendable, CaseIterable, Codable {
         switch wireFormat {
         case .anthropic: return [.messages]
         case .gemini: return [.gemini]
-        case .openai: return provider == .openai ? [.chat, .responses, .embeddings] : [.chat]
+        case .openai: return provider == .openai || provider == .azure ? [.chat, .responses, .embeddings] : [.chat]
         }
     }
 }

@@ -23,6 +23,8 @@ public struct Resource: Sendable, Equatable {
     public var plan: SeatPlan
     /// Set when the credential is an OAuth access token the gateway refreshes.
     public var oauth: OAuthSettings?
+    /// Region, project, API version and model map of a cloud resource.
+    public var cloud: CloudSettings?
     public var probe: ProbeSettings
     public var state: ResourceState
     public var stateReason: String
@@ -43,7 +45,7 @@ public struct Resource: Sendable, Equatable {
         id: String, tenantId: String, poolId: String, name: String, kind: ResourceKind, provider: Provider,
         wireFormat: WireFormat, families: [ApiFamily]? = nil, baseURL: String, credentialHint: String = "", models: [String], owner: String = "",
         attestation: Attestation? = nil, allowedUse: String = "", costBasis: CostBasis = .none, limits: ResourceLimits = .init(),
-        leaseMode: LeaseMode? = nil, plan: SeatPlan? = nil, oauth: OAuthSettings? = nil, probe: ProbeSettings = .init(),
+        leaseMode: LeaseMode? = nil, plan: SeatPlan? = nil, oauth: OAuthSettings? = nil, cloud: CloudSettings? = nil, probe: ProbeSettings = .init(),
         state: ResourceState = .pending, stateReason: String = "",
         stateChangedAt: Int64 = 0, coolingUntil: Int64? = nil, manualHold: Bool = false, offerId: String? = nil,
         creditCapMicros: Int64? = nil, createdAt: Int64 = 0, updatedAt: Int64 = 0, egressExempt: Bool = false
@@ -68,6 +70,7 @@ public struct Resource: Sendable, Equatable {
         self.plan = plan
         self.leaseMode = leaseMode ?? plan.defaultMode(kind)
         self.oauth = oauth
+        self.cloud = cloud
         self.probe = probe
         self.state = state
         self.stateReason = stateReason
@@ -87,6 +90,12 @@ public struct Resource: Sendable, Equatable {
     }
 
     public func serves(family: ApiFamily) -> Bool { families.contains(family) }
+
+    /// Whether every `anthropic-beta` feature asked for is available here.
+    public func accepts(betas: [String]) -> Bool {
+        guard !betas.isEmpty, let accepted = CloudSettings.acceptedBetas(provider, cloud) else { return true }
+        return betas.allSatisfy(accepted.contains)
+    }
 }
 
 /// Who confirmed permission to connect a resource, and when.
@@ -241,5 +250,52 @@ public struct OAuthSettings: Sendable, Equatable {
         self.clientId = clientId
         self.grant = grant
         self.scope = scope
+    }
+}
+
+/// Where a cloud resource lives and how client model names map to the platform's: Bedrock's model
+/// or inference-profile ids, Vertex's `claude-sonnet-4-5@20250929`, Azure's deployment names.
+public struct CloudSettings: Sendable, Equatable {
+    /// AWS or Google region (`us-east-1`, `us-east5`, `global`).
+    public var region: String
+    /// Google Cloud project (Vertex).
+    public var project: String
+    /// Azure `api-version` for deployment URLs.
+    public var apiVersion: String
+    /// Client model name to platform id; a model not listed goes as it is.
+    public var modelMap: [String: String]
+    /// The `anthropic-beta` features this resource accepts; a request asking for another one is not
+    /// routed here. `nil`: the platform's list (`CloudSettings.defaultBetas`).
+    public var betas: [String]?
+
+    public init(region: String = "", project: String = "", apiVersion: String = "", modelMap: [String: String] = [:], betas: [String]? = nil) {
+        self.region = region
+        self.project = project
+        self.apiVersion = apiVersion
+        self.modelMap = modelMap
+        self.betas = betas
+    }
+
+    /// The platform id for a client model name.
+    public func platformModel(_ model: String) -> String { modelMap[model] ?? model }
+
+    /// Betas Claude on Bedrock and on Vertex accept (Anthropic's and the platforms' documentation);
+    /// first-party-only ones (files, the code-execution and MCP tools, OAuth) are not among them.
+    public static let defaultBetas: [Provider: Set<String>] = [
+        .bedrock: [
+            "computer-use-2024-10-22", "computer-use-2025-01-24", "token-efficient-tools-2025-02-19", "interleaved-thinking-2025-05-14",
+            "output-128k-2025-02-19", "dev-full-thinking-2025-05-14", "context-1m-2025-08-07", "context-management-2025-06-27",
+            "fine-grained-tool-streaming-2025-05-14", "tool-search-tool-2025-10-19", "effort-2025-11-24",
+        ],
+        .vertex: [
+            "computer-use-2024-10-22", "computer-use-2025-01-24", "token-efficient-tools-2025-02-19", "interleaved-thinking-2025-05-14",
+            "output-128k-2025-02-19", "context-1m-2025-08-07", "context-management-2025-06-27", "fine-grained-tool-streaming-2025-05-14",
+        ],
+    ]
+
+    /// The betas a resource of `provider` with these settings accepts; `nil` when any goes (first-party APIs).
+    public static func acceptedBetas(_ provider: Provider, _ settings: CloudSettings?) -> Set<String>? {
+        if let listed = settings?.betas { return Set(listed) }
+        return defaultBetas[provider]
     }
 }

@@ -26,7 +26,7 @@ enum Rep {
             ("base_url", .string(r.baseURL)), ("credential_hint", .string(r.credentialHint)), ("models", .strings(r.models)),
             ("owner", .string(r.owner)), ("attestation", r.attestation?.json() ?? .null), ("allowed_use", .string(r.allowedUse)),
             ("cost_basis", r.costBasis.json()), ("limits", r.limits.json()), ("lease_mode", .string(r.leaseMode.rawValue)),
-            ("plan", r.plan.json()), ("oauth", r.oauth?.json() ?? .null),
+            ("plan", r.plan.json()), ("oauth", r.oauth?.json() ?? .null), ("cloud", r.cloud?.json()),
             ("probe", r.probe.json()), ("state", .string(r.state.rawValue)), ("state_reason", .string(r.stateReason)),
             ("state_changed_at", time(r.stateChangedAt)), ("cooling_until", time(r.coolingUntil)), ("manual_hold", .bool(r.manualHold)),
             ("offer_id", .string(r.offerId)), ("credit_cap_micros", .int(r.creditCapMicros)), ("created_at", time(r.createdAt)),

@@ -2,8 +2,17 @@ import QuotaflowCore
 
 /// Reading a resource's writable fields, for create and for update (a merge patch over them).
 extension ResourcesController {
-    static func defaultBaseURL(_ provider: Provider, _ wireFormat: WireFormat) -> String? {
+    static func defaultBaseURL(_ provider: Provider, _ wireFormat: WireFormat, cloud: CloudSettings? = nil) -> String? {
         switch (provider, wireFormat) {
+        case (.bedrock, _): return cloud.map { "https://bedrock-runtime.\($0.region).amazonaws.com" }
+        case (.vertex, _):
+            guard let c = cloud else { return nil }
+            switch c.region {
+            case "global": return "https://aiplatform.googleapis.com"
+            case "us", "eu": return "https://aiplatform.\(c.region).rep.googleapis.com"
+            default: return "https://\(c.region)-aiplatform.googleapis.com"
+            }
+        case (.azure, _): return nil
         case (.openai, _): return "https://api.openai.com/v1"
         case (.anthropic, _): return "https://api.anthropic.com"
         case (.gemini, .openai): return "https://generativelanguage.googleapis.com/v1beta/openai"
@@ -56,8 +65,9 @@ extension ResourcesController {
             r.provider = try b.required("provider", Field.enumeration(Provider.self))
             r.wireFormat = try b.optional("wire_format", Field.enumeration(WireFormat.self)) ?? r.provider.defaultWireFormat
             r.families = try Self.families(b, provider: r.provider, wireFormat: r.wireFormat)
-            guard let url = try b.optional("base_url", Field.url) ?? Self.defaultBaseURL(r.provider, r.wireFormat) else {
-                throw FieldError("base_url", "is required for openai_compatible resources")
+            r.cloud = try Self.cloud(b, provider: r.provider)
+            guard let url = try b.optional("base_url", Field.url) ?? Self.defaultBaseURL(r.provider, r.wireFormat, cloud: r.cloud) else {
+                throw FieldError("base_url", "is required for \(r.provider.rawValue) resources (an Azure resource's endpoint)")
             }
             r.baseURL = url
             r.models = try b.required("models", Field.modelPatterns)
@@ -76,6 +86,25 @@ extension ResourcesController {
         r.plan = try b.optional("plan", SeatPlan.converter) ?? SeatPlan.defaultFor(r.kind)
         r.leaseMode = try Self.leaseMode(b) ?? r.plan.defaultMode(r.kind)
         r.probe = try b.optional("probe", ProbeSettings.converter) ?? .init()
+    }
+
+    /// A cloud resource's settings: Bedrock needs a region, Vertex a project and a region, Azure an
+    /// `api-version` (2024-10-21 unless said). Other providers take none.
+    static func cloud(_ b: ObjectReader, provider: Provider) throws -> CloudSettings? {
+        let given = try b.optional("cloud", CloudSettings.converter)
+        guard provider.isCloud else {
+            if given != nil { throw FieldError("cloud", "applies to bedrock, vertex and azure resources only") }
+            return nil
+        }
+        var c = given ?? CloudSettings()
+        switch provider {
+        case .bedrock where c.region.isEmpty: throw FieldError("cloud.region", "is required for Bedrock resources (us-east-1, for example)")
+        case .vertex where c.region.isEmpty || c.project.isEmpty:
+            throw FieldError(c.project.isEmpty ? "cloud.project" : "cloud.region", "is required for Vertex AI resources")
+        case .azure where c.apiVersion.isEmpty: c.apiVersion = "2024-10-21"
+        default: break
+        }
+        return c
     }
 
     /// The lease mode; `shared`, its name before schema 0008, is read as `pooled`.

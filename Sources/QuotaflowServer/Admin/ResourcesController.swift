@@ -22,7 +22,7 @@ struct ResourcesController {
 
     static let writable: Set<String> = [
         "pool_id", "name", "provider", "wire_format", "families", "base_url", "models", "owner", "attestation", "allowed_use", "cost_basis",
-        "limits", "lease_mode", "plan", "probe", "credit_cap_micros",
+        "limits", "lease_mode", "plan", "probe", "credit_cap_micros", "cloud",
     ]
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -62,6 +62,7 @@ struct ResourcesController {
             }
             try read(body, into: &resource, tenantId: tenantId, pools: pools, offer: offer)
             try Self.checkTerms(resource)
+            if let credential { try Self.checkCredential(credential, provider: resource.provider) }
             if resource.leaseMode == .passthrough, let c = body["credential"], !c.isNull {
                 throw FieldError("credential", "a passthrough seat stores no credential: each holder's client sends its own subscription token")
             }
@@ -95,6 +96,14 @@ struct ResourcesController {
             try env.audit(conn, who, tenant: tenantId, "resource.create", "resource", resource.id, Rep.resource(resource))
         }
         return JSONResponse.make(Rep.resource(resource), status: .created)
+    }
+
+    /// A Bedrock credential is an AWS access key pair (and a session token for temporary credentials).
+    static func checkCredential(_ credential: String, provider: Provider) throws {
+        if provider == .bedrock, SigV4.Credentials(credential: credential) == nil {
+            throw FieldError(
+                "credential", "a Bedrock credential is ACCESS_KEY_ID:SECRET_ACCESS_KEY, or ACCESS_KEY_ID:SECRET_ACCESS_KEY:SESSION_TOKEN")
+        }
     }
 
     /// Whether a create body asks for a passthrough seat (its plan is personal, or it says so).
@@ -283,6 +292,7 @@ struct ResourcesController {
             } else {
                 try body.rejectUnknown(["credential"])
                 credential = try body.required("credential", Self.credentialField)
+                try Self.checkCredential(credential!, provider: current.provider)
             }
         }
         let ciphertext = try credential.map { try cipher.seal($0, context: "resource:\(id)") }

@@ -130,7 +130,7 @@ struct AdmissionPolicy: Sendable {
             pinnedResourceId: x.pinnedResourceId,
             holder: c.holder(userDigest: x.userDigest), shape: plan.shape, listPrice: price, enforce: c.enforce, overage: overage,
             grants: grants.budget, leaseIdleMs: c.tenant.settings.leaseIdleSeconds * 1000, session: x.parsed.session,
-            passthrough: c.passthrough, windowPolicy: windowPolicy, now: now)
+            passthrough: c.passthrough, windowPolicy: windowPolicy, betas: x.parsed.betas, now: now)
     }
 
     /// The engine's view of the request as it stands (model, price and overage after admission).

@@ -118,6 +118,9 @@ struct DataPlaneController: Sendable {
         var parsed: ParsedRequest
         do { parsed = try dialect.parse(Array(buffer.readableBytesView), headers: request.headers) } catch { throw refusedEarly(error, context) }
         parsed.session = Sessions.identify(parsed, headers: request.headers)
+        if dialect.family == .messages, let betas = request.headers[Messages.beta] {
+            parsed.betas = betas.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
+        }
         let pinned = try await parsed.previousResponseId.asyncMap { try await pin($0, caller: caller).resourceId }
         return try await run(dialect, parsed, caller: caller, pinned: pinned, request, context, now: now, startNanos: startNanos)
     }

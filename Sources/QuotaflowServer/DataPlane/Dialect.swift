@@ -129,6 +129,8 @@ struct ParsedRequest: Sendable {
     var claudeSession: String?
     /// The conversation it belongs to (see `Sessions`).
     var session: String?
+    /// The `anthropic-beta` features asked for (Messages and token counting).
+    var betas: [String] = []
 
     static let userHeader = HTTPField.Name("x-quotaflow-user")!
 

@@ -43,6 +43,13 @@ struct Forwarder: Sendable {
             let plan = x.plan
             let attempt = x.nextAttempt()
             var call = x.dialect.upstream(resource, model: plan.model, stream: x.parsed.stream, client: client)
+            var body = plan.body
+            let bedrock = resource.resource.provider == .bedrock
+            if bedrock {
+                try Bedrock.adapt(
+                    &call, body: &body, resource: resource, endpoint: x.dialect.endpoint, model: plan.model, stream: x.parsed.stream, client: client,
+                    nowMs: clock.nowMs())
+            }
             let passthrough = resource.resource.leaseMode == .passthrough
             if passthrough {
                 call.headers = Passthrough.headers(client, stream: x.parsed.stream)
@@ -75,13 +82,13 @@ struct Forwarder: Sendable {
                     var request = HTTPClientRequest(url: call.url)
                     request.method = call.method
                     request.headers = call.headers
-                    if call.sendsBody { request.body = .bytes(ByteBuffer(bytes: plan.body)) }
+                    if call.sendsBody { request.body = .bytes(ByteBuffer(bytes: body)) }
                     let response = try await upstream.stream(request, resource: resource, channel: channel, timeoutMs: config.firstByteTimeoutMs)
                     streamed = response
                     answer = UpstreamAnswer(status: response.status.code, headers: response.headers, body: nil)
                 } else {
                     answer = try await upstream.fetch(
-                        call, resource: resource, body: plan.body, channel: channel, timeoutMs: config.firstByteTimeoutMs,
+                        call, resource: resource, body: body, channel: channel, timeoutMs: config.firstByteTimeoutMs,
                         limit: config.maxUpstreamResponseBytes)
                 }
             } catch .cancelled {
@@ -158,16 +165,19 @@ struct Forwarder: Sendable {
                 try await failOver(refusal, attempt: attempt)
                 continue
             }
+            // Bedrock streams in AWS's event-stream framing: re-emitted as the SSE the client expects.
+            let eventStream = bedrock && (answer.headers.first(name: "content-type")?.contains("vnd.amazon.eventstream") ?? false)
+            if eventStream { answer.headers.replaceOrAdd(name: "content-type", value: "text/event-stream") }
             if let streamed, (200..<300).contains(status),
                 answer.headers.first(name: "content-type")?.lowercased().contains("text/event-stream") ?? false
             {
-                let source = UpstreamBody(streamed.body)
-                guard x.dialect.holdsPreamble else { return relay.response(streamed, source: source, exchange: x) }
+                let source = UpstreamBody(streamed.body, eventStream: eventStream)
+                guard x.dialect.holdsPreamble else { return relay.response(status: status, headers: answer.headers, source: source, exchange: x) }
                 // Nothing is sent until output starts: a failure before that goes to another resource.
                 let opening = await Preamble.read(source, format: x.dialect.streamFormat, clock: clock, until: sentAt + config.firstByteTimeoutMs)
                 switch opening {
                 case .output:
-                    return relay.response(streamed, source: source, exchange: x)
+                    return relay.response(status: status, headers: answer.headers, source: source, exchange: x)
                 case .clientGone,
                     .broken where upstream.connections.isGone(channel):
                     await x.finish(.init(status: 499, reason: .clientClosed, extraFlags: [.clientClosed], brokeOff: true))
@@ -188,6 +198,7 @@ struct Forwarder: Sendable {
                     status: status, headers: answer.headers,
                     body: (try? await streamed.body.collect(upTo: config.maxUpstreamResponseBytes)) ?? ByteBuffer())
             }
+            if bedrock, let b = answer.body { answer.body = Bedrock.answer(b, status: status, headers: answer.headers, endpoint: x.dialect.endpoint) }
             if (300..<400).contains(status) {
                 // Redirects are never followed: one could carry the resource's credential anywhere.
                 await x.finish(.init(status: 502, reason: .upstreamError, extraFlags: [.upstreamRedirect]))

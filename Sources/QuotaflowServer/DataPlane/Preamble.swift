@@ -11,20 +11,39 @@ import QuotaflowCore
 final class UpstreamBody: @unchecked Sendable {
     private var iterator: HTTPClientResponse.Body.AsyncIterator
     private var held: [ByteBuffer] = []
+    /// Set for AWS event-stream answers (Bedrock): they are re-emitted as Anthropic SSE.
+    private var eventStream: EventStream.Decoder?
 
-    init(_ body: HTTPClientResponse.Body) { iterator = body.makeAsyncIterator() }
+    init(_ body: HTTPClientResponse.Body, eventStream: Bool = false) {
+        iterator = body.makeAsyncIterator()
+        self.eventStream = eventStream ? EventStream.Decoder() : nil
+    }
 
     /// The next chunk: held ones first, then the upstream's.
     func next() async throws -> ByteBuffer? {
         if !held.isEmpty { return held.removeFirst() }
-        return try await iterator.next()
+        return try await pull()
     }
 
     /// Reads a chunk that the relay will send later.
     func readAhead() async throws -> ByteBuffer? {
-        guard let chunk = try await iterator.next() else { return nil }
+        guard let chunk = try await pull() else { return nil }
         held.append(chunk)
         return chunk
+    }
+
+    /// The upstream's next chunk, or for an event stream the SSE of the next whole messages (a
+    /// message that fails its CRC, or a stream cut inside one, is an error: nothing of it is passed on).
+    private func pull() async throws -> ByteBuffer? {
+        guard eventStream != nil else { return try await iterator.next() }
+        while true {
+            guard let raw = try await iterator.next() else {
+                if eventStream!.pending > 0 { throw EventStream.DecodeError.messageCRC }
+                return nil
+            }
+            let sse = try eventStream!.feed(raw.readableBytesView).flatMap(Bedrock.sse)
+            if !sse.isEmpty { return ByteBuffer(bytes: sse) }
+        }
     }
 }
 

@@ -16,13 +16,13 @@ struct StreamRelay {
     let clock: any WallClock
     let totalTimeoutMs: Int64
 
-    func response(_ upstream: HTTPClientResponse, source: UpstreamBody, exchange: Exchange) -> Response {
+    func response(status upstreamStatus: UInt, headers upstreamHeaders: HTTPHeaders, source: UpstreamBody, exchange: Exchange) -> Response {
         var headers = HTTPFields()
-        headers[.contentType] = upstream.headers.first(name: "content-type") ?? "text/event-stream"
+        headers[.contentType] = upstreamHeaders.first(name: "content-type") ?? "text/event-stream"
         headers[.cacheControl] = "no-cache"
         let redactor = exchange.redactor
-        answers.addHeaders(&headers, exchange: exchange, upstream: upstream.headers, redactor: redactor)
-        let status = Int(upstream.status.code)
+        answers.addHeaders(&headers, exchange: exchange, upstream: upstreamHeaders, redactor: redactor)
+        let status = Int(upstreamStatus)
         let clock = self.clock
         let deadline = clock.nowMs() + totalTimeoutMs
         let format = exchange.dialect.streamFormat

@@ -29,8 +29,8 @@ enum UpstreamFailure: Error, Sendable, Equatable {
 /// The status, headers and (for non-streaming answers) body of an upstream response.
 struct UpstreamAnswer: Sendable {
     let status: UInt
-    let headers: HTTPHeaders
-    let body: ByteBuffer?
+    var headers: HTTPHeaders
+    var body: ByteBuffer?
     /// Why the body could not be read after the head arrived.
     var bodyError: (any Error)? = nil
 }

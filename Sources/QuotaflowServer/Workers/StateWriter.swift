@@ -2,6 +2,7 @@ import Logging
 import QuotaflowCore
 import QuotaflowStore
 import ServiceLifecycle
+import Synchronization
 
 /// The one way the system (not an admin) changes state: cooldowns and their audit entries, model
 /// cooldowns, approval requests, probe results, seat expiry. Jobs run one at a time, in order, each
@@ -13,6 +14,8 @@ final class StateWriter: Service, Sendable {
         let what: String
         let republish: Bool
         let body: @Sendable (SQLiteConnection) throws -> Void
+        /// Called once the change is written and, when asked, the catalog republished (or it failed).
+        var done: (@Sendable ((any Error)?) -> Void)? = nil
     }
 
     let state: AppState
@@ -25,20 +28,30 @@ final class StateWriter: Service, Sendable {
     }
 
     /// Queues a change and returns at once; it is written before the server stops.
-    func submit(_ what: String, republish: Bool = false, _ body: @escaping @Sendable (SQLiteConnection) throws -> Void) {
-        let job = Job(what: what, republish: republish, body: body)
+    func submit(
+        _ what: String, republish: Bool = false, done: (@Sendable ((any Error)?) -> Void)? = nil,
+        _ body: @escaping @Sendable (SQLiteConnection) throws -> Void
+    ) {
+        let job = Job(what: what, republish: republish, body: body, done: done)
         // After shutdown there is no queue: write on the caller's thread rather than lose it.
         if case .terminated = queue.yield(job) { runBlocking(job) }
     }
 
-    /// Runs a change through the queue and returns its result.
+    /// Runs a change through the queue and returns its result once it is written and, when asked,
+    /// the catalog republished: a caller that reads the catalog next sees the change.
     func perform<T: Sendable>(_ what: String, republish: Bool = false, _ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
-            submit(what, republish: republish) { conn in
-                do { c.resume(returning: try body(conn)) } catch {
-                    c.resume(throwing: error)
-                    throw error
+        let result = Mutex<T?>(nil)
+        return try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+            submit(
+                what, republish: republish,
+                done: { error in
+                    if let error { return c.resume(throwing: error) }
+                    guard let value = result.withLock({ $0 }) else { return c.resume(throwing: CancellationError()) }
+                    c.resume(returning: value)
                 }
+            ) { conn in
+                let value = try body(conn)
+                result.withLock { $0 = value }
             }
         }
     }
@@ -56,18 +69,32 @@ final class StateWriter: Service, Sendable {
     func run(_ job: Job) async {
         do {
             try await state.db.write { conn in try job.body(conn) }
-            if job.republish { try await state.reloadCatalog() }
         } catch {
             state.logger.error("could not record a state change", metadata: ["what": "\(job.what)", "error": "\(error)"])
+            job.done?(error)
+            return
         }
+        if job.republish {
+            do { try await state.reloadCatalog() } catch {
+                state.logger.error("could not republish the catalog", metadata: ["what": "\(job.what)", "error": "\(error)"])
+            }
+        }
+        job.done?(nil)
     }
 
     func runBlocking(_ job: Job) {
         do {
             try state.db.writeSync { conn in try conn.transaction { try job.body(conn) } }
-            if job.republish { try state.reloadCatalogSync() }
         } catch {
             state.logger.error("could not record a state change", metadata: ["what": "\(job.what)", "error": "\(error)"])
+            job.done?(error)
+            return
         }
+        if job.republish {
+            do { try state.reloadCatalogSync() } catch {
+                state.logger.error("could not republish the catalog", metadata: ["what": "\(job.what)", "error": "\(error)"])
+            }
+        }
+        job.done?(nil)
     }
 }

@@ -122,3 +122,18 @@ extension OAuthSettings: StoredJSON {
             scope: try r.required("scope", Stored.string))
     }
 }
+
+extension CloudSettings: StoredJSON {
+    public var stored: JSONValue { json() }
+
+    public init(stored r: StoredReader) throws(StorageError) {
+        var map: [String: String] = [:]
+        if let m = r.value("model_map") {
+            guard case .object(let members) = m else { throw StorageError(r.name("model_map"), "must be an object") }
+            for (k, v) in members { map[k] = try Stored.string(v, r.name("model_map.\(k)")) }
+        }
+        self.init(
+            region: try r.required("region", Stored.string), project: try r.required("project", Stored.string),
+            apiVersion: try r.required("api_version", Stored.string), modelMap: map, betas: try r.optional("betas", Stored.strings))
+    }
+}

@@ -55,7 +55,7 @@ extension SQLiteConnection {
     static let resourceColumns = """
         id, tenant_id, pool_id, name, kind, provider, wire_format, base_url, credential_hint, models_json, owner, attestation_json, \
         allowed_use, cost_basis_json, limits_json, lease_mode, probe_json, state, state_reason, state_changed_at, cooling_until, \
-        manual_hold, offer_id, credit_cap_micros, created_at, updated_at, egress_exempt, families, plan_json, oauth_json
+        manual_hold, offer_id, credit_cap_micros, created_at, updated_at, egress_exempt, families, plan_json, oauth_json, cloud_json
         """
 
     func resource(from row: Row) throws -> Resource {
@@ -77,7 +77,8 @@ extension SQLiteConnection {
             attestation: try row.optionalStored("attestation_json", Attestation.self), allowedUse: try row.string("allowed_use"),
             costBasis: try row.stored("cost_basis_json", CostBasis.self), limits: try row.stored("limits_json", ResourceLimits.self),
             leaseMode: try row.enumeration("lease_mode", LeaseMode.self), plan: plan,
-            oauth: try row.optionalStored("oauth_json", OAuthSettings.self), probe: try row.stored("probe_json", ProbeSettings.self),
+            oauth: try row.optionalStored("oauth_json", OAuthSettings.self), cloud: try row.optionalStored("cloud_json", CloudSettings.self),
+            probe: try row.stored("probe_json", ProbeSettings.self),
             state: try row.enumeration("state", ResourceState.self), stateReason: try row.string("state_reason"),
             stateChangedAt: try row.int("state_changed_at"), coolingUntil: try row.optionalInt("cooling_until"),
             manualHold: try row.bool("manual_hold"),
@@ -94,13 +95,13 @@ extension SQLiteConnection {
             .text(r.leaseMode.rawValue), .text(r.probe.storedText), .text(r.state.rawValue), .text(r.stateReason),
             .int(r.stateChangedAt), .int(r.coolingUntil), .bool(r.manualHold), .text(r.offerId), .int(r.creditCapMicros),
             .int(r.createdAt), .int(r.updatedAt), .bool(r.egressExempt), .text(r.families.map(\.rawValue).joined(separator: ",")),
-            .text(r.plan.storedText), .text(r.oauth?.storedText),
+            .text(r.plan.storedText), .text(r.oauth?.storedText), .text(r.cloud?.storedText),
         ]
     }
 
     public func insertResource(_ r: Resource, ciphertext: [UInt8]?) throws {
         try run(
-            "INSERT INTO resources (\(Self.resourceColumns), credential_ciphertext) VALUES (\(Array(repeating: "?", count: 31).joined(separator: ", ")))",
+            "INSERT INTO resources (\(Self.resourceColumns), credential_ciphertext) VALUES (\(Array(repeating: "?", count: 32).joined(separator: ", ")))",
             resourceValues(r) + [ciphertext.map { .blob($0) } ?? .null])
     }
 

@@ -1,0 +1,62 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import QuotaflowCore
+
+/// Probes of cloud platforms: a signed, free list call proves the credential and the route.
+extension Prober {
+    /// Bedrock: `GET /foundation-models?byProvider=Anthropic` on the control plane
+    /// (`bedrock.{region}` for the public runtime host, the base URL itself otherwise), SigV4-signed.
+    /// Models are not matched against the list: a resource maps client names to model or
+    /// inference-profile ids, and profiles are not in it.
+    func probeBedrock(_ r: RoutableResource, http: HTTPClient, run: Run, started: UInt64) async -> Run {
+        var run = run
+        func elapsed() -> Int64 { Int64((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000) }
+        func check(_ name: String, _ ok: Bool, _ detail: String) {
+            run.checks.append(["check": .string(name), "ok": .bool(ok), "detail": .string(detail)])
+        }
+        guard let credentials = SigV4.Credentials(credential: r.credential), let region = r.resource.cloud?.region,
+            var url = URLComponents(string: r.baseURL), let runtimeHost = url.host
+        else {
+            check("credential", false, "not ACCESS_KEY_ID:SECRET_ACCESS_KEY")
+            run.outcome.reason = "the Bedrock credential is not an access key pair"
+            return run
+        }
+        let host = runtimeHost.hasPrefix("bedrock-runtime.") ? "bedrock." + runtimeHost.dropFirst("bedrock-runtime.".count) : runtimeHost
+        url.host = host
+        let hostHeader = url.port.map { "\(host):\($0)" } ?? host
+        let path = url.percentEncodedPath + "/foundation-models"
+        let query = "byProvider=Anthropic"
+        var headers = HTTPHeaders()
+        headers.add(name: "host", value: hostHeader)
+        headers.add(name: "user-agent", value: "quotaflow-verifier")
+        for (name, value) in SigV4.sign(
+            method: "GET", host: hostHeader, path: path, query: query, headers: [], body: [], credentials: credentials, region: region,
+            service: "bedrock", nowMs: clock.nowMs())
+        {
+            headers.add(name: name, value: value)
+        }
+        let response: HTTPClientResponse
+        do {
+            (response, _) = try await send(
+                http, "\(url.scheme ?? "https")://\(hostHeader)\(path)?\(query)", method: .GET, headers: headers, body: nil)
+        } catch {
+            check("reachable", false, "the upstream could not be reached")
+            run.outcome = ProbeOutcome(ok: false, reason: "the upstream could not be reached", latencyMs: elapsed())
+            return run
+        }
+        let status = response.status.code
+        check("reachable", true, "answered in \(elapsed()) ms")
+        run.outcome = ProbeOutcome(ok: false, reason: "", status: Int(status), latencyMs: elapsed())
+        guard (200..<300).contains(status) else {
+            refuse(&run, status: status, headers: response.headers, what: "foundation-models list")
+            check("credential", false, run.outcome.reason)
+            return run
+        }
+        check("credential", true, "the signed foundation-models list was accepted")
+        run.outcome.ok = true
+        run.outcome.reason = "ok"
+        return run
+    }
+}
