@@ -35,6 +35,8 @@ public enum LedgerFlag: Sendable, Hashable, CustomStringConvertible {
     case upstreamRedirect
     /// Every resource that could serve was refused by the provider and failed its re-probe.
     case resourceRefused
+    /// The platform's content filter stopped the output or refused the prompt (Azure OpenAI).
+    case contentFiltered
 
     public var rawValue: String {
         switch self {
@@ -51,6 +53,7 @@ public enum LedgerFlag: Sendable, Hashable, CustomStringConvertible {
         case .upstreamBodyFailed: return "upstream_body_failed"
         case .upstreamRedirect: return "upstream_redirect"
         case .resourceRefused: return "resource_refused"
+        case .contentFiltered: return "content_filtered"
         }
     }
 
@@ -59,7 +62,7 @@ public enum LedgerFlag: Sendable, Hashable, CustomStringConvertible {
     static let simple: [String: LedgerFlag] = Dictionary(
         uniqueKeysWithValues: [
             LedgerFlag.fallback, .clientClosed, .abandoned, .usageMissing, .usageEstimated, .streamError, .streamUnterminated,
-            .streamInterrupted, .streamTimeout, .upstreamBodyFailed, .upstreamRedirect, .resourceRefused,
+            .streamInterrupted, .streamTimeout, .upstreamBodyFailed, .upstreamRedirect, .resourceRefused, .contentFiltered,
         ].map { ($0.rawValue, $0) })
 
     public init?(rawValue: String) {

@@ -24,8 +24,11 @@ struct Answers: Sendable {
         let status = Int(answer.status)
         let ok = (200..<300).contains(status)
         let whole = ok ? x.dialect.meter(body) : WholeAnswer()
+        let filtered = x.admission?.resource.resource.provider == .azure && Azure.filtered(Array(body.readableBytesView))
         await x.finish(
-            .init(status: status, reason: ok ? nil : .upstreamError, usage: whole.usage, servedModel: whole.model, responseId: whole.responseId))
+            .init(
+                status: status, reason: ok ? nil : .upstreamError, usage: whole.usage, servedModel: whole.model,
+                extraFlags: filtered ? [.contentFiltered] : [], responseId: whole.responseId))
         var headers = HTTPFields()
         headers[.contentType] = answer.headers.first(name: "content-type") ?? "application/json"
         addHeaders(&headers, exchange: x, upstream: answer.headers, redactor: redactor)

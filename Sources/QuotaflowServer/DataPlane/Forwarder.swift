@@ -49,6 +49,8 @@ struct Forwarder: Sendable {
                 try Bedrock.adapt(
                     &call, body: &body, resource: resource, endpoint: x.dialect.endpoint, model: plan.model, stream: x.parsed.stream, client: client,
                     nowMs: clock.nowMs())
+            } else if resource.resource.provider == .azure {
+                try Azure.adapt(&call, body: &body, resource: resource, endpoint: x.dialect.endpoint, model: plan.model)
             }
             let passthrough = resource.resource.leaseMode == .passthrough
             if passthrough {
@@ -62,7 +64,7 @@ struct Forwarder: Sendable {
                     let token = try await oauth.token(for: resource, rejected: refusedToken?.resourceId == resource.id ? refusedToken?.token : nil)
                     oauthToken = token
                     x.useSecret(token)
-                    for name in ["authorization", "x-api-key", "x-goog-api-key"] { call.headers.remove(name: name) }
+                    for name in ["authorization", "x-api-key", "x-goog-api-key", "api-key"] { call.headers.remove(name: name) }
                     call.headers.add(name: "authorization", value: "Bearer \(token)")
                 } catch {
                     cooldowns.cool(

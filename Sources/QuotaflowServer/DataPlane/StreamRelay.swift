@@ -27,16 +27,19 @@ struct StreamRelay {
         let deadline = clock.nowMs() + totalTimeoutMs
         let format = exchange.dialect.streamFormat
         let drop = exchange.plan.addedUsageOption
+        let azure = exchange.admission?.resource.resource.provider == .azure
         return Response(
             status: .init(code: status), headers: headers,
             body: ResponseBody { writer in
                 var meter = StreamMeter(format: format, dropUsageChunk: drop)
                 var scrub = StreamRedactor(redactor)
                 var clientGone = false
+                var filtered = false
                 /// A stream that ran to its end is charged its usage (the worst case when none came); one
                 /// that broke off, or carried an upstream error event, is charged what it delivered.
                 func outcome(_ status: Int, _ reason: ReasonCode?, _ flags: [LedgerFlag], brokeOff: Bool = false) -> Exchange.Outcome {
                     var flags = flags
+                    if filtered { flags.append(.contentFiltered) }
                     var status = status
                     var reason = reason
                     var brokeOff = brokeOff
@@ -63,6 +66,7 @@ struct StreamRelay {
                     while let chunk = try await source.next() {
                         if clock.nowMs() > deadline { throw StreamTimeout() }
                         let (out, terminal) = chunk.withUnsafeReadableBytes { meter.feed($0) }
+                        if azure && !filtered { filtered = Azure.filtered(Array(chunk.readableBytesView)) }
                         let safe = scrub.feed(out)
                         if terminal {
                             await exchange.finish(outcome(status, nil, []))

@@ -6,6 +6,44 @@ import QuotaflowCore
 
 /// Probes of cloud platforms: a signed, free list call proves the credential and the route.
 extension Prober {
+    /// Azure OpenAI: `GET {endpoint}/openai/models?api-version=...` with the api-key (or Entra token).
+    /// Deployments are named by the admin's model map, so models are not matched against the list.
+    func probeAzure(_ r: RoutableResource, http: HTTPClient, run: Run, started: UInt64) async -> Run {
+        var run = run
+        func elapsed() -> Int64 { Int64((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000) }
+        func check(_ name: String, _ ok: Bool, _ detail: String) {
+            run.checks.append(["check": .string(name), "ok": .bool(ok), "detail": .string(detail)])
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "user-agent", value: "quotaflow-verifier")
+        if r.resource.oauth != nil {
+            headers.add(name: "authorization", value: "Bearer \(run.credential)")
+        } else {
+            headers.add(name: "api-key", value: run.credential)
+        }
+        let version = SigV4.encode(r.resource.cloud?.apiVersion ?? "2024-10-21")
+        let response: HTTPClientResponse
+        do {
+            (response, _) = try await send(http, r.baseURL + "/openai/models?api-version=\(version)", method: .GET, headers: headers, body: nil)
+        } catch {
+            check("reachable", false, "the upstream could not be reached")
+            run.outcome = ProbeOutcome(ok: false, reason: "the upstream could not be reached", latencyMs: elapsed())
+            return run
+        }
+        let status = response.status.code
+        check("reachable", true, "answered in \(elapsed()) ms")
+        run.outcome = ProbeOutcome(ok: false, reason: "", status: Int(status), latencyMs: elapsed())
+        guard (200..<300).contains(status) else {
+            refuse(&run, status: status, headers: response.headers, what: "models list")
+            check("credential", false, run.outcome.reason)
+            return run
+        }
+        check("credential", true, "the models list was accepted")
+        run.outcome.ok = true
+        run.outcome.reason = "ok"
+        return run
+    }
+
     /// Bedrock: `GET /foundation-models?byProvider=Anthropic` on the control plane
     /// (`bedrock.{region}` for the public runtime host, the base URL itself otherwise), SigV4-signed.
     /// Models are not matched against the list: a resource maps client names to model or
