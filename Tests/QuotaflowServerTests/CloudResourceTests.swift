@@ -47,6 +47,18 @@ import Testing
             body: ["cloud": ["model_map": ["claude-sonnet-4-6": "global.anthropic.claude-sonnet-4-6-v1:0"]]], token: server.operatorToken)
         #expect(patched.status == 200 && patched.json["cloud"]?["model_map"]?["claude-sonnet-4-6"] == "global.anthropic.claude-sonnet-4-6-v1:0")
         #expect(patched.json["cloud"]?["region"] == "eu-central-1")
+        // Vertex AI: a project and region, and a service account key that parses.
+        let noProject = try await create([("provider", "vertex"), ("credential", "{}"), ("cloud", ["region": "us-east5"])])
+        #expect(noProject.status == 422 && noProject.json["field"] == "cloud.project")
+        let notAKey = try await create(
+            [
+                ("provider", "vertex"),
+                ("credential", #"{"client_email":"x@y","private_key":"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"}"#),
+                ("cloud", ["region": "us-east5", "project": "p-1"]),
+            ])
+        #expect(notAKey.status == 422 && notAKey.json["field"] == "credential" && !notAKey.text.contains("BEGIN"))
+        let vertex = try await create([("provider", "vertex"), ("credential", "not json"), ("cloud", ["region": "global", "project": "p-1"])])
+        #expect(vertex.status == 422 && vertex.json["field"] == "credential")
         let rotated = try await server.request(
             .POST, "/admin/v1/tenants/\(t.id)/resources/\(id)/rotate-credential", body: ["credential": "nope"], token: server.operatorToken)
         #expect(rotated.status == 422 && rotated.json["field"] == "credential")

@@ -23,6 +23,8 @@ class Azure(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     seen = []
     problems = []
+    entra_tokens = set()
+    minted = 0
 
     def log_message(self, *args):
         pass
@@ -38,8 +40,16 @@ class Azure(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def check(self):
+        auth = self.headers.get("authorization", "")
+        if auth.startswith("Bearer ") and not self.headers.get("api-key"):
+            # An Entra token, minted by the client-credentials flow below.
+            if auth[7:] in Azure.entra_tokens:
+                return "entra"
+            Azure.problems.append("stale entra token on %s" % self.path)
+            self.reply(401, {"error": {"code": "401", "message": "Access token is missing, invalid or expired."}})
+            return None
         key = self.headers.get("api-key")
-        if key not in KEYS or self.headers.get("authorization"):
+        if key not in KEYS or auth:
             Azure.problems.append("bad auth on %s" % self.path)
             self.reply(401, {"error": {"code": "401", "message": "Access denied due to invalid subscription key."}})
             return None
@@ -55,7 +65,18 @@ class Azure(BaseHTTPRequestHandler):
 
     def do_POST(self):
         url = urllib.parse.urlsplit(self.path)
-        body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))) or b"{}")
+        raw = self.rfile.read(int(self.headers.get("content-length", "0")))
+        if url.path == "/tenant-1/oauth2/v2.0/token":
+            form = dict(urllib.parse.parse_qsl(raw.decode()))
+            if (form.get("grant_type"), form.get("client_id"), form.get("client_secret"), form.get("scope")) != (
+                    "client_credentials", "app-id", "app-secret", "https://cognitiveservices.azure.com/.default"):
+                Azure.problems.append("bad token request %s" % sorted(form))
+                return self.reply(400, {"error": "invalid_client"})
+            Azure.minted += 1
+            token = "entra-%d" % Azure.minted
+            Azure.entra_tokens.add(token)
+            return self.reply(200, {"token_type": "Bearer", "expires_in": 3599, "access_token": token})
+        body = json.loads(raw or b"{}")
         key = self.check()
         if key is None:
             return
@@ -145,6 +166,30 @@ def test_the_openai_sdk_reaches_azure_deployments_unchanged():
         key = q.admin("POST", "/tenants/%s/projects/%s/keys" % (t, p), {"name": "k"})["key"]
         client = openai.OpenAI(base_url=q.base + "/v1", api_key=key, max_retries=0)
 
+        # An Entra application's tokens serve a deployment too (client credentials, refreshed like any OAuth token).
+        entra = q.admin("POST", "/tenants/%s/resources" % t, {
+            "pool_id": pool, "name": "entra", "kind": "api_key", "provider": "azure", "base_url": stub,
+            "oauth": {"token_url": stub + "/tenant-1/oauth2/v2.0/token", "client_id": "app-id", "client_secret": "app-secret",
+                      "grant": "client_credentials", "scope": "https://cognitiveservices.azure.com/.default"},
+            "models": ["gpt-4o"], "cloud": {"model_map": {"gpt-4o": "gpt-4o-prod"}},
+            "attestation": {"by": "tests", "at": "2026-01-01T00:00:00Z"}})
+        assert "app-secret" not in json.dumps(entra)
+        deadline = time.time() + 20
+        while q.admin("GET", "/tenants/%s/resources/%s" % (t, entra["id"]))["state"] != "active":
+            assert time.time() < deadline, q.admin("GET", "/tenants/%s/resources/%s/health" % (t, entra["id"]))
+            time.sleep(0.05)
+        q.admin("POST", "/tenants/%s/resources/%s/suspend" % (t, ids["serving"]), {"reason": "test the Entra resource alone"})
+        q.admin("POST", "/tenants/%s/resources/%s/suspend" % (t, ids["throttled"]), {"reason": "test the Entra resource alone"})
+        r = client.chat.completions.create(model="gpt-4o", max_tokens=16, messages=[{"role": "user", "content": "Hi"}])
+        assert r.choices[0].message.content == "Hello from Azure" and Azure.seen[-1]["key"] == "entra" and Azure.minted >= 1
+        q.admin("POST", "/tenants/%s/resources/%s/suspend" % (t, entra["id"]), {"reason": "done"})
+        for name in ("serving", "throttled"):
+            q.admin("POST", "/tenants/%s/resources/%s/resume" % (t, ids[name]), {})
+            deadline = time.time() + 20
+            while q.admin("GET", "/tenants/%s/resources/%s" % (t, ids[name]))["state"] != "active":
+                assert time.time() < deadline
+                time.sleep(0.05)
+
         # Two calls: whichever key is met first, a throttled one is cooled and the other serves.
         for _ in range(2):
             r = client.chat.completions.create(model="gpt-4o", max_tokens=16, messages=[{"role": "user", "content": "Hi"}])
@@ -172,7 +217,7 @@ def test_the_openai_sdk_reaches_azure_deployments_unchanged():
         by_endpoint = {}
         for r in served:
             by_endpoint.setdefault(r["endpoint"], []).append(r)
-        assert len(by_endpoint["chat.completions"]) == 4
+        assert len(by_endpoint["chat.completions"]) == 4, by_endpoint["chat.completions"]
         filtered = [r for r in by_endpoint["chat.completions"] if "content_filtered" in r["flags"]]
         # The stopped stream and the refused prompt are flagged; neither was retried elsewhere.
         assert len(filtered) == 2 and all(r["attempts"] == 1 for r in filtered), filtered

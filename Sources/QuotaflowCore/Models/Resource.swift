@@ -236,8 +236,10 @@ public struct OAuthSettings: Sendable, Equatable {
     public enum Grant: String, Sendable, CaseIterable {
         /// A refresh token the provider issued to the organisation; it may rotate on every refresh.
         case refreshToken = "refresh_token"
-        /// A client id and secret (service accounts).
+        /// A client id and secret (Entra applications, service accounts).
         case clientCredentials = "client_credentials"
+        /// A Google service account: a JWT signed with its private key (RFC 7523), for Vertex AI.
+        case jwtBearer = "jwt_bearer"
     }
 
     public var tokenURL: String

@@ -144,6 +144,12 @@ struct OAuthSecrets: JSONCodable {
 
     func json() -> JSONValue { settings.json() }
 
+    init(settings: OAuthSettings, clientSecret: String?, refreshToken: String?) {
+        self.settings = settings
+        self.clientSecret = clientSecret
+        self.refreshToken = refreshToken
+    }
+
     init(reading r: ObjectReader) throws {
         settings = try OAuthSettings(reading: r)
         clientSecret = try r.optional("client_secret", Field.string(maxLength: 4096))

@@ -67,6 +67,19 @@ struct ResourcesController {
                 throw FieldError("credential", "a passthrough seat stores no credential: each holder's client sends its own subscription token")
             }
         }
+        // A Vertex AI resource's credential is a service account key: its tokens are minted with the
+        // JWT-bearer grant and refreshed like any OAuth credential; the key file is the stored secret.
+        var vertexAccount: String?
+        if resource.provider == .vertex, let key = credential {
+            let account: ServiceAccount
+            do { account = try ServiceAccount(json: key) } catch {
+                throw ProblemError.invalid("credential", "the service account key \(error.description)")
+            }
+            resource.oauth = OAuthSettings(tokenURL: account.tokenURI, clientId: account.clientEmail, grant: .jwtBearer, scope: ServiceAccount.scope)
+            oauthSecrets = OAuthSecrets(settings: resource.oauth!, clientSecret: key, refreshToken: nil)
+            vertexAccount = account.clientEmail
+            credential = nil
+        }
         var ciphertext: [UInt8]?
         if let credential {
             resource.credentialHint = credentialHint(credential)
@@ -84,7 +97,7 @@ struct ResourcesController {
         }
         if resource.leaseMode == .passthrough { resource.credentialHint = "passthrough" }
         let oauthRow = try oauthSecrets.map { s in
-            resource.credentialHint = credentialHint(s.refreshToken ?? s.clientSecret ?? "")
+            resource.credentialHint = credentialHint(vertexAccount ?? s.refreshToken ?? s.clientSecret ?? "")
             return OAuthRow(
                 resourceId: resource.id, tenantId: tenantId,
                 refreshCiphertext: try s.refreshToken.map { try cipher.seal($0, context: "oauth-refresh:\(resource.id)") },
@@ -280,7 +293,15 @@ struct ResourcesController {
         var credential: String?
         var secrets: (refresh: String?, clientSecret: String?)?
         try validating {
-            if current.oauth != nil {
+            if current.provider == .vertex {
+                // A new service account key.
+                try body.rejectUnknown(["credential"])
+                let key = try body.required("credential", Self.credentialField)
+                do throws(ServiceAccount.Invalid) { _ = try ServiceAccount(json: key) } catch {
+                    throw FieldError("credential", "the service account key \(error.description)")
+                }
+                secrets = (nil, key)
+            } else if current.oauth != nil {
                 try body.rejectUnknown(["oauth"])
                 let o = try body.required("oauth") { value, name in try ObjectReader(value, path: name) }
                 try o.rejectUnknown(["refresh_token", "client_secret"])

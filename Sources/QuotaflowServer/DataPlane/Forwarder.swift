@@ -51,6 +51,8 @@ struct Forwarder: Sendable {
                     nowMs: clock.nowMs())
             } else if resource.resource.provider == .azure {
                 try Azure.adapt(&call, body: &body, resource: resource, endpoint: x.dialect.endpoint, model: plan.model)
+            } else if resource.resource.provider == .vertex {
+                try Vertex.adapt(&call, body: &body, resource: resource, endpoint: x.dialect.endpoint, model: plan.model, stream: x.parsed.stream)
             }
             let passthrough = resource.resource.leaseMode == .passthrough
             if passthrough {

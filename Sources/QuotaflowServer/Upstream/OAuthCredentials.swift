@@ -126,7 +126,14 @@ final class OAuthCredentials: Sendable {
         let cipher = state.cipher
         var form: [(String, String)] = [("grant_type", settings.grant.rawValue), ("client_id", settings.clientId)]
         do {
-            if let c = row.clientSecretCiphertext { form.append(("client_secret", try cipher.open(c, context: "oauth-secret:\(id)"))) }
+            if settings.grant == .jwtBearer {
+                // A service account: the secret is its key file, and the grant a JWT signed with its key.
+                guard let c = row.clientSecretCiphertext else { throw Failure(description: "no service account key is stored") }
+                let account = try ServiceAccount(json: try cipher.open(c, context: "oauth-secret:\(id)"))
+                form = [("grant_type", ServiceAccount.grantType), ("assertion", try account.assertion(nowMs: state.clock.nowMs()))]
+            } else if let c = row.clientSecretCiphertext {
+                form.append(("client_secret", try cipher.open(c, context: "oauth-secret:\(id)")))
+            }
             if settings.grant == .refreshToken {
                 guard let c = row.refreshCiphertext else { throw Failure(description: "no refresh token is stored") }
                 form.append(("refresh_token", try cipher.open(c, context: "oauth-refresh:\(id)")))
@@ -134,7 +141,7 @@ final class OAuthCredentials: Sendable {
         } catch {
             return try await failed(r, row: row, error: "the stored OAuth secrets cannot be decrypted", permanent: true)
         }
-        if !settings.scope.isEmpty { form.append(("scope", settings.scope)) }
+        if !settings.scope.isEmpty, settings.grant != .jwtBearer { form.append(("scope", settings.scope)) }
         refreshes.add(1, ordering: .relaxed)
         let answer: (status: UInt, body: ByteBuffer)
         do {

@@ -6,6 +6,49 @@ import QuotaflowCore
 
 /// Probes of cloud platforms: a signed, free list call proves the credential and the route.
 extension Prober {
+    /// Vertex AI: a token minted from the service account (done before this is called), then a free
+    /// token count for the resource's first model: Claude's `count-tokens:rawPredict`, Gemini's
+    /// `:countTokens`. Vertex lists no Claude models, so the count is the route's proof.
+    func probeVertex(_ r: RoutableResource, http: HTTPClient, run: Run, started: UInt64) async -> Run {
+        var run = run
+        func elapsed() -> Int64 { Int64((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000) }
+        func check(_ name: String, _ ok: Bool, _ detail: String) {
+            run.checks.append(["check": .string(name), "ok": .bool(ok), "detail": .string(detail)])
+        }
+        check("credential", true, "a token was minted from the service account")
+        let cloud = r.resource.cloud ?? CloudSettings()
+        let model = cloud.platformModel(r.resource.models.first { !$0.contains("*") } ?? "")
+        let base = r.baseURL + "/v1/projects/\(SigV4.encode(cloud.project))/locations/\(SigV4.encode(cloud.region))/publishers"
+        let (url, body): (String, JSONValue) =
+            r.resource.wireFormat == .gemini
+            ? (base + "/google/models/\(Vertex.segment(model)):countTokens", ["contents": [["role": "user", "parts": [["text": "ping"]]]]])
+            : (
+                base + "/anthropic/models/count-tokens:rawPredict",
+                ["model": .string(model), "anthropic_version": .string(Vertex.anthropicVersion), "messages": [["role": "user", "content": "ping"]]]
+            )
+        var headers = HTTPHeaders()
+        headers.add(name: "user-agent", value: "quotaflow-verifier")
+        headers.add(name: "authorization", value: "Bearer \(run.credential)")
+        let response: HTTPClientResponse
+        do { (response, _) = try await send(http, url, method: .POST, headers: headers, body: body) } catch {
+            check("reachable", false, "the upstream could not be reached")
+            run.outcome = ProbeOutcome(ok: false, reason: "the upstream could not be reached", latencyMs: elapsed())
+            return run
+        }
+        let status = response.status.code
+        check("reachable", true, "answered in \(elapsed()) ms")
+        run.outcome = ProbeOutcome(ok: false, reason: "", status: Int(status), latencyMs: elapsed())
+        guard (200..<300).contains(status) else {
+            refuse(&run, status: status, headers: response.headers, what: "token count")
+            check("route", false, run.outcome.reason)
+            return run
+        }
+        check("route", true, "a free token count for \(model) was answered")
+        run.outcome.ok = true
+        run.outcome.reason = "ok"
+        return run
+    }
+
     /// Azure OpenAI: `GET {endpoint}/openai/models?api-version=...` with the api-key (or Entra token).
     /// Deployments are named by the admin's model map, so models are not matched against the list.
     func probeAzure(_ r: RoutableResource, http: HTTPClient, run: Run, started: UInt64) async -> Run {
