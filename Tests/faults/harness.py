@@ -205,3 +205,38 @@ class Quotaflow:
         body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
         body.update(extra)
         return self.request("POST", "/v1/chat/completions", body, token=key, timeout=timeout)
+
+
+class JSONStub(BaseHTTPRequestHandler):
+    """A stub upstream's plumbing: HTTP/1.1, quiet, JSON answers."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body, headers=(), ctype="application/json"):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", ctype)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def start_stub(handler):
+    """Serves `handler` on a free loopback port; returns the server and its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, "http://127.0.0.1:%d" % server.server_address[1]
+
+
+def wait_active(q, tenant, resource, timeout=20):
+    """Waits until the verifier admits a resource; fails with its health otherwise."""
+    deadline = time.time() + timeout
+    while q.admin("GET", "/tenants/%s/resources/%s" % (tenant, resource))["state"] != "active":
+        assert time.time() < deadline, q.admin("GET", "/tenants/%s/resources/%s/health" % (tenant, resource))
+        time.sleep(0.05)

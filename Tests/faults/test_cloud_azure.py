@@ -6,38 +6,23 @@ stops a stream with `finish_reason: content_filter` halfway, refuses a prompt wi
 content-filter error, and throttles one of two keys (429 with Azure's rate-limit headers).
 """
 import json
-import threading
-import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import openai
 
-from harness import Quotaflow
+from harness import JSONStub, Quotaflow, start_stub, wait_active
 
 KEYS = {"azure-key-throttled", "azure-key-serving"}
 API_VERSION = "2024-10-21"
 
 
-class Azure(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Azure(JSONStub):
     seen = []
     problems = []
     entra_tokens = set()
     minted = 0
 
-    def log_message(self, *args):
-        pass
 
-    def reply(self, status, body, headers=()):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def check(self):
         auth = self.headers.get("authorization", "")
@@ -136,10 +121,7 @@ class Azure(BaseHTTPRequestHandler):
 
 
 def test_the_openai_sdk_reaches_azure_deployments_unchanged():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Azure)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    stub = "http://127.0.0.1:%d" % server.server_address[1]
+    server, stub = start_stub(Azure)
     q = Quotaflow(settings={"admission_spacing_ms": "0"}).start()
     try:
         t = q.admin("POST", "/tenants", {"name": "azure"})["id"]
@@ -158,10 +140,7 @@ def test_the_openai_sdk_reaches_azure_deployments_unchanged():
             assert "azure-key" not in json.dumps(r)
             ids[name] = r["id"]
         for rid in ids.values():
-            deadline = time.time() + 20
-            while q.admin("GET", "/tenants/%s/resources/%s" % (t, rid))["state"] != "active":
-                assert time.time() < deadline, q.admin("GET", "/tenants/%s/resources/%s/health" % (t, rid))
-                time.sleep(0.05)
+            wait_active(q, t, rid)
         p = q.admin("POST", "/tenants/%s/projects" % t, {"name": "p", "pool_ids": [pool]})["id"]
         key = q.admin("POST", "/tenants/%s/projects/%s/keys" % (t, p), {"name": "k"})["key"]
         client = openai.OpenAI(base_url=q.base + "/v1", api_key=key, max_retries=0)
@@ -174,10 +153,7 @@ def test_the_openai_sdk_reaches_azure_deployments_unchanged():
             "models": ["gpt-4o"], "cloud": {"model_map": {"gpt-4o": "gpt-4o-prod"}},
             "attestation": {"by": "tests", "at": "2026-01-01T00:00:00Z"}})
         assert "app-secret" not in json.dumps(entra)
-        deadline = time.time() + 20
-        while q.admin("GET", "/tenants/%s/resources/%s" % (t, entra["id"]))["state"] != "active":
-            assert time.time() < deadline, q.admin("GET", "/tenants/%s/resources/%s/health" % (t, entra["id"]))
-            time.sleep(0.05)
+        wait_active(q, t, entra["id"])
         q.admin("POST", "/tenants/%s/resources/%s/suspend" % (t, ids["serving"]), {"reason": "test the Entra resource alone"})
         q.admin("POST", "/tenants/%s/resources/%s/suspend" % (t, ids["throttled"]), {"reason": "test the Entra resource alone"})
         r = client.chat.completions.create(model="gpt-4o", max_tokens=16, messages=[{"role": "user", "content": "Hi"}])
@@ -185,10 +161,7 @@ def test_the_openai_sdk_reaches_azure_deployments_unchanged():
         q.admin("POST", "/tenants/%s/resources/%s/suspend" % (t, entra["id"]), {"reason": "done"})
         for name in ("serving", "throttled"):
             q.admin("POST", "/tenants/%s/resources/%s/resume" % (t, ids[name]), {})
-            deadline = time.time() + 20
-            while q.admin("GET", "/tenants/%s/resources/%s" % (t, ids[name]))["state"] != "active":
-                assert time.time() < deadline
-                time.sleep(0.05)
+            wait_active(q, t, ids[name])
 
         # Two calls: whichever key is met first, a throttled one is cooled and the other serves.
         for _ in range(2):

@@ -8,18 +8,15 @@ event-stream framing with CRCs, answers CountTokens, and throttles one of two ac
 import base64
 import json
 import struct
-import threading
-import time
 import urllib.parse
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import anthropic
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from harness import Quotaflow
+from harness import JSONStub, Quotaflow, start_stub, wait_active
 
 SECRETS = {"AKIDTHROTTLED": "throttled-secret-key", "AKIDSERVING": "serving-secret-key"}
 PROFILE = "us.anthropic.claude-sonnet-4-6-v1:0"
@@ -42,23 +39,11 @@ def chunk(event):
     return frame([(":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event")], body)
 
 
-class Bedrock(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Bedrock(JSONStub):
     seen = []
     bad_signatures = []
 
-    def log_message(self, *args):
-        pass
 
-    def reply(self, status, body, headers=()):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def verify(self, body):
         """Recomputes the signature with botocore from the signed headers only; returns the access key id."""
@@ -129,10 +114,7 @@ class Bedrock(BaseHTTPRequestHandler):
 
 
 def test_the_anthropic_sdk_reaches_claude_on_bedrock_unchanged():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Bedrock)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    stub = "http://127.0.0.1:%d" % server.server_address[1]
+    server, stub = start_stub(Bedrock)
     q = Quotaflow(settings={"admission_spacing_ms": "0"}).start()
     try:
         t = q.admin("POST", "/tenants", {"name": "cloud"})["id"]
@@ -150,10 +132,7 @@ def test_the_anthropic_sdk_reaches_claude_on_bedrock_unchanged():
             assert r["families"] == ["messages"] and "credential" not in r and SECRETS[akid] not in json.dumps(r)
             ids[name] = r["id"]
         for rid in ids.values():
-            deadline = time.time() + 20
-            while q.admin("GET", "/tenants/%s/resources/%s" % (t, rid))["state"] != "active":
-                assert time.time() < deadline, q.admin("GET", "/tenants/%s/resources/%s/health" % (t, rid))
-                time.sleep(0.05)
+            wait_active(q, t, rid)
         p = q.admin("POST", "/tenants/%s/projects" % t, {"name": "p", "pool_ids": [pool]})["id"]
         key = q.admin("POST", "/tenants/%s/projects/%s/keys" % (t, p), {"name": "k"})["key"]
         client = anthropic.Anthropic(base_url=q.base, api_key=key, max_retries=0)

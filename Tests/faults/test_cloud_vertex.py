@@ -10,10 +10,8 @@ no model in Claude's body, and answers one project's generation calls with 429 R
 """
 import base64
 import json
-import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import anthropic
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from google import genai
 from google.genai import types
 
-from harness import Quotaflow
+from harness import JSONStub, Quotaflow, start_stub, wait_active
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PEM = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
@@ -31,24 +29,14 @@ def b64url_decode(s):
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
 
 
-class Vertex(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Vertex(JSONStub):
     token_uri = None
     tokens = {}
     minted = 0
     problems = []
     seen = []
 
-    def log_message(self, *args):
-        pass
 
-    def reply(self, status, body, ctype="application/json"):
-        data = json.dumps(body).encode() if not isinstance(body, bytes) else body
-        self.send_response(status)
-        self.send_header("content-type", ctype)
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_POST(self):
         raw = self.rfile.read(int(self.headers.get("content-length", "0")))
@@ -106,7 +94,7 @@ class Vertex(BaseHTTPRequestHandler):
                 ("message_stop", {"type": "message_stop"}),
             ]
             data = "".join("event: %s\ndata: %s\n\n" % (e, json.dumps(d)) for e, d in events).encode()
-            return self.reply(200, data, "text/event-stream")
+            return self.reply(200, data, ctype="text/event-stream")
         usage = {"promptTokenCount": 8, "candidatesTokenCount": 4, "totalTokenCount": 12}
         if method == "countTokens":
             return self.reply(200, {"totalTokens": 8})
@@ -114,14 +102,11 @@ class Vertex(BaseHTTPRequestHandler):
                   "usageMetadata": usage, "modelVersion": model}
         if method == "generateContent":
             return self.reply(200, answer)
-        return self.reply(200, ("data: %s\r\n\r\n" % json.dumps(answer)).encode(), "text/event-stream")
+        return self.reply(200, ("data: %s\r\n\r\n" % json.dumps(answer)).encode(), ctype="text/event-stream")
 
 
 def test_anthropic_and_google_sdks_reach_claude_and_gemini_on_vertex():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Vertex)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    stub = "http://127.0.0.1:%d" % server.server_address[1]
+    server, stub = start_stub(Vertex)
     Vertex.token_uri = stub + "/token"
     account = json.dumps({"type": "service_account", "project_id": "test-project", "private_key_id": "key-1", "private_key": PEM,
                           "client_email": "quotaflow@test-project.iam.gserviceaccount.com", "token_uri": Vertex.token_uri})
@@ -147,10 +132,7 @@ def test_anthropic_and_google_sdks_reach_claude_and_gemini_on_vertex():
             assert "PRIVATE KEY" not in text and r["oauth"]["grant"] == "jwt_bearer", text
             ids[name] = r["id"]
         for rid in ids.values():
-            deadline = time.time() + 20
-            while q.admin("GET", "/tenants/%s/resources/%s" % (t, rid))["state"] != "active":
-                assert time.time() < deadline, q.admin("GET", "/tenants/%s/resources/%s/health" % (t, rid))
-                time.sleep(0.05)
+            wait_active(q, t, rid)
         p = q.admin("POST", "/tenants/%s/projects" % t, {"name": "p", "pool_ids": [pool]})["id"]
         key = q.admin("POST", "/tenants/%s/projects/%s/keys" % (t, p), {"name": "k"})["key"]
 

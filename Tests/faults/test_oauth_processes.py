@@ -9,13 +9,11 @@ import json
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import Quotaflow
+from harness import JSONStub, Quotaflow, start_stub, wait_active
 
 
-class Provider(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Provider(JSONStub):
     lock = threading.Lock()
     refresh = "rt-1"
     issued = 0
@@ -23,16 +21,7 @@ class Provider(BaseHTTPRequestHandler):
     presented = []
     reused = []
 
-    def log_message(self, *args):
-        pass
 
-    def reply(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def authorized(self):
         auth = self.headers.get("authorization", "")
@@ -74,10 +63,7 @@ class Provider(BaseHTTPRequestHandler):
 
 
 def test_two_processes_never_both_spend_a_refresh_token():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Provider)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = "http://127.0.0.1:%d" % server.server_address[1]
+    server, base = start_stub(Provider)
     settings = {"oauth_refresh_margin_ms": "300000", "admission_spacing_ms": "0"}
     a = Quotaflow(settings=settings).start()
     b = None
@@ -92,10 +78,7 @@ def test_two_processes_never_both_spend_a_refresh_token():
             "oauth": {"token_url": base + "/oauth/token", "client_id": "qf-client", "refresh_token": "rt-1"}})["id"]
         p = a.admin("POST", "/tenants/%s/projects" % t, {"name": "p", "pool_ids": [pool]})["id"]
         key = a.admin("POST", "/tenants/%s/projects/%s/keys" % (t, p), {"name": "k"})["key"]
-        deadline = time.time() + 20
-        while a.admin("GET", "/tenants/%s/resources/%s" % (t, r))["state"] != "active":
-            assert time.time() < deadline, "the OAuth resource was not admitted"
-            time.sleep(0.05)
+        wait_active(a, t, r)
         # The second process starts on the same database and sees the resource and its token.
         b = Quotaflow(directory=a.dir, token=a.token, settings=settings).start()
         statuses = []

@@ -123,9 +123,7 @@ struct Prober: Sendable {
             }
         }
         run.credential = credential
-        if res.provider == .bedrock { return await probeBedrock(r, http: http, run: run, started: started) }
-        if res.provider == .azure { return await probeAzure(r, http: http, run: run, started: started) }
-        if res.provider == .vertex { return await probeVertex(r, http: http, run: run, started: started) }
+        if res.provider.isCloud { return await probeCloud(r, http: http, run: run, started: started) }
         let modelsURL = Self.modelsURL(r)
         let response: HTTPClientResponse
         let body: ByteBuffer
