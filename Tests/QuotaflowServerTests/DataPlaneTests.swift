@@ -338,6 +338,8 @@ import Testing
         try await server.eventually("the slot to be freed") {
             server.gateway.engine.resourceSnapshot().values.allSatisfy { $0.inFlight == 0 }
         }
+        // The slot is freed just before the row is handed to the ledger writer.
+        try await server.eventually("the row") { try await !server.ledger(t.id).isEmpty }
         let row = try #require(try await server.ledger(t.id).first)
         #expect(row.status == 499 && row.reason == .clientClosed)
         // The request reached the upstream: it is charged its input estimate, flagged as estimated.
