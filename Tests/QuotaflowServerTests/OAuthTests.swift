@@ -150,7 +150,8 @@ final class OAuthStub: Sendable {
         #expect(health["oauth"]?["refresh_count"] == 4 && health["oauth"]?["failures"] == 0)
     }
 
-    @Test func anAPIThatRefusesEveryFreshTokenCostsOneRefreshPerRequestNotALoop() async throws {
+    /// A server with one admitted OAuth resource on a stub provider, and a key that reaches it.
+    func admitted() async throws -> (clock: ManualClock, server: TestServer, oauth: OAuthStub, t: TenantFixture, id: String, key: String) {
         let clock = ManualClock(nowMs: Self.start)
         let server = try await TestServer.start(clock: clock)
         let oauth = OAuthStub()
@@ -159,28 +160,25 @@ final class OAuthStub: Sendable {
         let id = try #require(try await resource(t, stub: stub).json["id"]?.stringValue)
         try await t.waitState(id, "active")
         let key = try await t.key(project: try await t.project())
+        return (clock, server, oauth, t, id, key.secret)
+    }
+
+    @Test func anAPIThatRefusesEveryFreshTokenCostsOneRefreshPerRequestNotALoop() async throws {
+        let (_, server, oauth, _, _, key) = try await admitted()
         let before = oauth.refreshes
         // From now on the provider accepts no token at all (a wrong audience, a disabled organisation).
         oauth.state.withLock { $0.refuseAll = true }
-        let r = try await server.chat(key: key.secret)
+        let r = try await server.chat(key: key)
         #expect(r.status >= 400)
         #expect(oauth.refreshes == before + 1, "one refresh and one retry, then the 401 is handled as any refusal")
     }
 
     @Test func aFailingRefreshSuspendsWithEvidenceAndBacksOff() async throws {
-        let clock = ManualClock(nowMs: Self.start)
-        let server = try await TestServer.start(clock: clock)
-        let oauth = OAuthStub()
-        let stub = try await oauth.start()
-        let t = try await TenantFixture.make(server)
-        let id = try #require(try await resource(t, stub: stub).json["id"]?.stringValue)
-        try await t.waitState(id, "active")
-        let p = try await t.project()
-        let key = try await t.key(project: p)
+        let (clock, server, oauth, t, id, key) = try await admitted()
         // The organisation's grant is revoked at the provider.
         oauth.state.withLock { $0.failWith = (400, "invalid_grant") }
         clock.advance(byMs: 3_600_000 + 1)
-        let refused = try await server.chat(key: key.secret)
+        let refused = try await server.chat(key: key)
         #expect(refused.status == 502 || refused.status == 503)
         #expect(!refused.text.contains("rt-") && !refused.text.contains("cs-very-secret"))
         try await t.waitState(id, "suspended")
@@ -191,7 +189,7 @@ final class OAuthStub: Sendable {
         #expect(health["oauth"]?["last_error"]?.stringValue?.contains("rt-") == false)
         // No tight loop: more requests during the backoff do not reach the token endpoint.
         let calls = oauth.state.withLock { $0.presented.count }
-        for _ in 0..<5 { _ = try await server.chat(key: key.secret) }
+        for _ in 0..<5 { _ = try await server.chat(key: key) }
         try await Task.sleep(for: .milliseconds(300))
         #expect(oauth.state.withLock { $0.presented.count } == calls)
         // An admin writes a new refresh token: verified again, in service.
@@ -203,7 +201,7 @@ final class OAuthStub: Sendable {
             .POST, "/admin/v1/tenants/\(t.id)/resources/\(id)/rotate-credential", body: ["oauth": ["refresh_token": "rt-fresh"]], token: t.adminKey)
         #expect(rotated.status == 200 && !rotated.text.contains("rt-fresh"))
         try await t.waitState(id, "active")
-        #expect((try await server.chat(key: key.secret)).status == 200)
+        #expect((try await server.chat(key: key)).status == 200)
     }
 
     @Test func badOAuthInputIsRefusedClearly() async throws {

@@ -33,9 +33,42 @@ import Testing
         return (home, env)
     }
 
-    @Test func claudeCodeRunsATurnAndTheLedgerCostsWhatItReports() async throws {
-        let claude = try await Self.binary(
+    /// One `claude -p "Say hello"` turn in a sandbox with `extra` environment; its exit status, output
+    /// and the JSON result line.
+    static func claudeTurn(_ extra: [String: String]) async throws -> (status: Int32, output: String, result: JSONValue) {
+        let claude = try await binary(
             "import claude_agent_sdk, pathlib; print(pathlib.Path(claude_agent_sdk.__file__).parent / '_bundled' / 'claude')")
+        let (home, env) = try sandbox(
+            ["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_ERROR_REPORTING": "1"]
+                .merging(extra) { _, new in new })
+        var environment = env
+        environment["CLAUDE_CONFIG_DIR"] = home + "/.claude"
+        let (status, output) = try await ChildProcess.run(
+            [
+                claude, "-p", "Say hello", "--model", "claude-sonnet-4-6", "--output-format", "json", "--bare", "--no-session-persistence",
+            ], environment: environment, directory: home + "/work")
+        let line = output.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? ""
+        return (status, output, (try? JSONParser.parse(Array(line.utf8))) ?? .null)
+    }
+
+    /// One `codex exec "Say hello"` turn against a `quotaflow` model provider whose settings are
+    /// `provider` (TOML inline-table members), in a sandbox with `environment`.
+    static func codexTurn(provider: String, environment extra: [String: String]) async throws -> (status: Int32, output: String) {
+        let codex = try await binary("import codex_cli_bin; print(codex_cli_bin.bundled_codex_path())")
+        let (home, env) = try sandbox(extra)
+        var environment = env
+        environment["CODEX_HOME"] = home + "/.codex"
+        try FileManager.default.createDirectory(atPath: home + "/.codex", withIntermediateDirectories: true)
+        let table =
+            #"model_providers.quotaflow={name="Quotaflow",wire_api="responses",request_max_retries=0,stream_max_retries=0,"# + provider + "}"
+        return try await ChildProcess.run(
+            [
+                codex, "exec", "--skip-git-repo-check", "--sandbox", "read-only", "--json", "-m", "gpt-5.4", "-c", "model_provider=quotaflow", "-c",
+                table, "-c", "analytics.enabled=false", "-c", "check_for_update_on_startup=false", "--disable", "plugins", "Say hello",
+            ], environment: environment, directory: home + "/work")
+    }
+
+    @Test func claudeCodeRunsATurnAndTheLedgerCostsWhatItReports() async throws {
         let server = try await TestServer.start()
         // Claude Code's own figures for this usage at Sonnet's list prices: $0.00678.
         let usage = SimulatedUsage(input: 1200, cached: 5000, cacheWrite5m: 100, cacheWrite1h: 200, output: 7)
@@ -45,20 +78,13 @@ import Testing
             .PUT, "/pricing", ["entries": [["model": "claude-sonnet-*", "input_per_mtok_micros": 3_000_000, "output_per_mtok_micros": 15_000_000]]])
         try await t.resource(provider: "anthropic", baseURL: up.url, models: ["claude-sonnet-4-6"])
         let key = try await t.key(project: try await t.project())
-        let (home, env) = try Self.sandbox([
-            "ANTHROPIC_BASE_URL": server.base, "ANTHROPIC_AUTH_TOKEN": key.secret, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-            "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_ERROR_REPORTING": "1", "ENABLE_PROMPT_CACHING_1H": "1",
+        let (status, output, result) = try await Self.claudeTurn([
+            "ANTHROPIC_BASE_URL": server.base, "ANTHROPIC_AUTH_TOKEN": key.secret, "ENABLE_PROMPT_CACHING_1H": "1",
         ])
-        var environment = env
-        environment["CLAUDE_CONFIG_DIR"] = home + "/.claude"
-        let (status, output) = try await ChildProcess.run(
-            [
-                claude, "-p", "Say hello", "--model", "claude-sonnet-4-6", "--output-format", "json", "--bare", "--no-session-persistence",
-            ], environment: environment, directory: home + "/work")
         #expect(status == 0, "claude exited \(status): \(output.suffix(2000))")
-        let line = output.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? ""
-        let result = try JSONParser.parse(Array(line.utf8))
-        #expect(result["is_error"] == false && result["result"]?.stringValue?.hasPrefix("Hello from the simulated provider") == true, "\(line)")
+        #expect(
+            result["is_error"] == false && result["result"]?.stringValue?.hasPrefix("Hello from the simulated provider") == true,
+            "\(output.suffix(2000))")
         let reported: Double
         switch result["total_cost_usd"] {
         case .double(let d): reported = d
@@ -74,8 +100,6 @@ import Testing
     }
 
     @Test func claudeCodePassesItsHoldersOwnSubscriptionThroughWithOneExtraHeader() async throws {
-        let claude = try await Self.binary(
-            "import claude_agent_sdk, pathlib; print(pathlib.Path(claude_agent_sdk.__file__).parent / '_bundled' / 'claude')")
         let server = try await TestServer.start()
         // The provider accepts only the holder's own subscription token; Quotaflow stores none.
         let ownToken = "sk-ant-oat01-the-holders-own-subscription-token"
@@ -87,28 +111,20 @@ import Testing
             kind: "seat", provider: "anthropic", baseURL: up.url, credential: "", models: ["claude-sonnet-4-6"],
             extra: [("plan", ["kind": "personal", "name": "Claude Max 5x"]), ("credential", .null)])
         let key = try await t.key(project: try await t.project())
-        let (home, env) = try Self.sandbox([
+        let (status, output, result) = try await Self.claudeTurn([
             "ANTHROPIC_BASE_URL": server.base, "ANTHROPIC_AUTH_TOKEN": ownToken, "ANTHROPIC_CUSTOM_HEADERS": "x-quotaflow-key: \(key.secret)",
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_ERROR_REPORTING": "1",
         ])
-        var environment = env
-        environment["CLAUDE_CONFIG_DIR"] = home + "/.claude"
-        let (status, output) = try await ChildProcess.run(
-            [
-                claude, "-p", "Say hello", "--model", "claude-sonnet-4-6", "--output-format", "json", "--bare", "--no-session-persistence",
-            ], environment: environment, directory: home + "/work")
         #expect(status == 0, "claude exited \(status): \(output.suffix(2000))")
         #expect(!output.contains(key.secret))
-        let line = output.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? ""
-        let result = try JSONParser.parse(Array(line.utf8))
-        #expect(result["is_error"] == false && result["result"]?.stringValue?.hasPrefix("Hello from the simulated provider") == true, "\(line)")
+        #expect(
+            result["is_error"] == false && result["result"]?.stringValue?.hasPrefix("Hello from the simulated provider") == true,
+            "\(output.suffix(2000))")
         let rows = try await server.ledger(t.id).filter { $0.endpoint == "messages" && $0.status == 200 }
         #expect(!rows.isEmpty && rows.allSatisfy { $0.resourceId == seat && $0.keyId == key.id })
         #expect(rows.first?.routeReason == .passthrough)
     }
 
     @Test func codexRunsATurnOverTheResponsesAPIAndTheLedgerMatchesItsUsage() async throws {
-        let codex = try await Self.binary("import codex_cli_bin; print(codex_cli_bin.bundled_codex_path())")
         let server = try await TestServer.start()
         let usage = SimulatedUsage(input: 600, cached: 400, output: 5, reasoning: 2)
         let up = try await StubUpstream.simulated(models: ["gpt-5.4"], usage: usage)
@@ -125,18 +141,8 @@ import Testing
             ])
         try await t.resource(baseURL: up.url + "/v1", models: ["gpt-5.4"], extra: [("families", ["responses"])])
         let key = try await t.key(project: try await t.project())
-        let (home, env) = try Self.sandbox(["QF_KEY": key.secret])
-        var environment = env
-        environment["CODEX_HOME"] = home + "/.codex"
-        try FileManager.default.createDirectory(atPath: home + "/.codex", withIntermediateDirectories: true)
-        let provider =
-            #"model_providers.quotaflow={name="Quotaflow",base_url="\#(server.base)/v1",env_key="QF_KEY",wire_api="responses","#
-            + #"request_max_retries=0,stream_max_retries=0}"#
-        let (status, output) = try await ChildProcess.run(
-            [
-                codex, "exec", "--skip-git-repo-check", "--sandbox", "read-only", "--json", "-m", "gpt-5.4", "-c", "model_provider=quotaflow", "-c",
-                provider, "-c", "analytics.enabled=false", "-c", "check_for_update_on_startup=false", "--disable", "plugins", "Say hello",
-            ], environment: environment, directory: home + "/work")
+        let (status, output) = try await Self.codexTurn(
+            provider: #"base_url="\#(server.base)/v1",env_key="QF_KEY""#, environment: ["QF_KEY": key.secret])
         #expect(status == 0, "codex exited \(status): \(output.suffix(2000))")
         let events = output.split(separator: "\n").compactMap { try? JSONParser.parse(Array($0.utf8)) }
         let message = events.first { $0["item"]?["type"] == "agent_message" }?["item"]?["text"]?.stringValue
@@ -156,7 +162,6 @@ import Testing
 
 extension RealAgentTests {
     @Test func codexPassesItsHoldersOwnTokenThroughWithEnvHTTPHeaders() async throws {
-        let codex = try await Self.binary("import codex_cli_bin; print(codex_cli_bin.bundled_codex_path())")
         let server = try await TestServer.start()
         let ownToken = "holders-own-chatgpt-access-token"
         let up = try await StubUpstream.simulated(credential: ownToken, models: ["gpt-5.4"])
@@ -167,18 +172,9 @@ extension RealAgentTests {
             kind: "seat", baseURL: up.url + "/v1", credential: "", models: ["gpt-5.4"],
             extra: [("families", ["responses"]), ("plan", ["kind": "personal", "name": "ChatGPT Plus"]), ("credential", .null)])
         let key = try await t.key(project: try await t.project())
-        let (home, env) = try Self.sandbox(["OWN_TOKEN": ownToken, "QUOTAFLOW_KEY": key.secret])
-        var environment = env
-        environment["CODEX_HOME"] = home + "/.codex"
-        try FileManager.default.createDirectory(atPath: home + "/.codex", withIntermediateDirectories: true)
-        let provider =
-            #"model_providers.quotaflow={name="Quotaflow",base_url="\#(server.base)/v1",env_key="OWN_TOKEN",wire_api="responses","#
-            + #"env_http_headers={"x-quotaflow-key"="QUOTAFLOW_KEY"},request_max_retries=0,stream_max_retries=0}"#
-        let (status, output) = try await ChildProcess.run(
-            [
-                codex, "exec", "--skip-git-repo-check", "--sandbox", "read-only", "--json", "-m", "gpt-5.4", "-c", "model_provider=quotaflow", "-c",
-                provider, "-c", "analytics.enabled=false", "-c", "check_for_update_on_startup=false", "--disable", "plugins", "Say hello",
-            ], environment: environment, directory: home + "/work")
+        let (status, output) = try await Self.codexTurn(
+            provider: #"base_url="\#(server.base)/v1",env_key="OWN_TOKEN",env_http_headers={"x-quotaflow-key"="QUOTAFLOW_KEY"}"#,
+            environment: ["OWN_TOKEN": ownToken, "QUOTAFLOW_KEY": key.secret])
         #expect(status == 0, "codex exited \(status): \(output.suffix(2000))")
         let events = output.split(separator: "\n").compactMap { try? JSONParser.parse(Array($0.utf8)) }
         #expect(events.contains { $0["item"]?["type"] == "agent_message" }, "\(output.suffix(2000))")
