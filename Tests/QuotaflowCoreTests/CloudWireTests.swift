@@ -95,6 +95,23 @@ import Testing
         #expect(SigV4.Credentials(credential: "only-one-part") == nil)
     }
 
+    @Test func anAWSKeyPairsSecretAndSessionTokenAreRedactedOnTheirOwn() {
+        let resource = Resource(
+            id: "r", tenantId: "t", poolId: "p", name: "b", kind: .apiKey, provider: .bedrock, wireFormat: .anthropic, baseURL: "http://x", models: []
+        )
+        let r = RoutableResource(
+            resource: resource, credential: "AKIDEXAMPLE:the-secret-access-key:the-session-token", baseURL: "http://x", price: nil)
+        let echoed = "The Canonical String ... x-amz-security-token:the-session-token ... secret the-secret-access-key"
+        let redacted = r.redactor.redact(echoed)
+        #expect(!redacted.contains("the-session-token") && !redacted.contains("the-secret-access-key"))
+        #expect(
+            Resource(
+                id: "r", tenantId: "t", poolId: "p", name: "b", kind: .apiKey, provider: .bedrock, wireFormat: .anthropic, baseURL: "", models: []
+            )
+            .accepts(betas: ["claude-code-20250219", "interleaved-thinking-2025-05-14"]))
+        #expect(!resource.accepts(betas: ["claude-code-20250219", "files-api-2025-04-14"]))
+    }
+
     static func frame(_ name: String) throws -> [UInt8] {
         Array(try Data(contentsOf: fixtures.appendingPathComponent("aws-eventstream/\(name).bin")))
     }

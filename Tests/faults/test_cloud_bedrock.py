@@ -18,7 +18,7 @@ from botocore.credentials import Credentials
 
 from harness import JSONStub, Quotaflow, start_stub, wait_active
 
-SECRETS = {"AKIDTHROTTLED": "throttled-secret-key", "AKIDSERVING": "serving-secret-key"}
+SECRETS = {"AKIDTHROTTLED": "throttled-secret-key", "AKIDSERVING": "serving-secret-key", "AKIDQUOTA": "quota-secret-key"}
 PROFILE = "us.anthropic.claude-sonnet-4-6-v1:0"
 
 
@@ -75,6 +75,10 @@ class Bedrock(JSONStub):
         model, action = urllib.parse.unquote(parts[2]), parts[3]
         request = json.loads(body)
         Bedrock.seen.append({"akid": akid, "model": model, "action": action, "body": request})
+        if akid == "AKIDQUOTA":
+            # Bedrock says "over quota" with a 400.
+            return self.reply(400, {"message": "Your account has reached its quota for this model."},
+                              [("x-amzn-ErrorType", "ServiceQuotaExceededException:http://internal.amazon.com/coral/com.amazon.bedrock/")])
         if akid == "AKIDTHROTTLED":
             return self.reply(429, {"message": "Too many requests, please wait before trying again."},
                               [("x-amzn-ErrorType", "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/")])
@@ -122,7 +126,7 @@ def test_the_anthropic_sdk_reaches_claude_on_bedrock_unchanged():
             {"model": "claude-sonnet-4-6", "input_per_mtok_micros": 3000000, "output_per_mtok_micros": 15000000}]})
         pool = q.admin("POST", "/tenants/%s/pools" % t, {"name": "cloud"})["id"]
         ids = {}
-        for name, akid in (("throttled", "AKIDTHROTTLED"), ("serving", "AKIDSERVING")):
+        for name, akid in (("throttled", "AKIDTHROTTLED"), ("quota", "AKIDQUOTA"), ("serving", "AKIDSERVING")):
             r = q.admin("POST", "/tenants/%s/resources" % t, {
                 "pool_id": pool, "name": name, "kind": "api_key", "provider": "bedrock", "base_url": stub,
                 "credential": "%s:%s" % (akid, SECRETS[akid]), "models": ["claude-sonnet-4-6"],
@@ -130,6 +134,7 @@ def test_the_anthropic_sdk_reaches_claude_on_bedrock_unchanged():
                 "cost_basis": {"type": "per_token", "input_per_mtok_micros": 0, "output_per_mtok_micros": 0},
                 "attestation": {"by": "tests", "at": "2026-01-01T00:00:00Z"}})
             assert r["families"] == ["messages"] and "credential" not in r and SECRETS[akid] not in json.dumps(r)
+            assert r["credential_hint"] == "…" + akid[-min(4, len(akid) // 4):], r["credential_hint"]
             ids[name] = r["id"]
         for rid in ids.values():
             wait_active(q, t, rid)
@@ -161,8 +166,11 @@ def test_the_anthropic_sdk_reaches_claude_on_bedrock_unchanged():
         assert [s["action"] for s in served] == ["invoke", "invoke-with-response-stream", "count-tokens"]
         assert served[1]["body"]["anthropic_beta"] == ["interleaved-thinking-2025-05-14"]
         assert any(s["akid"] == "AKIDTHROTTLED" for s in Bedrock.seen)
-        throttled = q.admin("GET", "/tenants/%s/resources/%s" % (t, ids["throttled"]))
-        assert throttled["state"] == "cooling", throttled
+        # Both limits (429 ThrottlingException, 400 ServiceQuotaExceededException) cooled their resource and failed over.
+        assert any(s["akid"] == "AKIDQUOTA" for s in Bedrock.seen)
+        for name in ("throttled", "quota"):
+            limited = q.admin("GET", "/tenants/%s/resources/%s" % (t, ids[name]))
+            assert limited["state"] == "cooling", limited
         rows = q.admin("GET", "/tenants/%s/ledger?limit=100" % t)["data"]
         ok = [r for r in rows if r["status"] == 200 and r["endpoint"] == "messages"]
         assert len(ok) == 2 and all(r["resource_id"] == ids["serving"] for r in ok), ok

@@ -21,8 +21,15 @@ from google.genai import types
 
 from harness import JSONStub, Quotaflow, start_stub, wait_active
 
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PEM = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+def make_key():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+
+
+KEY, PEM = make_key()
+ROTATED_KEY, ROTATED_PEM = make_key()
+ACCOUNTS = {"quotaflow@test-project.iam.gserviceaccount.com": ("key-1", KEY),
+            "rotated@test-project.iam.gserviceaccount.com": ("key-2", ROTATED_KEY)}
 
 
 def b64url_decode(s):
@@ -33,6 +40,7 @@ class Vertex(JSONStub):
     token_uri = None
     tokens = {}
     minted = 0
+    issuers = []
     problems = []
     seen = []
 
@@ -46,11 +54,12 @@ class Vertex(JSONStub):
             assertion = form.get("assertion", "")
             try:
                 header, claims, signature = assertion.split(".")
-                KEY.public_key().verify(b64url_decode(signature), ("%s.%s" % (header, claims)).encode(), padding.PKCS1v15(), hashes.SHA256())
                 h, c = json.loads(b64url_decode(header)), json.loads(b64url_decode(claims))
+                kid, key = ACCOUNTS[c["iss"]]
+                key.public_key().verify(b64url_decode(signature), ("%s.%s" % (header, claims)).encode(), padding.PKCS1v15(), hashes.SHA256())
                 assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
-                assert h["alg"] == "RS256" and h["kid"] == "key-1"
-                assert c["iss"] == "quotaflow@test-project.iam.gserviceaccount.com" and c["aud"] == Vertex.token_uri
+                assert h["alg"] == "RS256" and h["kid"] == kid and c["aud"] == Vertex.token_uri
+                Vertex.issuers.append(c["iss"])
                 assert c["scope"] == "https://www.googleapis.com/auth/cloud-platform" and 0 < c["exp"] - c["iat"] <= 3600
             except Exception as e:  # noqa: BLE001 - any flaw is a refusal, as at Google
                 Vertex.problems.append("bad assertion: %r" % e)
@@ -165,6 +174,14 @@ def test_anthropic_and_google_sdks_reach_claude_and_gemini_on_vertex():
         assert all(r["cost_micros"] == 60 + 90 and r["upstream_cost_micros"] == 0 for r in messages)
         gemini_rows = [r for r in rows if r["resource_id"] == ids["gemini"] and r["status"] == 200]
         assert len(gemini_rows) == 2 and all(r["cost_micros"] == 10 + 40 for r in gemini_rows), gemini_rows
+        # A new key for another account: its account and token endpoint take over, and it serves.
+        rotated = json.dumps({"type": "service_account", "private_key_id": "key-2", "private_key": ROTATED_PEM,
+                              "client_email": "rotated@test-project.iam.gserviceaccount.com", "token_uri": Vertex.token_uri})
+        r = q.admin("POST", "/tenants/%s/resources/%s/rotate-credential" % (t, ids["claude"]), {"credential": rotated})
+        assert r["oauth"]["client_id"] == "rotated@test-project.iam.gserviceaccount.com" and "PRIVATE" not in json.dumps(r)
+        wait_active(q, t, ids["claude"])
+        assert claude.messages.create(model="claude-sonnet-4-6", max_tokens=8, messages=[{"role": "user", "content": "Hi"}]).content[0].text
+        assert Vertex.issuers[-1] == "rotated@test-project.iam.gserviceaccount.com"
         with open("%s/server.log" % q.dir) as log:
             assert "PRIVATE KEY" not in log.read()
     finally:

@@ -56,7 +56,9 @@ public final class RoutableResource: Sendable {
         self.baseURL = baseURL
         self.price = price
         self.id = resource.id
-        self.redactor = SecretRedactor(secrets: [credential])
+        // An AWS key pair never travels whole: its secret and session token are redacted on their own.
+        let parts = resource.provider == .bedrock ? credential.split(separator: ":").dropFirst().map(String.init) : []
+        self.redactor = SecretRedactor(secrets: [credential] + parts)
         self.target = URLTarget(baseURL)
         self.egressChecked = egressChecked
     }

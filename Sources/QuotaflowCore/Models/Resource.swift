@@ -281,17 +281,21 @@ public struct CloudSettings: Sendable, Equatable {
     /// The platform id for a client model name.
     public func platformModel(_ model: String) -> String { modelMap[model] ?? model }
 
-    /// Betas Claude on Bedrock and on Vertex accept (Anthropic's and the platforms' documentation);
-    /// first-party-only ones (files, the code-execution and MCP tools, OAuth) are not among them.
+    /// Betas Claude on Bedrock and on Vertex accept, from the platforms' documentation and what
+    /// Claude Code sends them successfully (`claude-code-20250219`, interleaved and adaptive thinking,
+    /// effort); first-party-only ones (files, the code-execution and MCP tools, OAuth, the 1-hour cache
+    /// TTL, advanced tool use and tool search, which Bedrock answers "invalid beta flag") are not
+    /// among them. Models differ: a resource can list its own.
     public static let defaultBetas: [Provider: Set<String>] = [
         .bedrock: [
-            "computer-use-2024-10-22", "computer-use-2025-01-24", "token-efficient-tools-2025-02-19", "interleaved-thinking-2025-05-14",
-            "output-128k-2025-02-19", "dev-full-thinking-2025-05-14", "context-1m-2025-08-07", "context-management-2025-06-27",
-            "fine-grained-tool-streaming-2025-05-14", "tool-search-tool-2025-10-19", "effort-2025-11-24",
+            "claude-code-20250219", "computer-use-2024-10-22", "computer-use-2025-01-24", "token-efficient-tools-2025-02-19",
+            "interleaved-thinking-2025-05-14", "output-128k-2025-02-19", "dev-full-thinking-2025-05-14", "context-1m-2025-08-07",
+            "context-management-2025-06-27", "fine-grained-tool-streaming-2025-05-14", "effort-2025-11-24", "adaptive-thinking-2026-01-28",
         ],
         .vertex: [
-            "computer-use-2024-10-22", "computer-use-2025-01-24", "token-efficient-tools-2025-02-19", "interleaved-thinking-2025-05-14",
-            "output-128k-2025-02-19", "context-1m-2025-08-07", "context-management-2025-06-27", "fine-grained-tool-streaming-2025-05-14",
+            "claude-code-20250219", "computer-use-2024-10-22", "computer-use-2025-01-24", "token-efficient-tools-2025-02-19",
+            "interleaved-thinking-2025-05-14", "output-128k-2025-02-19", "context-1m-2025-08-07", "context-management-2025-06-27",
+            "fine-grained-tool-streaming-2025-05-14", "effort-2025-11-24", "adaptive-thinking-2026-01-28",
         ],
     ]
 

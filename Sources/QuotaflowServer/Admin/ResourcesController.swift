@@ -82,7 +82,7 @@ struct ResourcesController {
         }
         var ciphertext: [UInt8]?
         if let credential {
-            resource.credentialHint = credentialHint(credential)
+            resource.credentialHint = Self.hint((credential, resource.provider))
             ciphertext = try cipher.seal(credential, context: "resource:\(resource.id)")
         } else if let offer {
             resource.credentialHint = offer.credentialHint
@@ -109,6 +109,13 @@ struct ResourcesController {
             try env.audit(conn, who, tenant: tenantId, "resource.create", "resource", resource.id, Rep.resource(resource))
         }
         return JSONResponse.make(Rep.resource(resource), status: .created)
+    }
+
+    /// The hint people recognise a credential by: its last four characters, or for an AWS key pair
+    /// the access key id's (the secret and the session token are never part of it).
+    static func hint(_ c: (credential: String, provider: Provider)) -> String {
+        if c.provider == .bedrock, let keys = SigV4.Credentials(credential: c.credential) { return credentialHint(keys.accessKeyId) }
+        return credentialHint(c.credential)
     }
 
     /// A Bedrock credential is an AWS access key pair (and a session token for temporary credentials).
@@ -292,12 +299,13 @@ struct ResourcesController {
         // An OAuth resource takes new secrets (a refresh token, a client secret); others a new credential.
         var credential: String?
         var secrets: (refresh: String?, clientSecret: String?)?
+        var account: ServiceAccount?
         try validating {
             if current.provider == .vertex {
-                // A new service account key.
+                // A new service account key: its account and token endpoint replace the old ones.
                 try body.rejectUnknown(["credential"])
                 let key = try body.required("credential", Self.credentialField)
-                do throws(ServiceAccount.Invalid) { _ = try ServiceAccount(json: key) } catch {
+                do throws(ServiceAccount.Invalid) { account = try ServiceAccount(json: key) } catch {
                     throw FieldError("credential", "the service account key \(error.description)")
                 }
                 secrets = (nil, key)
@@ -319,11 +327,20 @@ struct ResourcesController {
         let ciphertext = try credential.map { try cipher.seal($0, context: "resource:\(id)") }
         let refreshCiphertext = try secrets?.refresh.map { try cipher.seal($0, context: "oauth-refresh:\(id)") }
         let secretCiphertext = try secrets?.clientSecret.map { try cipher.seal($0, context: "oauth-secret:\(id)") }
-        let hint = credentialHint(credential ?? secrets?.refresh ?? secrets?.clientSecret ?? "")
+        let hint = Self.hint(
+            credential.map { ($0, current.provider) } ?? (account?.clientEmail ?? secrets?.refresh ?? secrets?.clientSecret ?? "", .openai))
         let who = try context.admin
         let now = env.now
         var updated = current
         updated.credentialHint = hint
+        if let account {
+            updated.oauth = OAuthSettings(tokenURL: account.tokenURI, clientId: account.clientEmail, grant: .jwtBearer, scope: ServiceAccount.scope)
+            if !who.isOperator {
+                do { try await egress.validate(account.tokenURI) } catch {
+                    throw ProblemError.invalid("credential", "the key's token_uri \(error.description)")
+                }
+            }
+        }
         updated.updatedAt = now
         if !current.manualHold {
             updated.state = .pending

@@ -49,6 +49,11 @@ struct Forwarder: Sendable {
                 try Bedrock.adapt(
                     &call, body: &body, resource: resource, endpoint: x.dialect.endpoint, model: plan.model, stream: x.parsed.stream, client: client,
                     nowMs: clock.nowMs())
+                // AWS may echo a signed header back (a signature mismatch lists them): the session token too.
+                if let keys = SigV4.Credentials(credential: resource.credential) {
+                    x.useSecret(keys.secretAccessKey)
+                    if let token = keys.sessionToken { x.useSecret(token) }
+                }
             } else if resource.resource.provider == .azure {
                 try Azure.adapt(&call, body: &body, resource: resource, endpoint: x.dialect.endpoint, model: plan.model)
             } else if resource.resource.provider == .vertex {
@@ -131,7 +136,10 @@ struct Forwarder: Sendable {
                     tooLarge ? "the upstream answer is larger than \(config.maxUpstreamResponseBytes) bytes" : "the upstream answer broke off",
                     status: 502)
             }
-            let status = answer.status
+            // Bedrock answers a quota limit as 400 ServiceQuotaExceededException: a limit, not the client's error.
+            let status: UInt =
+                bedrock && answer.status == 400
+                    && (answer.headers.first(name: "x-amzn-errortype")?.hasPrefix("ServiceQuotaExceededException") ?? false) ? 429 : answer.status
             if status == 429 {
                 let now = clock.nowMs()
                 let limit = RateLimitCause.of(report, headers: answer.headers, now: now, config: config)

@@ -42,6 +42,15 @@ extension Prober {
         }
         var headers = call.headers
         headers.add(name: "user-agent", value: "quotaflow-verifier")
+        // Bedrock's control plane is another host than the base URL's: it passes the egress rule on its own.
+        var http = http
+        if r.resource.provider == .bedrock {
+            do { http = try await clients.client(for: URLTarget(call.url), checked: r.egressChecked, use: .whole) } catch {
+                check("egress", false, error.description)
+                run.outcome.reason = "the upstream address is not allowed: \(error.description)"
+                return run
+            }
+        }
         let response: HTTPClientResponse
         do { (response, _) = try await send(http, call.url, method: call.method, headers: headers, body: call.body) } catch {
             check("reachable", false, "the upstream could not be reached")
@@ -68,7 +77,13 @@ extension Prober {
         guard let credentials = SigV4.Credentials(credential: r.credential), let region = r.resource.cloud?.region,
             let url = URLComponents(string: r.baseURL), let runtimeHost = url.host
         else { return nil }
-        let host = runtimeHost.hasPrefix("bedrock-runtime.") ? "bedrock." + runtimeHost.dropFirst("bedrock-runtime.".count) : runtimeHost
+        // bedrock-runtime[-fips].{region}.amazonaws.com → bedrock[-fips].{region}...; a private endpoint is asked itself.
+        var host = runtimeHost
+        for (runtime, control) in [("bedrock-runtime-fips.", "bedrock-fips."), ("bedrock-runtime.", "bedrock.")] where runtimeHost.hasPrefix(runtime)
+        {
+            host = control + runtimeHost.dropFirst(runtime.count)
+            break
+        }
         let hostHeader = url.port.map { "\(host):\($0)" } ?? host
         let path = url.percentEncodedPath + "/foundation-models"
         let query = "byProvider=Anthropic"
