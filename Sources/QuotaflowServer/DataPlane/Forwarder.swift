@@ -77,8 +77,7 @@ struct Forwarder: Sendable {
                     cooldowns.cool(
                         resource, until: clock.nowMs() + config.defaultCooldownMs, status: nil, evidence: [("oauth", "\(error)")],
                         cause: "no OAuth access token")
-                    try await failOver(
-                        Refusal(.upstreamError, "the resource's OAuth token could not be refreshed", status: 502), attempt: x.nextAttempt())
+                    try await failOver(Refusal(.upstreamError, "the resource's OAuth token could not be refreshed", status: 502), attempt: attempt)
                     continue
                 }
             }
@@ -140,9 +139,10 @@ struct Forwarder: Sendable {
             let status: UInt =
                 bedrock && answer.status == 400
                     && (answer.headers.first(name: "x-amzn-errortype")?.hasPrefix("ServiceQuotaExceededException") ?? false) ? 429 : answer.status
-            if status == 429 {
+            // A 429's cause: a usage window's reset, a stated reset, or neither (see RateLimitCause).
+            let limit = status == 429 ? RateLimitCause.of(report, headers: answer.headers, now: clock.nowMs(), config: config) : nil
+            if let limit {
                 let now = clock.nowMs()
-                let limit = RateLimitCause.of(report, headers: answer.headers, now: now, config: config)
                 windows.limitHit(resource.resource, holder: holder, report: report, until: limit.until, cause: limit.cause, now: now)
                 if passthrough {
                     // The holder's own plan is at its limit: only their use of it cools, and they see the provider's answer.
@@ -159,8 +159,8 @@ struct Forwarder: Sendable {
                 if let streamed { _ = try? await streamed.body.collect(upTo: 1 << 20) }
                 let now = clock.nowMs()
                 let cooling: RateLimitCause
-                if status == 429 {
-                    cooling = RateLimitCause.of(report, headers: answer.headers, now: now, config: config)
+                if let limit {
+                    cooling = limit
                 } else {
                     let info = RateLimitInfo.parse(answer.headers.map { ($0.name, $0.value) }, nowMs: now)
                     let until = min(info.resetAt ?? now + config.defaultCooldownMs, now + config.maxCooldownMs)
