@@ -31,6 +31,10 @@ import Testing
         #expect(report.status == "allowed")
         #expect(report.limitedUntil == nil)
         #expect(report.readings.map(\.label) == ["5h", "7d", "7d_sonnet"])
+        #expect(
+            WindowHeaders.mayCarryWindows("Anthropic-Ratelimit-Unified-5h-Utilization")
+                && WindowHeaders.mayCarryWindows("X-Codex-Primary-Used-Percent"))
+        #expect(!WindowHeaders.mayCarryWindows("anthropic-ratelimit-requests-limit") && !WindowHeaders.mayCarryWindows("x-codex"))
     }
 
     @Test func aRejectedAnthropicWindowLimitsUntilTheLatestRefusingReset() {

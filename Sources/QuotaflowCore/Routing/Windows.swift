@@ -86,6 +86,23 @@ public enum WindowHeaders {
             || lowercasedName == "retry-after" || lowercasedName == "retry-after-ms"
     }
 
+    /// Whether a header could be a window header (`anthropic-ratelimit-unified-*`, `x-codex-*`), by a
+    /// case-insensitive prefix test that allocates nothing.
+    public static func mayCarryWindows(_ name: String) -> Bool {
+        func hasPrefix(_ prefix: StaticString) -> Bool {
+            let p = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
+            var i = 0
+            for b in name.utf8 {
+                if i == p.count { return true }
+                let lower = b >= 65 && b <= 90 ? b + 32 : b
+                if lower != p[i] { return false }
+                i += 1
+            }
+            return i == p.count
+        }
+        return hasPrefix("anthropic-ratelimit-unified-") || hasPrefix("x-codex-")
+    }
+
     public static func parse(_ headers: [(String, String)], nowMs: Int64) -> WindowReport {
         struct Partial {
             var utilization: Double?

@@ -31,12 +31,10 @@ struct HolderUsage: Sendable {
         let key = caller.key
         let keyCounter: BudgetKey = key.kind == .seat ? .seat(key.id) : .key(key.id)
         func budget(_ counter: BudgetKey, cap: Int64?, anchor: PeriodAnchor) -> JSONValue {
-            let c = engine.counterSnapshot(counter)
-            let period =
-                c.map { $0.period.contains(now) ? $0.period : BillingPeriod.containing(now, anchor: anchor) }
-                ?? BillingPeriod.containing(now, anchor: anchor)
-            let spent = c.map { $0.period.contains(now) ? $0.spent : 0 } ?? 0
-            let reserved = c.map { $0.period.contains(now) ? $0.reserved : 0 } ?? 0
+            // A counter of an ended period holds nothing of this one.
+            let c = engine.counterSnapshot(counter).flatMap { $0.period.contains(now) ? $0 : nil }
+            let period = c?.period ?? BillingPeriod.containing(now, anchor: anchor)
+            let (spent, reserved) = (c?.spent ?? 0, c?.reserved ?? 0)
             return .compact([
                 ("cap_micros", cap.map(JSONValue.int) ?? .null), ("spent_micros", .int(spent)), ("in_flight_micros", .int(reserved)),
                 ("remaining_micros", cap.map { .int(max(0, $0 - spent - reserved)) } ?? .null),

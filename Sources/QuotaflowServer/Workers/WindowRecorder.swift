@@ -37,6 +37,8 @@ final class WindowRecorder: Sendable {
     /// Takes in one answer's headers for the credential `holder` uses on `resource`; returns what they said.
     @discardableResult
     func observe(_ resource: Resource, holder: String, headers: HTTPHeaders, now: Int64) -> WindowReport {
+        // Most answers carry no subscription window: they cost one scan of the names, nothing more.
+        guard headers.contains(where: { WindowHeaders.mayCarryWindows($0.name) }) else { return WindowReport(readings: []) }
         let report = WindowHeaders.parse(headers.map { ($0.name, $0.value) }, nowMs: now)
         guard !report.isEmpty else { return report }
         let set = engine.observeWindows(resourceId: resource.id, holder: holder, report: report, now: now)

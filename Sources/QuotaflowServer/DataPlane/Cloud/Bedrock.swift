@@ -25,9 +25,9 @@ enum Bedrock {
             throw Refusal(.invalidRequest, "the request body is not a JSON object")
         }
         object.removeAll { $0.0 == "model" || $0.0 == "stream" }
-        if !object.contains(where: { $0.0 == "anthropic_version" }) { object.append(("anthropic_version", .string(anthropicVersion))) }
+        setDefault(&object, "anthropic_version", .string(anthropicVersion))
         let betas = (client[Messages.beta] ?? "").split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
-        if !betas.isEmpty, !object.contains(where: { $0.0 == "anthropic_beta" }) { object.append(("anthropic_beta", .strings(betas))) }
+        if !betas.isEmpty { setDefault(&object, "anthropic_beta", .strings(betas)) }
         let id = SigV4.encode(cloud.platformModel(model))
         let action: String
         if endpoint == "messages.count_tokens" {
@@ -55,6 +55,11 @@ enum Bedrock {
         for (name, value) in signed { h.add(name: name, value: value) }
         call.url = "\(target.scheme ?? "https")://\(hostHeader)\(path)"
         call.headers = h
+    }
+
+    /// Adds `key` to a JSON object unless the client already set it (its value wins, as in the SDKs).
+    static func setDefault(_ object: inout [(String, JSONValue)], _ key: String, _ value: JSONValue) {
+        if !object.contains(where: { $0.0 == key }) { object.append((key, value)) }
     }
 
     /// A whole answer in Anthropic's shapes: CountTokens' `inputTokens` as `input_tokens`, and

@@ -33,7 +33,7 @@ enum Vertex {
                 object.removeAll { $0.0 == "model" }
                 call.url = base + "/anthropic/models/\(segment(platform)):\(stream ? "streamRawPredict" : "rawPredict")"
             }
-            if !object.contains(where: { $0.0 == "anthropic_version" }) { object.append(("anthropic_version", .string(anthropicVersion))) }
+            Bedrock.setDefault(&object, "anthropic_version", .string(anthropicVersion))
             body = JSONWriter.bytes(.object(object))
             call.headers.remove(name: "anthropic-version")
         case .gemini:
