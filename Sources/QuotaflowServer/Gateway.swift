@@ -52,7 +52,7 @@ public final class Gateway: Sendable {
         self.migrationsAppliedFlag = Atomic(applied)
         try counters.recomputeNow()
         let counters = self.counters
-        state.onReload { old, new in counters.catalogChanged(old: old, new: new) }
+        state.onPublish { old, new, changes in counters.catalogChanged(old: old, new: new, changes: changes) }
     }
 
     public var migrationsApplied: Bool { migrationsAppliedFlag.load(ordering: .relaxed) }

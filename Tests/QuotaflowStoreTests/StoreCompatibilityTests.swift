@@ -49,7 +49,7 @@ import Testing
         #expect(seat.probe == ProbeSettings(completion: true, model: "fast-model", waiver: Waiver(by: "cto", note: "relay")))
         let overflow = try #require(resources.first { $0.kind == .overflow })
         #expect(overflow.creditCapMicros == 100_000_000 && overflow.offerId != nil)
-        #expect(try conn.allResourcesWithCiphertext().allSatisfy { ($0.ciphertext == nil) == ($0.resource.kind == .overflow) })
+        #expect(try conn.routableResourceRows().allSatisfy { ($0.ciphertext == nil) == ($0.resource.kind == .overflow) })
         #expect(try conn.resourceHealth(id: key.id).consecutiveOK >= 1)
         #expect(try conn.probes(tenantId: t, resourceId: key.id, limit: 10).allSatisfy { $0.trigger == .admission || $0.trigger == .schedule })
         let offers = try conn.offers()
@@ -65,10 +65,11 @@ import Testing
         let keys = try conn.projectKeys(tenantId: t, projectId: checkout.id)
         #expect(keys.count == 2 && keys.contains { $0.revokedAt != nil })
         #expect(keys.first { $0.name == "svc" }?.allowedModels == ["fast-model", "stream-model"])
-        #expect(try conn.allLiveProjectKeys().count == 2 && conn.revokedKeyDigests().count == 1)
+        let keyRows = try conn.projectKeysWithDigest()
+        #expect(keyRows.filter { $0.key.revokedAt == nil }.count == 2 && keyRows.filter { $0.key.revokedAt != nil }.count == 1)
         let seats = try conn.seats(tenantId: t, projectId: checkout.id)
         #expect(seats.count == 2 && seats.contains { $0.previousValidUntil != nil } && seats.contains { $0.revokedAt != nil })
-        #expect(try conn.allSeatDigests().contains { $0.previousDigest != nil })
+        #expect(try conn.seatsWithDigests().contains { $0.previousDigest != nil })
         let approvals = try conn.approvals(tenantId: t, status: nil)
         #expect(approvals.map(\.status).sorted { $0.rawValue < $1.rawValue } == [.approved, .denied, .open])
         let hooks = try conn.webhooks(tenantId: t)
@@ -104,7 +105,7 @@ import Testing
             try conn.execute("UPDATE resources SET state = 'melted' WHERE name = 'team-key'")
         }
         #expect(throws: StorageError.self) { try db.readSync { conn in try conn.allTenants() } }
-        #expect(throws: StorageError.self) { try db.readSync { conn in try conn.allResourcesWithCiphertext() } }
+        #expect(throws: StorageError.self) { try db.readSync { conn in try conn.routableResourceRows() } }
         // Extra members written by a newer version are tolerated.
         try db.writeSync { conn in
             let t = try #require(try conn.query("SELECT id FROM tenants").first).string("id")

@@ -1,3 +1,4 @@
+import HashTreeCollections
 import Synchronization
 
 /// Resource selection and the resource board's operations.

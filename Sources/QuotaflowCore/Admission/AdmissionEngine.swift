@@ -1,3 +1,4 @@
+import HashTreeCollections
 import Synchronization
 
 /// What admission decided for one request.

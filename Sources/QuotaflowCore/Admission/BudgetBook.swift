@@ -1,3 +1,5 @@
+import HashTreeCollections
+
 /// One budget counter: this period's spend and holds, with the rollover carried in.
 public struct BudgetCounter: Sendable, Equatable {
     public var anchor: PeriodAnchor

@@ -1,3 +1,5 @@
+import HashTreeCollections
+
 /// A data-plane credential after lookup: a project key or a virtual seat. A class, so the hot path
 /// passes one reference instead of copying (and retaining) every field.
 public final class DataPlaneKey: Sendable {
@@ -49,8 +51,10 @@ public final class RoutableResource: Sendable {
     /// Where calls go, and whether the egress policy applies (tenant-set URLs) or not (the operator's).
     public let target: URLTarget?
     public let egressChecked: Bool
+    /// Where the resource stands in its tenant's list: the order it was added in.
+    public let position: Int64
 
-    public init(resource: Resource, credential: String, baseURL: String, price: TokenPrice?, egressChecked: Bool = true) {
+    public init(resource: Resource, credential: String, baseURL: String, price: TokenPrice?, egressChecked: Bool = true, position: Int64 = 0) {
         self.resource = resource
         self.credential = credential
         self.baseURL = baseURL
@@ -61,50 +65,81 @@ public final class RoutableResource: Sendable {
         self.redactor = SecretRedactor(secrets: [credential] + parts)
         self.target = URLTarget(baseURL)
         self.egressChecked = egressChecked
+        self.position = position
     }
 }
 
-/// An immutable snapshot of everything the data plane reads, rebuilt after each admin change.
+/// An immutable snapshot of everything the data plane reads.
 ///
-/// Requests read the current snapshot without touching the database; changes publish a new one
-/// before the admin call returns, so a revoke takes effect at once.
+/// Requests read the current snapshot without touching the database. An admin change does not
+/// rebuild it: a `CatalogDraft` replaces the changed objects in persistent hash tries (structure
+/// shared with the previous snapshot), so a change costs the same at any catalog size, and the new
+/// snapshot is published before the admin call returns, so a revoke takes effect at once.
 public final class Catalog: Sendable {
-    public let tenants: [String: Tenant]
-    public let projects: [String: Project]
-    public let keys: [String: DataPlaneKey]
+    public let tenants: TreeDictionary<String, Tenant>
+    public let projects: TreeDictionary<String, Project>
+    /// Live data-plane keys and seats by digest (a rotated seat's previous key too, until it lapses).
+    public let keys: TreeDictionary<String, DataPlaneKey>
     /// Digests of revoked keys, so they are answered `key_revoked` rather than "unknown".
-    public let revoked: [String: String]
-    public let resourcesByTenant: [String: [RoutableResource]]
-    public let pricing: [String: PricingTable]
-    public let offers: [String: OverflowOffer]
+    public let revoked: TreeDictionary<String, String>
+    /// Routable resources of each tenant, in the order they were added.
+    public let resourcesByTenant: TreeDictionary<String, [RoutableResource]>
+    public let pricing: TreeDictionary<String, PricingTable>
+    public let offers: TreeDictionary<String, OverflowOffer>
     /// Open approval requests and grants in force, by project.
-    public let approvals: [String: [Approval]]
+    public let approvals: TreeDictionary<String, [Approval]>
     /// Data-plane keys and seats by id (the current key of each).
-    public let keysById: [String: DataPlaneKey]
-    public let resourcesById: [String: RoutableResource]
+    public let keysById: TreeDictionary<String, DataPlaneKey>
+    public let resourcesById: TreeDictionary<String, RoutableResource>
+    /// Project and key ids of each tenant, so a tenant's report reads its own objects only.
+    public let projectIdsByTenant: TreeDictionary<String, TreeSet<String>>
+    public let keyIdsByTenant: TreeDictionary<String, TreeSet<String>>
+    /// The digests each key or seat id occupies (live or revoked), so a change replaces them all.
+    let digestsById: TreeDictionary<String, [String]>
+    /// Decrypted offer credentials, for overflow resources that draw on them.
+    let offerCredentials: TreeDictionary<String, String>
 
-    public init(
+    init(_ d: CatalogDraft) {
+        tenants = d.tenants
+        projects = d.projects
+        keys = d.keys
+        revoked = d.revoked
+        resourcesByTenant = d.resourcesByTenant
+        pricing = d.pricing
+        offers = d.offers
+        approvals = d.approvals
+        keysById = d.keysById
+        resourcesById = d.resourcesById
+        projectIdsByTenant = d.projectIdsByTenant
+        keyIdsByTenant = d.keyIdsByTenant
+        digestsById = d.digestsById
+        offerCredentials = d.offerCredentials
+    }
+
+    /// A snapshot from plain dictionaries (tests and tools); the server builds its own through drafts.
+    public convenience init(
         tenants: [String: Tenant] = [:], projects: [String: Project] = [:], keys: [String: DataPlaneKey] = [:],
         revoked: [String: String] = [:], resourcesByTenant: [String: [RoutableResource]] = [:], pricing: [String: PricingTable] = [:],
         offers: [String: OverflowOffer] = [:], approvals: [String: [Approval]] = [:]
     ) {
-        self.tenants = tenants
-        self.projects = projects
-        self.keys = keys
-        self.revoked = revoked
-        self.resourcesByTenant = resourcesByTenant
-        self.pricing = pricing
-        self.offers = offers
-        self.approvals = approvals
-        var byId: [String: DataPlaneKey] = [:]
-        for k in keys.values where k.validUntil == nil { byId[k.id] = k }
-        self.keysById = byId
-        var resources: [String: RoutableResource] = [:]
-        for list in resourcesByTenant.values { for r in list { resources[r.id] = r } }
-        self.resourcesById = resources
+        var d = CatalogDraft()
+        for t in tenants.values { d.setTenant(t) }
+        for p in projects.values { d.setProject(p, id: p.id) }
+        var byId: [String: [(String, DataPlaneKey?)]] = [:]
+        for (digest, k) in keys { byId[k.id, default: []].append((digest, k)) }
+        for (digest, id) in revoked { byId[id, default: []].append((digest, nil)) }
+        for (id, entries) in byId { d.setKey(id: id, tenantId: entries.compactMap { $0.1?.tenantId }.first ?? "", digests: entries) }
+        for list in resourcesByTenant.values { for r in list { d.setResource(r, id: r.id) } }
+        for (id, table) in pricing { d.setPricing(table, tenantId: id) }
+        for (id, o) in offers { d.setOffer(o, credential: "", id: id) }
+        for (id, list) in approvals { d.setApprovals(list, projectId: id) }
+        self.init(d)
     }
 
     public static let empty = Catalog()
+
+    /// A draft to change this snapshot; `publish()` makes the next one. This one is untouched.
+    public func draft() -> CatalogDraft { CatalogDraft(self) }
 
     /// The project and its ancestors, innermost first. Stops at cycles.
     public func projectChain(_ projectId: String) -> [Project] {
@@ -120,6 +155,149 @@ public final class Catalog: Sendable {
     public func resource(_ id: String, tenantId: String) -> RoutableResource? {
         guard let r = resourcesById[id], r.resource.tenantId == tenantId else { return nil }
         return r
+    }
+
+    /// The tenant's projects (its own index: the cost does not grow with other tenants).
+    public func projects(ofTenant tenantId: String) -> [Project] {
+        (projectIdsByTenant[tenantId] ?? []).compactMap { projects[$0] }
+    }
+
+    /// The tenant's live keys and seats, by id.
+    public func keys(ofTenant tenantId: String) -> [DataPlaneKey] {
+        (keyIdsByTenant[tenantId] ?? []).compactMap { keysById[$0] }
+    }
+
+    /// The decrypted credential of an overflow offer.
+    public func offerCredential(_ id: String) -> String? { offerCredentials[id] }
+}
+
+/// A catalog being changed: the same persistent maps, replaced object by object. Each setter costs
+/// about log(n) in its map (plus, for a resource, the size of its tenant's list), never the catalog.
+public struct CatalogDraft: Sendable {
+    public private(set) var tenants: TreeDictionary<String, Tenant> = [:]
+    public private(set) var projects: TreeDictionary<String, Project> = [:]
+    public private(set) var keys: TreeDictionary<String, DataPlaneKey> = [:]
+    public private(set) var revoked: TreeDictionary<String, String> = [:]
+    public private(set) var resourcesByTenant: TreeDictionary<String, [RoutableResource]> = [:]
+    public private(set) var pricing: TreeDictionary<String, PricingTable> = [:]
+    public private(set) var offers: TreeDictionary<String, OverflowOffer> = [:]
+    public private(set) var approvals: TreeDictionary<String, [Approval]> = [:]
+    public private(set) var keysById: TreeDictionary<String, DataPlaneKey> = [:]
+    public private(set) var resourcesById: TreeDictionary<String, RoutableResource> = [:]
+    var projectIdsByTenant: TreeDictionary<String, TreeSet<String>> = [:]
+    var keyIdsByTenant: TreeDictionary<String, TreeSet<String>> = [:]
+    var digestsById: TreeDictionary<String, [String]> = [:]
+    var offerCredentials: TreeDictionary<String, String> = [:]
+
+    public init() {}
+
+    init(_ c: Catalog) {
+        tenants = c.tenants
+        projects = c.projects
+        keys = c.keys
+        revoked = c.revoked
+        resourcesByTenant = c.resourcesByTenant
+        pricing = c.pricing
+        offers = c.offers
+        approvals = c.approvals
+        keysById = c.keysById
+        resourcesById = c.resourcesById
+        projectIdsByTenant = c.projectIdsByTenant
+        keyIdsByTenant = c.keyIdsByTenant
+        digestsById = c.digestsById
+        offerCredentials = c.offerCredentials
+    }
+
+    public func publish() -> Catalog { Catalog(self) }
+
+    public func offerCredential(_ id: String) -> String? { offerCredentials[id] }
+
+    public mutating func setTenant(_ t: Tenant) { tenants[t.id] = t }
+
+    public mutating func removeTenant(_ id: String) { tenants[id] = nil }
+
+    /// Puts (or, with `nil`, removes) a project.
+    public mutating func setProject(_ p: Project?, id: String) {
+        if let old = projects[id], old.tenantId != p?.tenantId { projectIdsByTenant[old.tenantId]?.remove(id) }
+        projects[id] = p
+        if let p { projectIdsByTenant[p.tenantId, default: []].insert(id) }
+    }
+
+    /// Replaces every digest a key or seat occupies: `nil` marks a digest revoked. An empty list
+    /// removes the key.
+    public mutating func setKey(id: String, tenantId: String, digests: [(digest: String, key: DataPlaneKey?)]) {
+        for digest in digestsById[id] ?? [] {
+            keys[digest] = nil
+            revoked[digest] = nil
+        }
+        keysById[id] = nil
+        keyIdsByTenant[tenantId]?.remove(id)
+        digestsById[id] = digests.isEmpty ? nil : digests.map(\.digest)
+        for (digest, key) in digests {
+            guard let key else {
+                revoked[digest] = id
+                continue
+            }
+            keys[digest] = key
+            if key.validUntil == nil {
+                keysById[id] = key
+                keyIdsByTenant[tenantId, default: []].insert(id)
+            }
+        }
+    }
+
+    /// Puts (or, with `nil`, removes) a routable resource; a tenant's list stays in the order they were added.
+    public mutating func setResource(_ r: RoutableResource?, id: String) {
+        if let old = resourcesById[id] {
+            let tenantId = old.resource.tenantId
+            var list = resourcesByTenant[tenantId] ?? []
+            list.removeAll { $0.id == id }
+            resourcesByTenant[tenantId] = list.isEmpty ? nil : list
+        }
+        resourcesById[id] = r
+        guard let r else { return }
+        var list = resourcesByTenant[r.resource.tenantId] ?? []
+        let at = list.firstIndex { ($0.position, $0.id) > (r.position, r.id) } ?? list.endIndex
+        list.insert(r, at: at)
+        resourcesByTenant[r.resource.tenantId] = list
+    }
+
+    public mutating func setPricing(_ table: PricingTable?, tenantId: String) { pricing[tenantId] = table }
+
+    public mutating func setOffer(_ offer: OverflowOffer?, credential: String?, id: String) {
+        offers[id] = offer
+        offerCredentials[id] = offer == nil ? nil : credential
+    }
+
+    public mutating func setApprovals(_ list: [Approval], projectId: String) { approvals[projectId] = list.isEmpty ? nil : list }
+}
+
+extension DataPlaneKey {
+    /// A project key as the data plane sees it.
+    public convenience init(_ k: ProjectKey) {
+        self.init(
+            kind: .projectKey, id: k.id, tenantId: k.tenantId, projectId: k.projectId, name: k.name, allowedModels: k.allowedModels,
+            budgetCapMicros: k.budgetCapMicros, rpm: k.rpm, expiresAt: nil, validUntil: nil)
+    }
+
+    /// A seat's key (or, with `validUntil`, its previous key after a rotation).
+    public convenience init(_ seat: Seat, validUntil: Int64? = nil) {
+        self.init(
+            kind: .seat, id: seat.id, tenantId: seat.tenantId, projectId: seat.projectId, name: seat.holder, allowedModels: seat.allowedModels,
+            budgetCapMicros: seat.budgetCapMicros, rpm: seat.rpm, expiresAt: seat.expiresAt, validUntil: validUntil)
+    }
+
+    /// The digests a project key occupies: its own, live or revoked.
+    public static func digests(of k: ProjectKey, digest: String) -> [(digest: String, key: DataPlaneKey?)] {
+        [(digest, k.revokedAt == nil ? DataPlaneKey(k) : nil)]
+    }
+
+    /// The digests a seat occupies: its key and, after a rotation, the previous one.
+    public static func digests(of seat: Seat, digest: String, previous: String?) -> [(digest: String, key: DataPlaneKey?)] {
+        if seat.revokedAt != nil { return [(digest, nil)] + (previous.map { [($0, nil)] } ?? []) }
+        var out: [(digest: String, key: DataPlaneKey?)] = [(digest, DataPlaneKey(seat))]
+        if let previous, let until = seat.previousValidUntil { out.append((previous, DataPlaneKey(seat, validUntil: until))) }
+        return out
     }
 }
 

@@ -1,3 +1,5 @@
+import HashTreeCollections
+
 /// A counter's value recomputed from the ledger.
 public struct RecomputedCounter: Sendable, Equatable {
     public var spent: Int64

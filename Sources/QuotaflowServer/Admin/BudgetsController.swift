@@ -1,4 +1,5 @@
 import Foundation
+import HashTreeCollections
 import Hummingbird
 import NIOHTTP1
 import QuotaflowCore
@@ -62,12 +63,12 @@ struct BudgetsController {
     /// capped keys and seats, and capped resources.
     static func budgetKeys(tenantId: String, catalog: Catalog) -> [BudgetKey] {
         var keys: [BudgetKey] = [.tenant(tenantId)]
-        for p in catalog.projects.values.filter({ $0.tenantId == tenantId }).sorted(by: { $0.name < $1.name }) {
+        for p in catalog.projects(ofTenant: tenantId).sorted(by: { $0.name < $1.name }) {
             keys.append(.project(p.id))
             if p.budget.fallback != nil { keys.append(.projectFallback(p.id)) }
             if p.overflowCapMicros != nil { keys.append(.projectOverflow(p.id)) }
         }
-        for k in catalog.keysById.values.filter({ $0.tenantId == tenantId && $0.budgetCapMicros != nil }).sorted(by: { $0.id < $1.id }) {
+        for k in catalog.keys(ofTenant: tenantId).filter({ $0.budgetCapMicros != nil }).sorted(by: { $0.id < $1.id }) {
             keys.append(k.kind == .seat ? .seat(k.id) : .key(k.id))
         }
         for r in catalog.resourcesByTenant[tenantId] ?? [] {

@@ -1,3 +1,4 @@
+import HashTreeCollections
 import Hummingbird
 import QuotaflowCore
 import QuotaflowStore
@@ -24,7 +25,7 @@ struct CapacityReportsController {
         let now = env.now
         let catalog = env.catalog.current
         await ledger.flush()
-        let all = catalog.projects.values.filter { $0.tenantId == tenantId }
+        let all = catalog.projects(ofTenant: tenantId)
         let parents = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0.parentId) })
         var spendByAnchor: [PeriodAnchor: (spent: [String: Int64], recent: [String: Int64])] = [:]
         for anchor in Set(all.map(\.budget.period)) {

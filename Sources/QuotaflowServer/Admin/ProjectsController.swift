@@ -24,23 +24,26 @@ struct ProjectsController {
         .object((Rep.project(p).objectMembers ?? []).filter { writable.contains($0.0) && !$0.1.isNull })
     }
 
-    func read(_ b: ObjectReader, into p: inout Project, tenantProjects: [Project], pools: [Pool]) throws {
+    /// Reads a project from a body, looking up its parent chain and pools by id (never the whole tenant).
+    func read(_ b: ObjectReader, into p: inout Project, _ conn: SQLiteConnection) throws {
         try b.rejectUnknown(Self.writable)
         p.name = try b.required("name", Field.name)
         p.parentId = try b.optional("parent_id", Field.string(maxLength: 64))
         if let parent = p.parentId {
-            guard tenantProjects.contains(where: { $0.id == parent }) else { throw FieldError("parent_id", "no project '\(parent)' in this tenant") }
+            guard try conn.project(tenantId: p.tenantId, id: parent) != nil else {
+                throw FieldError("parent_id", "no project '\(parent)' in this tenant")
+            }
             // Walk up from the parent: reaching this project again would make a cycle.
             var seen: Set<String> = [p.id]
             var next: String? = parent
             while let id = next {
                 if seen.contains(id) { throw FieldError("parent_id", "would make the project its own ancestor") }
                 seen.insert(id)
-                next = tenantProjects.first(where: { $0.id == id })?.parentId
+                next = try conn.project(tenantId: p.tenantId, id: id)?.parentId
             }
         }
         p.poolIds = try b.optional("pool_ids", Field.array(maxCount: 100, Field.string(maxLength: 64))) ?? []
-        for (i, poolId) in p.poolIds.enumerated() where !pools.contains(where: { $0.id == poolId }) {
+        for (i, poolId) in p.poolIds.enumerated() where try conn.pool(tenantId: p.tenantId, id: poolId) == nil {
             throw FieldError("pool_ids[\(i)]", "no pool '\(poolId)' in this tenant")
         }
         p.poolIds = Array(NSOrderedSetLike(p.poolIds))
@@ -58,9 +61,12 @@ struct ProjectsController {
         let tenantId = try context.tenantScope(env.catalog)
         let body = try await env.body(request)
         let now = env.now
-        let (projects, pools) = try await env.reads.read { conn in (try conn.projects(tenantId: tenantId), try conn.pools(tenantId: tenantId)) }
-        var project = Project(id: Identifier.make("prj"), tenantId: tenantId, name: "", createdAt: now, updatedAt: now)
-        try validating { try read(body, into: &project, tenantProjects: projects, pools: pools) }
+        let json = JSONValue.object(body.members)
+        let project = try await env.reads.read { conn in
+            var project = Project(id: Identifier.make("prj"), tenantId: tenantId, name: "", createdAt: now, updatedAt: now)
+            try validating { try read(try ObjectReader(json), into: &project, conn) }
+            return project
+        }
         let who = try context.admin
         try await env.changes.write { [project] conn in
             try conn.insertProject(project)
@@ -92,11 +98,14 @@ struct ProjectsController {
         let tenantId = try context.tenantScope(env.catalog)
         let current = try await load(tenantId, try context.parameters.require("project_id"))
         let body = try await env.body(request)
-        let (projects, pools) = try await env.reads.read { conn in (try conn.projects(tenantId: tenantId), try conn.pools(tenantId: tenantId)) }
-        var updated = current
-        try validating {
-            let merged = try ObjectReader(JSONMergePatch.apply(.object(body.members), to: Self.writableJSON(current)))
-            try read(merged, into: &updated, tenantProjects: projects, pools: pools)
+        let patch = JSONValue.object(body.members)
+        var updated = try await env.reads.read { conn in
+            var updated = current
+            try validating {
+                let merged = try ObjectReader(JSONMergePatch.apply(patch, to: Self.writableJSON(current)))
+                try read(merged, into: &updated, conn)
+            }
+            return updated
         }
         updated.updatedAt = env.now
         let who = try context.admin

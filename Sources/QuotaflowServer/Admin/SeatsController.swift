@@ -1,3 +1,4 @@
+import HashTreeCollections
 import Hummingbird
 import QuotaflowCore
 import QuotaflowStore

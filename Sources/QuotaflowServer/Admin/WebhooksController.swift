@@ -1,4 +1,5 @@
 import Foundation
+import HashTreeCollections
 import Hummingbird
 import QuotaflowCore
 import QuotaflowStore

@@ -1,3 +1,4 @@
+import HashTreeCollections
 import QuotaflowCore
 import QuotaflowStore
 
@@ -25,19 +26,21 @@ struct Counters: Sendable {
         ledger.submitBarrier { conn in engine.load(try conn.recomputeCounters(catalog: catalog, now: now, known: engine.allCounters())) }
     }
 
-    /// Budget periods, caps with rollover, or the project tree changed: counters are recomputed.
-    func catalogChanged(old: Catalog, new: Catalog) {
+    /// Budget periods, caps with rollover, or the project tree changed: counters are recomputed. Only
+    /// the changed objects are compared; a new project has no spend to count yet.
+    func catalogChanged(old: Catalog, new: Catalog, changes: CatalogChanges) {
         var changed = false
-        for (id, p) in new.projects {
-            let o = old.projects[id]
-            if o?.parentId != p.parentId || o?.budget.period != p.budget.period || o?.budget.rolloverPercent != p.budget.rolloverPercent
-                || (p.budget.rolloverPercent > 0 && o?.budget.monthlyCapMicros != p.budget.monthlyCapMicros)
+        for id in changes.projects {
+            guard let o = old.projects[id] else { continue }
+            let p = new.projects[id]
+            if o.parentId != p?.parentId || o.budget.period != p?.budget.period || o.budget.rolloverPercent != p?.budget.rolloverPercent
+                || (o.budget.rolloverPercent > 0 && o.budget.monthlyCapMicros != p?.budget.monthlyCapMicros)
             {
                 changed = true
                 break
             }
         }
-        for (id, t) in new.tenants where old.tenants[id]?.settings.period != t.settings.period { changed = true }
+        for id in changes.tenants where old.tenants[id].map({ $0.settings.period != new.tenants[id]?.settings.period }) ?? false { changed = true }
         if changed { recompute() }
     }
 }

@@ -1,3 +1,4 @@
+import HashTreeCollections
 import QuotaflowCore
 
 /// Admission for one request: the model allow-list, per-request limits, rate limits, and the

@@ -18,8 +18,7 @@ public final class AppState: Sendable {
     let userDigestKey: SymmetricKeyBox
 
     let catalogBox: Mutex<Catalog>
-    let reloadLock = Mutex(0)
-    let reloadHooks = Mutex<[@Sendable (Catalog, Catalog) -> Void]>([])
+    let publishHooks = Mutex<[@Sendable (Catalog, Catalog, CatalogChanges) -> Void]>([])
 
     public init(config: AppConfig, db: Database, clock: any WallClock, cipher: CredentialCipher, operatorDigest: String, logger: Logger) {
         self.config = config
@@ -35,37 +34,51 @@ public final class AppState: Sendable {
     /// The current snapshot (cheap: one lock, one reference).
     public var catalog: Catalog { catalogBox.withLock { $0 } }
 
-    /// Rebuilds the snapshot from the database. Reloads are serialised, so a reload that starts after
-    /// a commit always publishes a snapshot that includes it.
-    public func reloadCatalog() async throws {
-        try await NIOThreadPool.singleton.runIfActive { try self.reloadCatalogSync() }
-    }
-
+    /// Loads the whole snapshot from the database and starts recording changes (at start).
     public func reloadCatalogSync() throws {
-        try reloadLock.withLock { _ in
-            let catalog = try db.readSync { conn in
-                try conn.transaction(immediate: false) { try CatalogLoader.load(conn, cipher: cipher, logger: logger, now: clock.nowMs()) }
+        try db.writeSync { conn in
+            try conn.trackCatalogChanges()
+            try conn.transaction {
+                _ = try conn.takeCatalogChanges()
+                let catalog = try CatalogLoader.load(conn, cipher: cipher, logger: logger, now: clock.nowMs())
+                catalogBox.withLock { $0 = catalog }
             }
-            let old = catalogBox.withLock { c -> Catalog in
-                let old = c
-                c = catalog
-                return old
-            }
-            for hook in reloadHooks.withLock({ $0 }) { hook(old, catalog) }
         }
     }
 
-    /// Calls `hook(old, new)` after each catalog reload.
-    public func onReload(_ hook: @escaping @Sendable (Catalog, Catalog) -> Void) {
-        reloadHooks.withLock { $0.append(hook) }
+    /// Calls `hook(old, new, changes)` after each publication.
+    public func onPublish(_ hook: @escaping @Sendable (Catalog, Catalog, CatalogChanges) -> Void) {
+        publishHooks.withLock { $0.append(hook) }
     }
 
-    /// Runs an admin change in one transaction, then republishes the catalog before returning.
-    /// A second object with a unique name throws `DuplicateName`.
+    /// Runs a change in one transaction, then publishes the objects it changed (and any that other
+    /// writes changed since the last publication) before returning. A second object with a unique
+    /// name throws `DuplicateName`.
     public func mutate<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        let result = try await db.write(body)
-        try await reloadCatalog()
-        return result
+        try await db.write(body, stage: stage, publish: publish)
+    }
+
+    /// `mutate` on the calling thread.
+    public func mutateSync<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        try db.writeSync(body, stage: stage, publish: publish)
+    }
+
+    /// Inside the writer's transaction: the next snapshot, built from the changed rows only.
+    @Sendable func stage(_ conn: SQLiteConnection) throws -> (Catalog, CatalogChanges)? {
+        let changes = try conn.takeCatalogChanges()
+        if changes.isEmpty { return nil }
+        return (try CatalogLoader.apply(changes, to: catalog, conn, cipher: cipher, logger: logger, now: clock.nowMs()), changes)
+    }
+
+    /// After the commit, still holding the writer: publications follow commit order.
+    @Sendable func publish(_ staged: (Catalog, CatalogChanges)?) {
+        guard let (next, changes) = staged else { return }
+        let old = catalogBox.withLock { c -> Catalog in
+            let old = c
+            c = next
+            return old
+        }
+        for hook in publishHooks.withLock({ $0 }) { hook(old, next, changes) }
     }
 }
 

@@ -68,32 +68,28 @@ final class StateWriter: Service, Sendable {
     /// Runs one job on the database's thread pool.
     func run(_ job: Job) async {
         do {
-            try await state.db.write { conn in try job.body(conn) }
+            if job.republish {
+                try await state.mutate { conn in try job.body(conn) }
+            } else {
+                try await state.db.write { conn in try job.body(conn) }
+            }
         } catch {
             state.logger.error("could not record a state change", metadata: ["what": "\(job.what)", "error": "\(error)"])
-            job.done?(error)
-            return
-        }
-        if job.republish {
-            do { try await state.reloadCatalog() } catch {
-                state.logger.error("could not republish the catalog", metadata: ["what": "\(job.what)", "error": "\(error)"])
-            }
+            return job.done?(error) ?? ()
         }
         job.done?(nil)
     }
 
     func runBlocking(_ job: Job) {
         do {
-            try state.db.writeSync { conn in try conn.transaction { try job.body(conn) } }
+            if job.republish {
+                try state.mutateSync { conn in try job.body(conn) }
+            } else {
+                try state.db.writeSync { conn in try conn.transaction { try job.body(conn) } }
+            }
         } catch {
             state.logger.error("could not record a state change", metadata: ["what": "\(job.what)", "error": "\(error)"])
-            job.done?(error)
-            return
-        }
-        if job.republish {
-            do { try state.reloadCatalogSync() } catch {
-                state.logger.error("could not republish the catalog", metadata: ["what": "\(job.what)", "error": "\(error)"])
-            }
+            return job.done?(error) ?? ()
         }
         job.done?(nil)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HashTreeCollections
 import Logging
 import QuotaflowCore
 import QuotaflowStore
@@ -29,7 +30,7 @@ final class Verifier: Sendable {
         self.prober = Prober(clients: clients, config: state.config, clock: state.clock, oauth: oauth)
         self.metrics = metrics
         let wake = self.wake
-        state.onReload { _, _ in wake.poke() }
+        state.onPublish { _, _, _ in wake.poke() }
     }
 
     var config: AppConfig { state.config }

@@ -70,7 +70,8 @@ extension SQLiteConnection {
     /// Open requests and grants still in force, for the routing catalog.
     public func liveApprovals(now: Int64) throws -> [Approval] {
         try query(
-            "SELECT \(Self.approvalColumns) FROM approvals WHERE status = 'open' OR (status = 'approved' AND grant_until > ?)", [.int(now)]
+            "SELECT \(Self.approvalColumns) FROM approvals WHERE status = 'open' OR (status = 'approved' AND grant_until > ?) ORDER BY requested_at, id",
+            [.int(now)]
         ).map(approval(from:))
     }
 }

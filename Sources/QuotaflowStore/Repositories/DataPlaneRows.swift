@@ -27,7 +27,7 @@ extension SQLiteConnection {
         for row in try query(
             """
             SELECT tenant_id, model, input_per_mtok_micros, output_per_mtok_micros, cached_input_per_mtok_micros, \
-            cache_write_per_mtok_micros, cache_write_1h_per_mtok_micros FROM price_entries
+            cache_write_per_mtok_micros, cache_write_1h_per_mtok_micros FROM price_entries ORDER BY tenant_id, model
             """)
         {
             out[try row.string("tenant_id"), default: []].append(try priceEntry(from: row))
@@ -180,9 +180,4 @@ extension SQLiteConnection {
     }
 
     /// Every seat with its digest and, during a rotation grace period, the previous digest.
-    public func allSeatDigests() throws -> [(seat: Seat, digest: String, previousDigest: String?)] {
-        try query("SELECT \(Self.seatColumns), digest, previous_digest FROM seats").map { row in
-            (try seat(from: row), try row.string("digest"), try row.optionalString("previous_digest"))
-        }
-    }
 }

@@ -166,12 +166,6 @@ extension SQLiteConnection {
     }
 
     /// Every resource with its ciphertext, for the routing catalog.
-    public func allResourcesWithCiphertext() throws -> [(resource: Resource, ciphertext: [UInt8]?)] {
-        try query("SELECT \(Self.resourceColumns), credential_ciphertext FROM resources WHERE state != 'revoked'").map { row in
-            (try resource(from: row), try row.blob("credential_ciphertext"))
-        }
-    }
-
     public func resourceCiphertext(tenantId: String, id: String) throws -> [UInt8]? {
         try queryOne("SELECT credential_ciphertext FROM resources WHERE tenant_id = ? AND id = ?", [.text(tenantId), .text(id)])?
             .blob("credential_ciphertext")

@@ -90,18 +90,4 @@ extension SQLiteConnection {
     }
 
     /// Every live key with its digest, for the authentication cache.
-    public func allLiveProjectKeys() throws -> [(key: ProjectKey, digest: String)] {
-        try query("SELECT \(Self.keyColumns), digest FROM project_keys WHERE revoked_at IS NULL").map { row in
-            (try projectKey(from: row), try row.string("digest"))
-        }
-    }
-
-    /// Digest → key id of revoked keys, so they can be answered with `key_revoked`.
-    public func revokedKeyDigests() throws -> [String: String] {
-        var out: [String: String] = [:]
-        for row in try query("SELECT digest, id FROM project_keys WHERE revoked_at IS NOT NULL") {
-            out[try row.string("digest")] = try row.string("id")
-        }
-        return out
-    }
 }

@@ -46,6 +46,31 @@ public final class Database: Sendable {
         }
     }
 
+    /// Runs `body` and then `stage` in one write transaction, and `publish` with what `stage` made
+    /// after the commit, still holding the writer: publications happen in commit order, and nothing
+    /// is published for a write that did not commit.
+    public func write<T: Sendable, S>(
+        _ body: @escaping @Sendable (SQLiteConnection) throws -> T, stage: @escaping @Sendable (SQLiteConnection) throws -> S,
+        publish: @escaping @Sendable (S) -> Void
+    ) async throws -> T {
+        do {
+            return try await threadPool.runIfActive { try self.writeSync(body, stage: stage, publish: publish) }
+        } catch let e as SQLiteError where e.isUniqueViolation {
+            throw DuplicateName()
+        }
+    }
+
+    /// `write(_:stage:publish:)` on the calling thread.
+    public func writeSync<T: Sendable, S>(
+        _ body: (SQLiteConnection) throws -> T, stage: (SQLiteConnection) throws -> S, publish: (S) -> Void
+    ) throws -> T {
+        try writer.mutex.withLock { conn in
+            let (result, staged) = try conn.transaction { (try body(conn), try stage(conn)) }
+            publish(staged)
+            return result
+        }
+    }
+
     /// Runs `body` on a reader connection on the thread pool (a consistent snapshot inside one transaction).
     public func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         try await threadPool.runIfActive {
