@@ -66,10 +66,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "QuotaflowPolicyFile",
+            dependencies: [
+                "QuotaflowCore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "quotaflow",
             dependencies: [
-                "QuotaflowCore", "QuotaflowStore", "QuotaflowServer",
+                "QuotaflowCore", "QuotaflowStore", "QuotaflowServer", "QuotaflowPolicyFile",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -88,7 +97,7 @@ let package = Package(
         .testTarget(
             name: "QuotaflowServerTests",
             dependencies: [
-                "QuotaflowServer", "QuotaflowStore", "QuotaflowCore",
+                "QuotaflowServer", "QuotaflowStore", "QuotaflowCore", "QuotaflowPolicyFile",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

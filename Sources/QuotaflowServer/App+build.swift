@@ -25,6 +25,7 @@ public enum QuotaflowApp {
         let cipher = try Secrets.masterKey(db: db, explicitKey: masterKey, keyFile: masterKeyFile, logger: logger)
         let digest = try Secrets.operatorTokenDigest(db: db, explicitToken: operatorToken, printNewToken: printOperatorToken)
         let state = AppState(config: config, db: db, clock: clock, cipher: cipher, operatorDigest: digest, logger: logger)
+        try Secrets.backfillCredentialDigests(db: db, cipher: cipher)
         try state.reloadCatalogSync()
         return state
     }
@@ -58,6 +59,10 @@ public enum QuotaflowApp {
         BudgetsController(env: env, engine: g.engine, ledger: g.ledger, alerts: g.alerts).register(on: admin)
         ApprovalsController(env: env).register(on: admin)
         WebhooksController(env: env, cipher: cipher, alerts: g.alerts, clients: g.clients).register(on: admin)
+        PolicyController(
+            env: env, cipher: cipher, resources: ResourcesController(env: env, cipher: cipher, egress: g.clients, oauth: g.oauth), clients: g.clients,
+            maxBodyBytes: state.config.maxPolicyBodyBytes
+        ).register(on: admin)
         LedgerController(env: env, ledger: g.ledger).register(on: admin)
         UsageReportsController(env: env, ledger: g.ledger).register(on: admin)
         CapacityReportsController(env: env, engine: g.engine, ledger: g.ledger).register(on: admin)

@@ -14,6 +14,8 @@ public struct AppConfig: Sendable {
     public var logFormat = "text"
     /// Largest admin API body.
     public var maxAdminBodyBytes = 1 << 20
+    /// A policy document is a whole tenant (ten thousand seats is about 2 MiB).
+    public var maxPolicyBodyBytes = 32 << 20
     /// Largest data-plane request body (prompts can be large).
     public var maxRequestBodyBytes = 16 << 20
     /// Largest non-streaming upstream response we buffer to read usage.

@@ -10,7 +10,7 @@ struct QuotaflowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quotaflow",
         abstract: "A self-hosted broker that pools a company's AI capacity into private, tenant-isolated pools.",
-        subcommands: [Serve.self, Migrate.self, Demo.self, Backup.self, OperatorToken.self],
+        subcommands: [Serve.self, Migrate.self, Demo.self, Backup.self, OperatorToken.self, Plan.self, Apply.self, Export.self],
         defaultSubcommand: Serve.self)
 }
 

@@ -62,6 +62,12 @@ public struct CredentialCipher: Sendable {
     }
 
     /// A sub-key for keyed digests (end-user identifiers), derived so it never equals the master key.
+    /// A keyed digest of a secret (HMAC-SHA256 under a derived key, hex): equal secrets give equal
+    /// digests, and the digest tells nothing about the secret without the master key.
+    public func digest(_ secret: String) -> String {
+        SecretDigest.keyed(secret, key: derivedKey("credential-digest"))
+    }
+
     public func derivedKey(_ label: String) -> SymmetricKey {
         SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Array(label.utf8), using: key))
     }

@@ -21,6 +21,15 @@ struct PricingController {
     }
 
     /// Replaces the whole table with the `entries` given.
+    /// One price entry: a model name or pattern and its prices.
+    static let entry: FieldConverter<PriceEntry> = { value, name in
+        let r = try ObjectReader(value, path: name)
+        let model = try r.required("model", Field.string(maxLength: 200))
+        guard ModelPattern.isValid(model) else { throw FieldError(r.fieldName("model"), "must be a model name or pattern") }
+        let rest = ObjectReader(members: r.members.filter { $0.0 != "model" }, path: name)
+        return PriceEntry(model: model, price: try TokenPrice(reading: rest))
+    }
+
     @Sendable func putPricing(_ request: Request, context: AppRequestContext) async throws -> Response {
         let tenantId = try context.tenantScope(env.catalog)
         let body = try await env.body(request)
@@ -28,13 +37,7 @@ struct PricingController {
             try body.rejectUnknown(["entries"])
             let list = try body.required(
                 "entries",
-                Field.array(maxCount: 2000) { value, name in
-                    let r = try ObjectReader(value, path: name)
-                    let model = try r.required("model", Field.string(maxLength: 200))
-                    guard ModelPattern.isValid(model) else { throw FieldError(r.fieldName("model"), "must be a model name or pattern") }
-                    let rest = ObjectReader(members: r.members.filter { $0.0 != "model" }, path: name)
-                    return PriceEntry(model: model, price: try TokenPrice(reading: rest))
-                })
+                Field.array(maxCount: 2000, Self.entry))
             let names = list.map(\.model)
             if Set(names).count != names.count { throw FieldError("entries", "lists a model more than once") }
             return list

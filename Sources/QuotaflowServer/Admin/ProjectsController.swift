@@ -25,26 +25,37 @@ struct ProjectsController {
     }
 
     /// Reads a project from a body, looking up its parent chain and pools by id (never the whole tenant).
-    func read(_ b: ObjectReader, into p: inout Project, _ conn: SQLiteConnection) throws {
+    static func read(_ b: ObjectReader, into p: inout Project, _ conn: SQLiteConnection) throws {
+        let tenantId = p.tenantId
+        try read(
+            b, into: &p, parent: { id in try conn.project(tenantId: tenantId, id: id) },
+            hasPool: { id in try conn.pool(tenantId: tenantId, id: id) != nil })
+    }
+
+    /// Reads a project from a body; `parent` finds a project of the tenant by id (for the chain) and
+    /// `hasPool` tells whether a pool exists.
+    static func read(
+        _ b: ObjectReader, into p: inout Project, parent lookup: (String) throws -> Project?, hasPool: (String) throws -> Bool
+    ) throws {
         try b.rejectUnknown(Self.writable)
         p.name = try b.required("name", Field.name)
         p.parentId = try b.optional("parent_id", Field.string(maxLength: 64))
         if let parent = p.parentId {
-            guard try conn.project(tenantId: p.tenantId, id: parent) != nil else {
-                throw FieldError("parent_id", "no project '\(parent)' in this tenant")
-            }
+            guard try lookup(parent) != nil else { throw FieldError(b.fieldName("parent_id"), "no project '\(parent)' in this tenant") }
             // Walk up from the parent: reaching this project again would make a cycle.
             var seen: Set<String> = [p.id]
             var next: String? = parent
             while let id = next {
-                if seen.contains(id) { throw FieldError("parent_id", "would make the project its own ancestor") }
+                if seen.contains(id) {
+                    throw FieldError(b.fieldName("parent_id"), "would make the project its own ancestor (a cycle in the hierarchy)")
+                }
                 seen.insert(id)
-                next = try conn.project(tenantId: p.tenantId, id: id)?.parentId
+                next = try lookup(id)?.parentId
             }
         }
         p.poolIds = try b.optional("pool_ids", Field.array(maxCount: 100, Field.string(maxLength: 64))) ?? []
-        for (i, poolId) in p.poolIds.enumerated() where try conn.pool(tenantId: p.tenantId, id: poolId) == nil {
-            throw FieldError("pool_ids[\(i)]", "no pool '\(poolId)' in this tenant")
+        for (i, poolId) in p.poolIds.enumerated() where try !hasPool(poolId) {
+            throw FieldError(b.fieldName("pool_ids") + "[\(i)]", "no pool '\(poolId)' in this tenant")
         }
         p.poolIds = Array(NSOrderedSetLike(p.poolIds))
         p.allowedModels = try b.optional("allowed_models", Field.modelPatterns) ?? []
@@ -64,7 +75,7 @@ struct ProjectsController {
         let json = JSONValue.object(body.members)
         let project = try await env.reads.read { conn in
             var project = Project(id: Identifier.make("prj"), tenantId: tenantId, name: "", createdAt: now, updatedAt: now)
-            try validating { try read(try ObjectReader(json), into: &project, conn) }
+            try validating { try Self.read(try ObjectReader(json), into: &project, conn) }
             return project
         }
         let who = try context.admin
@@ -103,7 +114,7 @@ struct ProjectsController {
             var updated = current
             try validating {
                 let merged = try ObjectReader(JSONMergePatch.apply(patch, to: Self.writableJSON(current)))
-                try read(merged, into: &updated, conn)
+                try Self.read(merged, into: &updated, conn)
             }
             return updated
         }

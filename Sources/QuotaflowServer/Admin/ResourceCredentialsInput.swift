@@ -68,6 +68,7 @@ extension ResourcesController {
             }
         }
         let ciphertext = try credential.map { try cipher.seal($0, context: "resource:\(id)") }
+        let digest = (credential ?? (current.provider == .vertex ? secrets?.clientSecret : nil)).map(cipher.digest)
         let refreshCiphertext = try secrets?.refresh.map { try cipher.seal($0, context: "oauth-refresh:\(id)") }
         let secretCiphertext = try secrets?.clientSecret.map { try cipher.seal($0, context: "oauth-secret:\(id)") }
         let hint = Self.hint(
@@ -95,10 +96,10 @@ extension ResourcesController {
             try conn.updateResource(updated)
             if updated.state == .pending { try conn.restartVerification(id: id) }
             if let ciphertext {
-                try conn.setResourceCredential(tenantId: tenantId, id: id, ciphertext: ciphertext, hint: hint, at: now)
+                try conn.setResourceCredential(tenantId: tenantId, id: id, ciphertext: ciphertext, hint: hint, digest: digest, at: now)
             } else {
                 try conn.replaceOAuthSecrets(resourceId: id, refreshCiphertext: refreshCiphertext, clientSecretCiphertext: secretCiphertext, now: now)
-                try conn.setResourceCredential(tenantId: tenantId, id: id, ciphertext: [], hint: hint, at: now)
+                try conn.setResourceCredential(tenantId: tenantId, id: id, ciphertext: [], hint: hint, digest: digest, at: now)
             }
             try env.audit(
                 conn, who, tenant: tenantId, "resource.rotate_credential", "resource", id,

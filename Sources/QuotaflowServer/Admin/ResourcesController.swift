@@ -29,8 +29,33 @@ struct ResourcesController {
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
         let tenantId = try context.tenantScope(env.catalog)
         let body = try await env.body(request)
-        let now = env.now
         let pools = try await env.reads.read { conn in try conn.pools(tenantId: tenantId) }
+        let who = try context.admin
+        let new = try await prepare(body, tenantId: tenantId, pools: pools, who: who)
+        try await env.changes.write { conn in
+            try new.insert(conn)
+            try env.audit(conn, who, tenant: tenantId, "resource.create", "resource", new.resource.id, Rep.resource(new.resource))
+        }
+        return JSONResponse.make(Rep.resource(new.resource), status: .created)
+    }
+
+    /// A resource ready to insert: validated, its secrets sealed, its digest kept.
+    struct NewResource: Sendable {
+        let resource: Resource
+        let ciphertext: [UInt8]?
+        let oauth: OAuthRow?
+        let digest: String?
+
+        func insert(_ conn: SQLiteConnection) throws {
+            try conn.insertResource(resource, ciphertext: ciphertext)
+            if let oauth { try conn.insertOAuth(oauth) }
+            if let digest { try conn.setCredentialDigest(resourceId: resource.id, digest) }
+        }
+    }
+
+    /// Reads and checks a new resource from a body (the API's and a policy file's), sealing its secrets.
+    func prepare(_ body: ObjectReader, tenantId: String, pools: [Pool], who: AdminIdentity) async throws -> NewResource {
+        let now = env.now
         var resource = Resource(
             id: Identifier.make("res"), tenantId: tenantId, poolId: "", name: "", kind: .apiKey, provider: .openai, wireFormat: .openai,
             baseURL: "", models: [], state: .pending, stateReason: "waiting for the health verifier", stateChangedAt: now,
@@ -71,6 +96,7 @@ struct ResourcesController {
         // A Vertex AI resource's credential is a service account key: its tokens are minted with the
         // JWT-bearer grant and refreshed like any OAuth credential; the key file is the stored secret.
         var vertexAccount: String?
+        var vertexKey: String?
         if resource.provider == .vertex, let key = credential {
             let account: ServiceAccount
             do { account = try ServiceAccount(json: key) } catch {
@@ -79,6 +105,7 @@ struct ResourcesController {
             resource.oauth = OAuthSettings(tokenURL: account.tokenURI, clientId: account.clientEmail, grant: .jwtBearer, scope: ServiceAccount.scope)
             oauthSecrets = OAuthSecrets(settings: resource.oauth!, clientSecret: key, refreshToken: nil)
             vertexAccount = account.clientEmail
+            vertexKey = key
             credential = nil
         }
         var ciphertext: [UInt8]?
@@ -88,7 +115,6 @@ struct ResourcesController {
         } else if let offer {
             resource.credentialHint = offer.credentialHint
         }
-        let who = try context.admin
         resource.egressExempt = who.isOperator && resource.kind != .overflow
         if !who.isOperator && resource.kind != .overflow { try await checkEgress(resource) }
         if let oauth = resource.oauth, !who.isOperator {
@@ -104,12 +130,8 @@ struct ResourcesController {
                 refreshCiphertext: try s.refreshToken.map { try cipher.seal($0, context: "oauth-refresh:\(resource.id)") },
                 clientSecretCiphertext: try s.clientSecret.map { try cipher.seal($0, context: "oauth-secret:\(resource.id)") }, updatedAt: now)
         }
-        try await env.changes.write { [resource, ciphertext] conn in
-            try conn.insertResource(resource, ciphertext: ciphertext)
-            if let oauthRow { try conn.insertOAuth(oauthRow) }
-            try env.audit(conn, who, tenant: tenantId, "resource.create", "resource", resource.id, Rep.resource(resource))
-        }
-        return JSONResponse.make(Rep.resource(resource), status: .created)
+        let digest = (credential ?? vertexKey).map(cipher.digest)
+        return NewResource(resource: resource, ciphertext: ciphertext, oauth: oauthRow, digest: digest)
     }
 
     /// A tenant admin's base URL must not point at an address the egress policy refuses.

@@ -42,7 +42,7 @@ struct SeatsController {
     }
 
     /// Reads the seat's expiry (a time or a duration) and caps, checked against the tenant and project.
-    func read(_ b: ObjectReader, into s: inout Seat, project: Project, tenant: Tenant, now: Int64, creating: Bool) throws {
+    static func read(_ b: ObjectReader, into s: inout Seat, project: Project, tenant: Tenant, now: Int64, creating: Bool) throws {
         s.holder = try b.required("holder", Field.name)
         s.contact = try b.optional("contact", Field.string(maxLength: 200, allowEmpty: true)) ?? ""
         s.note = try b.optional("note", Field.text) ?? ""
@@ -92,7 +92,7 @@ struct SeatsController {
             expiresAt: 0, createdBy: who.actor, createdAt: now, updatedAt: now)
         try validating {
             try body.rejectUnknown(Self.writable)
-            try read(body, into: &seat, project: project, tenant: tenant, now: now, creating: true)
+            try Self.read(body, into: &seat, project: project, tenant: tenant, now: now, creating: true)
         }
         try await env.changes.write { [seat] conn in
             try conn.insertSeat(seat, digest: SecretDigest.of(secret))
@@ -140,7 +140,7 @@ struct SeatsController {
         try validating {
             try body.rejectUnknown(Self.writable)
             let merged = try ObjectReader(JSONMergePatch.apply(.object(body.members), to: writable))
-            try read(merged, into: &seat, project: project, tenant: tenant, now: now, creating: false)
+            try Self.read(merged, into: &seat, project: project, tenant: tenant, now: now, creating: false)
         }
         if seat.expiresAt > now { seat.expiredAt = nil }
         seat.updatedAt = now

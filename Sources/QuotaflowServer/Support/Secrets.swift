@@ -92,4 +92,16 @@ public enum Secrets {
         try db.writeSync { try $0.setSetting("operator_token_digest", SecretDigest.of(token)) }
         return token
     }
+
+    /// Gives every stored credential written before digests were kept its keyed digest (once).
+    static func backfillCredentialDigests(db: Database, cipher: CredentialCipher) throws {
+        try db.writeSync { conn in
+            try conn.transaction {
+                for (id, ciphertext) in try conn.credentialsWithoutDigest() {
+                    guard let plain = try? cipher.open(ciphertext, context: "resource:\(id)") else { continue }
+                    try conn.setCredentialDigest(resourceId: id, cipher.digest(plain))
+                }
+            }
+        }
+    }
 }

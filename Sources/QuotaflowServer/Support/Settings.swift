@@ -76,6 +76,7 @@ public enum Settings {
         choice("log_format", "text or json.", \.logFormat, ["text", "json"]),
         int("max_request_body_bytes", "Largest data-plane request body.", \.maxRequestBodyBytes, range: 1024...(1 << 30)),
         int("max_admin_body_bytes", "Largest admin API request body.", \.maxAdminBodyBytes, range: 1024...(64 << 20)),
+        int("max_policy_body_bytes", "Largest policy document (POST .../policy).", \.maxPolicyBodyBytes, range: 1024...(256 << 20)),
         int("connect_timeout_ms", "Upstream connect timeout.", \.connectTimeoutMs, range: 1...600_000),
         int("first_byte_timeout_ms", "Time allowed until the upstream response head.", \.firstByteTimeoutMs, range: 1...3_600_000),
         int("stall_timeout_ms", "Longest silence between two upstream chunks.", \.stallTimeoutMs, range: 1...3_600_000),

@@ -158,6 +158,10 @@ extension SQLiteConnection {
         try queryOne("SELECT \(Self.seatColumns) FROM seats WHERE tenant_id = ? AND id = ?", [.text(tenantId), .text(id)]).map(seat(from:))
     }
 
+    public func seats(tenantId: String) throws -> [Seat] {
+        try query("SELECT \(Self.seatColumns) FROM seats WHERE tenant_id = ? ORDER BY created_at, id", [.text(tenantId)]).map(seat(from:))
+    }
+
     public func seats(tenantId: String, projectId: String) throws -> [Seat] {
         try query(
             "SELECT \(Self.seatColumns) FROM seats WHERE tenant_id = ? AND project_id = ? ORDER BY created_at, id",

@@ -118,10 +118,30 @@ extension SQLiteConnection {
         try run("UPDATE resources SET \(sets.joined(separator: ", ")) WHERE tenant_id = ? AND id = ?", args + [.text(r.tenantId), .text(r.id)])
     }
 
-    public func setResourceCredential(tenantId: String, id: String, ciphertext: [UInt8], hint: String, at: Int64) throws {
+    public func setResourceCredential(tenantId: String, id: String, ciphertext: [UInt8], hint: String, digest: String?, at: Int64) throws {
         try run(
-            "UPDATE resources SET credential_ciphertext = ?, credential_hint = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
-            [.blob(ciphertext), .text(hint), .int(at), .text(tenantId), .text(id)])
+            "UPDATE resources SET credential_ciphertext = ?, credential_hint = ?, credential_digest = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
+            [.blob(ciphertext), .text(hint), .text(digest), .int(at), .text(tenantId), .text(id)])
+    }
+
+    public func setCredentialDigest(resourceId: String, _ digest: String?) throws {
+        try run("UPDATE resources SET credential_digest = ? WHERE id = ?", [.text(digest), .text(resourceId)])
+    }
+
+    /// Keyed digests of the tenant's resource credentials, by resource id (NULL ones are absent).
+    public func credentialDigests(tenantId: String) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for row in try query("SELECT id, credential_digest FROM resources WHERE tenant_id = ? AND credential_digest IS NOT NULL", [.text(tenantId)]) {
+            out[try row.string("id")] = try row.string("credential_digest")
+        }
+        return out
+    }
+
+    /// Resources whose stored credential has no digest yet (written before digests were kept).
+    public func credentialsWithoutDigest() throws -> [(id: String, ciphertext: [UInt8])] {
+        try query(
+            "SELECT id, credential_ciphertext FROM resources WHERE credential_digest IS NULL AND length(credential_ciphertext) > 0"
+        ).compactMap { row in try row.blob("credential_ciphertext").map { (try row.string("id"), $0) } }
     }
 
     public func resource(tenantId: String, id: String) throws -> Resource? {

@@ -82,6 +82,10 @@ extension SQLiteConnection {
             .map(projectKey(from:))
     }
 
+    public func projectKeys(tenantId: String) throws -> [ProjectKey] {
+        try query("SELECT \(Self.keyColumns) FROM project_keys WHERE tenant_id = ? ORDER BY created_at, id", [.text(tenantId)]).map(projectKey(from:))
+    }
+
     public func projectKeys(tenantId: String, projectId: String) throws -> [ProjectKey] {
         try query(
             "SELECT \(Self.keyColumns) FROM project_keys WHERE tenant_id = ? AND project_id = ? ORDER BY created_at, id",
