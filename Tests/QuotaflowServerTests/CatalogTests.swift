@@ -123,4 +123,34 @@ import Testing
         #expect(server.state.catalog.keysById[key.id] == nil)
         #expect((try await server.chat(key: key.secret)).status == 401)
     }
+
+    /// Lists are read a page at a time from an index, in a stable order, whatever the tenant holds.
+    @Test func listsComeInPagesWithACursor() async throws {
+        let server = try await TestServer.start { $0.verifierEnabled = false }
+        let t = try await TenantFixture.make(server)
+        var projects: [String] = []
+        for i in 0..<5 { projects.append(try await t.project(extra: [("name", .string("p\(i)"))])) }
+        for i in 0..<3 { try await t.resource(name: "r\(i)", baseURL: "https://api.openai.com/v1", waitActive: false) }
+        for _ in 0..<5 { _ = try await t.key(project: projects[0]) }
+        for i in 0..<3 { try await t.call(.POST, "/projects/\(projects[0])/seats", ["holder": .string("h\(i)"), "duration_seconds": 3_600]) }
+        func all(_ path: String, limit: Int, key: String) async throws -> [String] {
+            var seen: [String] = []
+            var cursor: String?
+            repeat {
+                let page = try await t.call(.GET, path + "?limit=\(limit)" + (cursor.map { "&cursor=\($0)" } ?? ""))
+                let items = page["data"]?.arrayValue ?? []
+                #expect(items.count <= limit)
+                seen += items.compactMap { $0[key]?.stringValue }
+                cursor = page["next_cursor"]?.stringValue
+            } while cursor != nil
+            return seen
+        }
+        #expect(try await all("/projects", limit: 2, key: "name") == ["p0", "p1", "p2", "p3", "p4"])
+        #expect(try await all("/resources", limit: 2, key: "name") == ["r0", "r1", "r2"])
+        let keys = try await all("/projects/\(projects[0])/keys", limit: 2, key: "id")
+        #expect(keys.count == 5 && Set(keys).count == 5)
+        #expect(try await all("/projects/\(projects[0])/seats", limit: 1, key: "holder") == ["h0", "h1", "h2"])
+        let bad = try await t.get("/projects/\(projects[0])/keys?cursor=not-a-cursor")
+        #expect(bad.status == 400)
+    }
 }

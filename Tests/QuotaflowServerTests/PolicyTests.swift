@@ -22,6 +22,9 @@ import Testing
         "SLACK_SUPPORT_WEBHOOK": "https://hooks.slack.com/services/T0000/B0001/supportsecretpath",
     ]
 
+    /// 2026-12-01T00:00:00Z: the example's seat expires within the tenant's limit whatever today is.
+    static func clock() -> ManualClock { ManualClock(nowMs: 1_796_083_200_000) }
+
     static func source(_ env: [String: String] = secrets) -> SecretSource {
         SecretSource(environment: env) { path in throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: path]) }
     }
@@ -55,7 +58,7 @@ import Testing
     }
 
     @Test func theSeedExampleIsAppliedAndEveryValueReadsBackThroughTheAPI() async throws {
-        let server = try await TestServer.start { $0.verifierEnabled = false }
+        let server = try await TestServer.start(clock: Self.clock()) { $0.verifierEnabled = false }
         let t = try await Self.tenant(server)
         let plan = try await Self.send(server, tenant: t, Self.example, dryRun: true)
         #expect(plan.status == 200, "\(plan.text)")
@@ -117,7 +120,7 @@ import Testing
         #expect(ci["budget_cap_micros"] == .int(500_000_000) && ci["rpm"] == 60)
         let seats = try await server.admin(.GET, "/tenants/\(t)/projects/\(engId)/seats")
         let dana = try #require(Self.byName(seats, "dana@contractor.example", key: "holder"))
-        #expect(dana["expires_at"] == "2027-02-28T00:00:00Z" && dana["budget_cap_micros"] == .int(300_000_000) && dana["note"] == "Q1 migration")
+        #expect(dana["expires_at"] == "2027-03-31T00:00:00Z" && dana["budget_cap_micros"] == .int(300_000_000) && dana["note"] == "Q1 migration")
         let webhooks = try await server.admin(.GET, "/tenants/\(t)/webhooks")
         let hooks = webhooks["data"]?.arrayValue ?? []
         #expect(hooks.count == 2 && hooks.allSatisfy { $0["format"] == "slack" })
@@ -138,7 +141,7 @@ import Testing
     }
 
     @Test func exportThenApplyPlansNothingAndNoOutputHoldsASecret() async throws {
-        let server = try await TestServer.start { $0.verifierEnabled = false }
+        let server = try await TestServer.start(clock: Self.clock()) { $0.verifierEnabled = false }
         let t = try await Self.tenant(server)
         let applied = try await Self.send(server, tenant: t, Self.example)
         #expect(applied.status == 200, "\(applied.text)")
@@ -178,7 +181,7 @@ import Testing
     }
 
     @Test func objectsMissingFromTheFileStayUnlessPruneRetiresThem() async throws {
-        let server = try await TestServer.start { $0.verifierEnabled = false }
+        let server = try await TestServer.start(clock: Self.clock()) { $0.verifierEnabled = false }
         let t = try await Self.tenant(server)
         let applied = try await Self.send(server, tenant: t, Self.example)
         let key = try #require(applied.json["issued"]?.arrayValue?.first?["key"]?.stringValue)
@@ -219,7 +222,7 @@ import Testing
     }
 
     @Test func aFailingApplyLeavesNothingChanged() async throws {
-        let server = try await TestServer.start { $0.verifierEnabled = false }
+        let server = try await TestServer.start(clock: Self.clock()) { $0.verifierEnabled = false }
         let t = try await Self.tenant(server)
         let pool = try #require(try await server.admin(.POST, "/tenants/\(t)/pools", ["name": "main"])["id"]?.stringValue)
         // A resource named like one the file adds, revoked: its name stays taken, which only the
@@ -250,7 +253,7 @@ import Testing
 
     /// Ten kinds of mistake, each placed at its line and column and named by its field as written.
     @Test func errorsNameTheLineTheColumnAndTheField() async throws {
-        let server = try await TestServer.start { $0.verifierEnabled = false }
+        let server = try await TestServer.start(clock: Self.clock()) { $0.verifierEnabled = false }
         let t = try await Self.tenant(server)
         let base = Self.example
         func position(of needle: String, in text: String) -> (Int, Int) {

@@ -50,8 +50,11 @@ struct ProjectKeysController {
     @Sendable func listKeys(_ request: Request, context: AppRequestContext) async throws -> Response {
         let tenantId = try context.tenantScope(env.catalog)
         let project = try await load(tenantId, try context.parameters.require("project_id"))
-        let keys = try await env.reads.read { conn in try conn.projectKeys(tenantId: tenantId, projectId: project.id) }
-        return JSONResponse.list(keys.map { Rep.projectKey($0) })
+        let (limit, after) = (try request.query.limit, try request.query.cursor())
+        let rows = try await env.reads.read { conn in try conn.projectKeys(tenantId: tenantId, projectId: project.id, after: after, limit: limit + 1)
+        }
+        let page = Array(rows.prefix(limit))
+        return JSONResponse.list(page.map { Rep.projectKey($0.key) }, nextCursor: rows.count > limit ? page.last.map { String($0.position) } : nil)
     }
 
     func loadKey(_ tenantId: String, _ context: AppRequestContext) async throws -> ProjectKey {

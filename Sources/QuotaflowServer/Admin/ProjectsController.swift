@@ -89,8 +89,10 @@ struct ProjectsController {
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
         let tenantId = try context.tenantScope(env.catalog)
         let status = try request.query.enumeration("status", ProjectStatus.self)
-        let projects = try await env.reads.read { conn in try conn.projects(tenantId: tenantId) }
-        return JSONResponse.list(projects.filter { status == nil || $0.status == status }.map(Rep.project))
+        let (limit, after) = (try request.query.limit, try request.query.string("cursor", maxLength: 200))
+        let rows = try await env.reads.read { conn in try conn.projects(tenantId: tenantId, status: status, after: after, limit: limit + 1) }
+        let page = Array(rows.prefix(limit))
+        return JSONResponse.list(page.map(Rep.project), nextCursor: rows.count > limit ? page.last?.name : nil)
     }
 
     func load(_ tenantId: String, _ id: String) async throws -> Project {

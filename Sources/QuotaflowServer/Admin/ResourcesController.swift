@@ -146,9 +146,11 @@ struct ResourcesController {
         let q = request.query
         let filter = SQLiteConnection.ResourceFilter(
             poolId: try q.string("pool_id", maxLength: 64), kind: try q.enumeration("kind", ResourceKind.self),
-            state: try q.enumeration("state", ResourceState.self), provider: try q.enumeration("provider", Provider.self))
-        let resources = try await env.reads.read { conn in try conn.resources(tenantId: tenantId, filter: filter) }
-        return JSONResponse.list(resources.map(Rep.resource))
+            state: try q.enumeration("state", ResourceState.self), provider: try q.enumeration("provider", Provider.self),
+            after: try q.string("cursor", maxLength: 200), limit: try q.limit + 1)
+        let rows = try await env.reads.read { conn in try conn.resources(tenantId: tenantId, filter: filter) }
+        let page = Array(rows.prefix(try q.limit))
+        return JSONResponse.list(page.map(Rep.resource), nextCursor: rows.count > page.count ? page.last?.name : nil)
     }
 
     func load(_ tenantId: String, _ id: String) async throws -> Resource {

@@ -104,10 +104,15 @@ struct SeatsController {
     @Sendable func list(_ request: Request, context ctx: AppRequestContext) async throws -> Response {
         let (tenantId, project, _) = try context(ctx)
         let filter = try request.query.enumeration("state", SeatState.self)
-        let seats = try await env.reads.read { conn in try conn.seats(tenantId: tenantId, projectId: project.id) }
-        let usage = try await usage(tenantId, seatIds: seats.map(\.id))
-        let now = env.now
-        return JSONResponse.list(seats.filter { filter == nil || $0.state(at: now) == filter }.map { rep($0, usage: usage[$0.id] ?? Usage()) })
+        let (limit, after, now) = (try request.query.limit, try request.query.cursor(), env.now)
+        let rows = try await env.reads.read { conn in
+            try conn.seats(tenantId: tenantId, projectId: project.id, state: filter, now: now, after: after, limit: limit + 1)
+        }
+        let page = Array(rows.prefix(limit))
+        let usage = try await usage(tenantId, seatIds: page.map(\.seat.id))
+        return JSONResponse.list(
+            page.map { rep($0.seat, usage: usage[$0.seat.id] ?? Usage()) },
+            nextCursor: rows.count > limit ? page.last.map { String($0.position) } : nil)
     }
 
     func load(_ tenantId: String, _ project: Project, _ ctx: AppRequestContext) async throws -> Seat {

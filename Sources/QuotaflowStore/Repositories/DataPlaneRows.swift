@@ -162,6 +162,24 @@ extension SQLiteConnection {
         try query("SELECT \(Self.seatColumns) FROM seats WHERE tenant_id = ? ORDER BY created_at, id", [.text(tenantId)]).map(seat(from:))
     }
 
+    /// A page of a project's seats in the order they were issued, optionally in one state at `now`.
+    public func seats(
+        tenantId: String, projectId: String, state: SeatState?, now: Int64, after: Int64?, limit: Int
+    ) throws -> [(
+        seat: Seat, position: Int64
+    )] {
+        var sql = "SELECT \(Self.seatColumns), rowid AS position FROM seats WHERE tenant_id = ? AND project_id = ? AND rowid > ?"
+        switch state {
+        case .revoked?: sql += " AND revoked_at IS NOT NULL"
+        case .expired?: sql += " AND revoked_at IS NULL AND expires_at <= ?"
+        case .active?: sql += " AND revoked_at IS NULL AND expires_at > ?"
+        case nil: break
+        }
+        var args: [SQLValue] = [.text(tenantId), .text(projectId), .int(after ?? 0)]
+        if state == .expired || state == .active { args.append(.int(now)) }
+        return try query(sql + " ORDER BY rowid LIMIT ?", args + [.int(Int64(limit))]).map { row in (try seat(from: row), try row.int("position")) }
+    }
+
     public func seats(tenantId: String, projectId: String) throws -> [Seat] {
         try query(
             "SELECT \(Self.seatColumns) FROM seats WHERE tenant_id = ? AND project_id = ? ORDER BY created_at, id",

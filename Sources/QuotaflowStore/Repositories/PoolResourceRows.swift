@@ -154,12 +154,20 @@ extension SQLiteConnection {
         public var kind: ResourceKind?
         public var state: ResourceState?
         public var provider: Provider?
+        /// A page: names after this one, at most `limit` of them.
+        public var after: String?
+        public var limit: Int?
 
-        public init(poolId: String? = nil, kind: ResourceKind? = nil, state: ResourceState? = nil, provider: Provider? = nil) {
+        public init(
+            poolId: String? = nil, kind: ResourceKind? = nil, state: ResourceState? = nil, provider: Provider? = nil, after: String? = nil,
+            limit: Int? = nil
+        ) {
             self.poolId = poolId
             self.kind = kind
             self.state = state
             self.provider = provider
+            self.after = after
+            self.limit = limit
         }
     }
 
@@ -182,7 +190,16 @@ extension SQLiteConnection {
             sql += " AND provider = ?"
             args.append(.text(v.rawValue))
         }
-        return try query(sql + " ORDER BY name", args).map(resource(from:))
+        if let v = filter.after {
+            sql += " AND name > ?"
+            args.append(.text(v))
+        }
+        sql += " ORDER BY name"
+        if let limit = filter.limit {
+            sql += " LIMIT ?"
+            args.append(.int(Int64(limit)))
+        }
+        return try query(sql, args).map(resource(from:))
     }
 
     /// Every resource with its ciphertext, for the routing catalog.

@@ -45,6 +45,17 @@ extension SQLiteConnection {
         try query("SELECT \(Self.projectColumns) FROM projects WHERE tenant_id = ? ORDER BY name", [.text(tenantId)]).map(project(from:))
     }
 
+    /// A page of the tenant's projects by name (the unique (tenant, name) index): after `after`, at most `limit`.
+    public func projects(tenantId: String, status: ProjectStatus?, after: String?, limit: Int) throws -> [Project] {
+        var sql = "SELECT \(Self.projectColumns) FROM projects WHERE tenant_id = ? AND name > ?"
+        var args: [SQLValue] = [.text(tenantId), .text(after ?? "")]
+        if let status {
+            sql += " AND status = ?"
+            args.append(.text(status.rawValue))
+        }
+        return try query(sql + " ORDER BY name LIMIT ?", args + [.int(Int64(limit))]).map(project(from:))
+    }
+
     public func allProjects() throws -> [Project] {
         try query("SELECT \(Self.projectColumns) FROM projects").map(project(from:))
     }
@@ -84,6 +95,14 @@ extension SQLiteConnection {
 
     public func projectKeys(tenantId: String) throws -> [ProjectKey] {
         try query("SELECT \(Self.keyColumns) FROM project_keys WHERE tenant_id = ? ORDER BY created_at, id", [.text(tenantId)]).map(projectKey(from:))
+    }
+
+    /// A page of a project's keys in the order they were issued: after position `after`, at most `limit`.
+    public func projectKeys(tenantId: String, projectId: String, after: Int64?, limit: Int) throws -> [(key: ProjectKey, position: Int64)] {
+        try query(
+            "SELECT \(Self.keyColumns), rowid AS position FROM project_keys WHERE project_id = ? AND tenant_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
+            [.text(projectId), .text(tenantId), .int(after ?? 0), .int(Int64(limit))]
+        ).map { row in (try projectKey(from: row), try row.int("position")) }
     }
 
     public func projectKeys(tenantId: String, projectId: String) throws -> [ProjectKey] {
