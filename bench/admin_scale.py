@@ -34,6 +34,7 @@ import math
 import multiprocessing
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -585,6 +586,43 @@ def setup_dataplane(admin, counts, mock, run_id):
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+def policy_apply(binary, port, token, admin, mock, directory, seats, run_id):
+    """Applies a policy file with `seats` virtual seats through the CLI (a client of the running server), then plans it again."""
+    name = "policy-bench-%s" % run_id
+    tenant = admin.call("POST", "/tenants", {"name": name})[0]["id"]
+    expires = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * 86400))
+    lines = ["tenant: %s" % name, "pricing:", "  %s: {input_per_mtok_usd: 0.40, output_per_mtok_usd: 1.60}" % MODEL,
+             "pools:", "  main:", "    resources:", "      upstream:", "        kind: api_key", "        provider: openai",
+             "        base_url: %s/v1" % mock, "        credential: ${BENCH_CREDENTIAL}", "        models: [%s]" % MODEL,
+             "        attestation: {by: bench, at: \"2026-01-01T00:00:00Z\"}",
+             "workspaces:", "  contractors:", "    pools: [main]", "    budget: {monthly_limit_usd: 100000.00}", "    seats:"]
+    for i in range(seats):
+        lines.append("      seat-%06d@contractor.example: {expires: \"%s\", budget_usd: 25.00}" % (i, expires))
+    path = os.path.join(directory, "policy-seats.yaml")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    env = dict(os.environ, QUOTAFLOW_URL="http://127.0.0.1:%d" % port, QUOTAFLOW_ADMIN_TOKEN=token, QUOTAFLOW_TENANT=tenant,
+               BENCH_CREDENTIAL="sk-bench-policy-credential-0000000000")
+    errors = []
+    log("policy: applying %d seats with `quotaflow apply`" % seats)
+    started = time.monotonic()
+    apply = subprocess.run([binary, "apply", "-f", path, "--keys-out", os.path.join(directory, "issued.jsonl")], env=env,
+                           capture_output=True, text=True)
+    apply_s = time.monotonic() - started
+    if apply.returncode != 0:
+        errors.append("quotaflow apply exited %d: %s" % (apply.returncode, apply.stderr[-500:]))
+    summary = [l for l in apply.stdout.splitlines() if l.startswith("Plan: ")]
+    changes = sum(int(w) for w in re.findall(r"(\d+) to", summary[0])) if summary else 0
+    started = time.monotonic()
+    plan = subprocess.run([binary, "plan", "-f", path], env=env, capture_output=True, text=True)
+    plan_s = time.monotonic() - started
+    plan_result = (plan.stdout.strip().splitlines() or ["?"])[-1]
+    if plan.returncode != 0 or "No changes" not in plan_result:
+        errors.append("the plan after the apply was not empty: %s %s" % (plan_result, plan.stderr[-300:]))
+    log("policy: apply %.1f s, plan %.1f s" % (apply_s, plan_s))
+    return {"seats": seats, "apply_s": apply_s, "plan_s": plan_s, "changes": changes, "plan_result": plan_result, "errors": errors}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", required=True, help="the quotaflow binary")
@@ -601,6 +639,8 @@ def main():
     ap.add_argument("--json", help="write every figure to this file")
     ap.add_argument("--assert-flat", type=float, metavar="FACTOR",
                     help="exit 1 if the last write p50 exceeds FACTOR x max(first write p50, 1 ms)")
+    ap.add_argument("--policy-seats", type=int, default=0,
+                    help="then time `quotaflow apply` of a policy file with this many virtual seats, and the plan after it")
     ap.add_argument("--keep", action="store_true", help="keep the server's directory (database and log)")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
@@ -721,6 +761,12 @@ def main():
         except (OSError, StopIteration):
             pass
         result["setup_objects"] = setup_objects
+        if args.policy_seats > 0:
+            started = time.monotonic()
+            result["policy"] = policy_apply(binary, port, token, admin, mock, directory, args.policy_seats, run_id)
+            phases["policy"] = time.monotonic() - started
+            if result["policy"]["errors"]:
+                failures.extend(result["policy"]["errors"])
         for key in ("errors",):
             if result["dataplane"][key]:
                 failures.append("%d data-plane request(s) not answered 200, e.g. %s" % (
@@ -773,6 +819,10 @@ def main():
         print("- B (admin writes):    p50 %.2f ms, p99 %.2f ms (median of %d rounds; %d writes alongside, write p50 %.2f ms)" % (
             d["b_p50_ms"], d["b_p99_ms"], len(d["rounds"]) - n_a, d["b_admin_writes"], d["b_admin_write_p50_ms"] or 0))
         print("- B/A: p50 %.2fx, p99 %.2fx" % (d["p50_ratio"], d["p99_ratio"]))
+    pol = result.get("policy")
+    if pol:
+        print("policy file with %d virtual seats (one project, one resource): `quotaflow apply` %.1f s (%d changes), "
+              "then `quotaflow plan` %.1f s (%s)" % (pol["seats"], pol["apply_s"], pol["changes"], pol["plan_s"], pol["plan_result"]))
     mem = result.get("memory")
     if mem and mem["mib_per_10k_keys"] is not None:
         print("memory per 10,000 keys (estimate): %.1f MiB (RSS %.1f -> %.1f MiB over %d keys and seats added; "

@@ -92,8 +92,13 @@ struct PolicyController {
         }
         let ops = plan.ops
         let counts = summary
+        let (planned, now) = (current.fingerprint, env.now)
         do {
             try await env.changes.write { conn in
+                // Planned against this state: if another change landed in between, nothing is applied.
+                guard try PolicyState.read(conn, tenantId: tenantId, now: now)?.fingerprint == planned else {
+                    throw ProblemError.conflict("the tenant changed while the policy was being planned; nothing was applied, plan again")
+                }
                 for op in ops { try op(conn) }
                 try env.audit(
                     conn, who, tenant: tenantId, "policy.apply", "tenant", tenantId,

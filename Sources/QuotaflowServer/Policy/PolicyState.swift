@@ -28,6 +28,17 @@ struct PolicyState: Sendable {
             webhooks: try conn.webhooks(tenantId: tenantId))
     }
 
+    /// What a plan was computed against: the document with its credential digests, the ids behind
+    /// the names, and every row's last change.
+    var fingerprint: String {
+        var parts = [JSONWriter.string(document()), digests.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")]
+        parts.append(JSONWriter.string(tenant.settings.json()) + "\(tenant.updatedAt)")
+        parts += projects.map { "\($0.id):\($0.status.rawValue):\($0.updatedAt)" }
+        parts += resources.map { "\($0.id):\($0.state.rawValue):\($0.updatedAt)" }
+        parts += keys.map(\.id) + seats.map { "\($0.id):\($0.updatedAt)" } + webhooks.map(\.id) + pools.map(\.id)
+        return parts.joined(separator: "\n")
+    }
+
     func project(named name: String) -> Project? { projects.first { $0.name == name } }
     func pool(named name: String) -> Pool? { pools.first { $0.name == name } }
     func poolName(_ id: String) -> String { pools.first { $0.id == id }?.name ?? id }

@@ -30,7 +30,8 @@ final class Verifier: Sendable {
         self.prober = Prober(clients: clients, config: state.config, clock: state.clock, oauth: oauth)
         self.metrics = metrics
         let wake = self.wake
-        state.onPublish { _, _, _ in wake.poke() }
+        // Only a change to resources can change the schedule; other admin writes leave it be.
+        state.onPublish { _, _, changes in if !changes.resources.isEmpty || !changes.tenants.isEmpty { wake.poke() } }
     }
 
     var config: AppConfig { state.config }
