@@ -92,18 +92,9 @@ public enum PolicyExport {
 
     static func global(_ s: JSONValue) -> JSONValue {
         var out: [(String, JSONValue)] = []
-        for (k, v) in s.objectMembers ?? [] {
+        for (k, v) in dollars(s.objectMembers ?? [], ["monthly_limit_micros": "monthly_limit_usd", "tool_call_price_micros": "tool_call_price_usd"]) {
             switch k {
-            case "monthly_limit_micros": out.append(("monthly_limit_usd", usd(.object([(k, v)])).objectMembers?.first?.1 ?? v))
-            case "tool_call_price_micros": out.append(("tool_call_price_usd", usd(.object([(k, v)])).objectMembers?.first?.1 ?? v))
-            case "request_limits":
-                for (lk, lv) in v.objectMembers ?? [] {
-                    if lk == "max_cost_micros", case .int(let m) = lv {
-                        out.append(("max_cost_per_request_usd", .string(DecimalUSD.text(m))))
-                    } else {
-                        out.append((lk, lv))
-                    }
-                }
+            case "request_limits": out += dollars(v.objectMembers ?? [], ["max_cost_micros": "max_cost_per_request_usd"])
             case "default_price": out.append((k, usd(v)))
             default: out.append((k, v))
             }
@@ -124,36 +115,19 @@ public enum PolicyExport {
             switch k {
             case "name": continue
             case "overflow_allowed": overflow.append(("allowed", v))
-            case "overflow_cap_micros": if case .int(let m) = v { overflow.append(("cap_usd", .string(DecimalUSD.text(m)))) }
+            case "overflow_cap_micros": overflow += dollars([(k, v)], [k: "cap_usd"])
             case "budget":
                 var b: [(String, JSONValue)] = []
                 for (bk, bv) in v.objectMembers ?? [] {
                     switch bk {
-                    case "monthly_cap_micros": if case .int(let m) = bv { b.append(("monthly_limit_usd", .string(DecimalUSD.text(m)))) }
-                    case "fallback":
-                        b.append(
-                            (
-                                "fallback",
-                                .object(
-                                    (bv.objectMembers ?? []).map { fk, fv in
-                                        if fk == "cap_micros", case .int(let m) = fv { return ("monthly_limit_usd", .string(DecimalUSD.text(m))) }
-                                        return (fk, fv)
-                                    })
-                            ))
+                    case "monthly_cap_micros": b += dollars([(bk, bv)], [bk: "monthly_limit_usd"])
+                    case "fallback": b.append(("fallback", .object(dollars(bv.objectMembers ?? [], ["cap_micros": "monthly_limit_usd"]))))
                     default: b.append((bk, bv))
                     }
                 }
                 out.append(("budget", .object(b)))
             case "request_limits":
-                out.append(
-                    (
-                        "per_request",
-                        .object(
-                            (v.objectMembers ?? []).map { lk, lv in
-                                if lk == "max_cost_micros", case .int(let m) = lv { return ("max_cost_per_request_usd", .string(DecimalUSD.text(m))) }
-                                return (lk, lv)
-                            })
-                    ))
+                out.append(("per_request", .object(dollars(v.objectMembers ?? [], ["max_cost_micros": "max_cost_per_request_usd"]))))
             case "rate_limits": out.append(("rate_limits", .object((v.objectMembers ?? []).map { (rateNames[$0.0] ?? $0.0, $0.1) })))
             case "alert_channels":
                 let channels: [JSONValue] = (v.arrayValue ?? []).enumerated().map { i, c in
@@ -189,13 +163,13 @@ public enum PolicyExport {
     }
 
     static func keyOrSeat(_ members: [(String, JSONValue)]) -> [(String, JSONValue)] {
+        dollars(members, ["budget_cap_micros": "budget_usd"]).map { k, v in (["rpm": "requests_per_minute", "expires_at": "expires"][k] ?? k, v) }
+    }
+
+    /// Renames micro-USD fields to their decimal USD names (`cap_micros` → `monthly_limit_usd: "800.00"`).
+    static func dollars(_ members: [(String, JSONValue)], _ names: [String: String]) -> [(String, JSONValue)] {
         members.map { k, v in
-            switch k {
-            case "budget_cap_micros": if case .int(let m) = v { return ("budget_usd", .string(DecimalUSD.text(m))) }
-            case "rpm": return ("requests_per_minute", v)
-            case "expires_at": return ("expires", v)
-            default: break
-            }
+            if let name = names[k], case .int(let m) = v { return (name, .string(DecimalUSD.text(m))) }
             return (k, v)
         }
     }

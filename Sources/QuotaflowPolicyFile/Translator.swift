@@ -589,24 +589,34 @@ struct Translator {
         return .array(out)
     }
 
+    /// The limits a key and a seat share: allowed models, a budget in USD, requests per minute.
+    mutating func credentialLimit(
+        _ key: String, _ value: Node, field f: String, doc: String, into members: inout [(String, JSONValue)]
+    )
+        throws(PolicyFileError) -> Bool
+    {
+        switch key {
+        case "allowed_models":
+            members.append((key, try strings(value, f, doc: "\(doc).\(key)")))
+            note("\(doc).\(key)", value, f)
+        case "budget_usd":
+            members.append(("budget_cap_micros", .int(try money(value, f))))
+            note("\(doc).budget_cap_micros", value, f)
+        case "requests_per_minute", "rpm":
+            members.append(("rpm", .int(try int(value, f))))
+            note("\(doc).rpm", value, f)
+        default: return false
+        }
+        return true
+    }
+
     mutating func keyEntry(_ name: String, _ keyNode: Node, _ node: Node, field: String, doc: String) throws(PolicyFileError) -> JSONValue {
         note(doc, keyNode, field)
         var members: [(String, JSONValue)] = [("name", .string(name))]
         if case .scalar(let s) = node, s.style == .plain, s.string.isEmpty || s.string == "~" || s.string == "null" { return .object(members) }
-        for (key, kNode, value) in try entries(node, field) {
-            let f = "\(field).\(key)"
-            switch key {
-            case "allowed_models":
-                members.append((key, try strings(value, f, doc: "\(doc).\(key)")))
-                note("\(doc).\(key)", value, f)
-            case "budget_usd":
-                members.append(("budget_cap_micros", .int(try money(value, f))))
-                note("\(doc).budget_cap_micros", value, f)
-            case "requests_per_minute", "rpm":
-                members.append(("rpm", .int(try int(value, f))))
-                note("\(doc).rpm", value, f)
-            default: throw unknown(key, kNode, field, ["allowed_models", "budget_usd", "requests_per_minute"])
-            }
+        for (key, kNode, value) in try entries(node, field) where try !credentialLimit(key, value, field: "\(field).\(key)", doc: doc, into: &members)
+        {
+            throw unknown(key, kNode, field, ["allowed_models", "budget_usd", "requests_per_minute"])
         }
         return .object(members)
     }
@@ -626,16 +636,10 @@ struct Translator {
                 if at.count == 10 { at += "T00:00:00Z" }
                 members.append(("expires_at", .string(at)))
                 note("\(doc).expires_at", value, f)
-            case "allowed_models":
-                members.append((key, try strings(value, f, doc: "\(doc).\(key)")))
-                note("\(doc).\(key)", value, f)
-            case "budget_usd":
-                members.append(("budget_cap_micros", .int(try money(value, f))))
-                note("\(doc).budget_cap_micros", value, f)
-            case "requests_per_minute", "rpm":
-                members.append(("rpm", .int(try int(value, f))))
-                note("\(doc).rpm", value, f)
-            default: throw unknown(key, kNode, field, ["contact", "note", "expires", "allowed_models", "budget_usd", "requests_per_minute"])
+            default:
+                guard try credentialLimit(key, value, field: f, doc: doc, into: &members) else {
+                    throw unknown(key, kNode, field, ["contact", "note", "expires", "allowed_models", "budget_usd", "requests_per_minute"])
+                }
             }
         }
         return .object(members)

@@ -76,45 +76,29 @@ public final class RoutableResource: Sendable {
 /// shared with the previous snapshot), so a change costs the same at any catalog size, and the new
 /// snapshot is published before the admin call returns, so a revoke takes effect at once.
 public final class Catalog: Sendable {
-    public let tenants: TreeDictionary<String, Tenant>
-    public let projects: TreeDictionary<String, Project>
-    /// Live data-plane keys and seats by digest (a rotated seat's previous key too, until it lapses).
-    public let keys: TreeDictionary<String, DataPlaneKey>
-    /// Digests of revoked keys, so they are answered `key_revoked` rather than "unknown".
-    public let revoked: TreeDictionary<String, String>
-    /// Routable resources of each tenant, in the order they were added.
-    public let resourcesByTenant: TreeDictionary<String, [RoutableResource]>
-    public let pricing: TreeDictionary<String, PricingTable>
-    public let offers: TreeDictionary<String, OverflowOffer>
-    /// Open approval requests and grants in force, by project.
-    public let approvals: TreeDictionary<String, [Approval]>
-    /// Data-plane keys and seats by id (the current key of each).
-    public let keysById: TreeDictionary<String, DataPlaneKey>
-    public let resourcesById: TreeDictionary<String, RoutableResource>
-    /// Project and key ids of each tenant, so a tenant's report reads its own objects only.
-    public let projectIdsByTenant: TreeDictionary<String, TreeSet<String>>
-    public let keyIdsByTenant: TreeDictionary<String, TreeSet<String>>
-    /// The digests each key or seat id occupies (live or revoked), so a change replaces them all.
-    let digestsById: TreeDictionary<String, [String]>
-    /// Decrypted offer credentials, for overflow resources that draw on them.
-    let offerCredentials: TreeDictionary<String, String>
+    /// The maps, as the draft that made them left them.
+    let maps: CatalogDraft
 
-    init(_ d: CatalogDraft) {
-        tenants = d.tenants
-        projects = d.projects
-        keys = d.keys
-        revoked = d.revoked
-        resourcesByTenant = d.resourcesByTenant
-        pricing = d.pricing
-        offers = d.offers
-        approvals = d.approvals
-        keysById = d.keysById
-        resourcesById = d.resourcesById
-        projectIdsByTenant = d.projectIdsByTenant
-        keyIdsByTenant = d.keyIdsByTenant
-        digestsById = d.digestsById
-        offerCredentials = d.offerCredentials
-    }
+    public var tenants: TreeDictionary<String, Tenant> { maps.tenants }
+    public var projects: TreeDictionary<String, Project> { maps.projects }
+    /// Live data-plane keys and seats by digest (a rotated seat's previous key too, until it lapses).
+    public var keys: TreeDictionary<String, DataPlaneKey> { maps.keys }
+    /// Digests of revoked keys, so they are answered `key_revoked` rather than "unknown".
+    public var revoked: TreeDictionary<String, String> { maps.revoked }
+    /// Routable resources of each tenant, in the order they were added.
+    public var resourcesByTenant: TreeDictionary<String, [RoutableResource]> { maps.resourcesByTenant }
+    public var pricing: TreeDictionary<String, PricingTable> { maps.pricing }
+    public var offers: TreeDictionary<String, OverflowOffer> { maps.offers }
+    /// Open approval requests and grants in force, by project.
+    public var approvals: TreeDictionary<String, [Approval]> { maps.approvals }
+    /// Data-plane keys and seats by id (the current key of each).
+    public var keysById: TreeDictionary<String, DataPlaneKey> { maps.keysById }
+    public var resourcesById: TreeDictionary<String, RoutableResource> { maps.resourcesById }
+    /// Project and key ids of each tenant, so a tenant's report reads its own objects only.
+    public var projectIdsByTenant: TreeDictionary<String, TreeSet<String>> { maps.projectIdsByTenant }
+    public var keyIdsByTenant: TreeDictionary<String, TreeSet<String>> { maps.keyIdsByTenant }
+
+    init(_ d: CatalogDraft) { maps = d }
 
     /// A snapshot from plain dictionaries (tests and tools); the server builds its own through drafts.
     public convenience init(
@@ -139,7 +123,7 @@ public final class Catalog: Sendable {
     public static let empty = Catalog()
 
     /// A draft to change this snapshot; `publish()` makes the next one. This one is untouched.
-    public func draft() -> CatalogDraft { CatalogDraft(self) }
+    public func draft() -> CatalogDraft { maps }
 
     /// The project and its ancestors, innermost first. Stops at cycles.
     public func projectChain(_ projectId: String) -> [Project] {
@@ -168,7 +152,7 @@ public final class Catalog: Sendable {
     }
 
     /// The decrypted credential of an overflow offer.
-    public func offerCredential(_ id: String) -> String? { offerCredentials[id] }
+    public func offerCredential(_ id: String) -> String? { maps.offerCredentials[id] }
 }
 
 /// A catalog being changed: the same persistent maps, replaced object by object. Each setter costs
@@ -184,29 +168,14 @@ public struct CatalogDraft: Sendable {
     public private(set) var approvals: TreeDictionary<String, [Approval]> = [:]
     public private(set) var keysById: TreeDictionary<String, DataPlaneKey> = [:]
     public private(set) var resourcesById: TreeDictionary<String, RoutableResource> = [:]
-    var projectIdsByTenant: TreeDictionary<String, TreeSet<String>> = [:]
-    var keyIdsByTenant: TreeDictionary<String, TreeSet<String>> = [:]
+    public private(set) var projectIdsByTenant: TreeDictionary<String, TreeSet<String>> = [:]
+    public private(set) var keyIdsByTenant: TreeDictionary<String, TreeSet<String>> = [:]
+    /// The digests each key or seat id occupies (live or revoked), so a change replaces them all.
     var digestsById: TreeDictionary<String, [String]> = [:]
+    /// Decrypted offer credentials, for overflow resources that draw on them.
     var offerCredentials: TreeDictionary<String, String> = [:]
 
     public init() {}
-
-    init(_ c: Catalog) {
-        tenants = c.tenants
-        projects = c.projects
-        keys = c.keys
-        revoked = c.revoked
-        resourcesByTenant = c.resourcesByTenant
-        pricing = c.pricing
-        offers = c.offers
-        approvals = c.approvals
-        keysById = c.keysById
-        resourcesById = c.resourcesById
-        projectIdsByTenant = c.projectIdsByTenant
-        keyIdsByTenant = c.keyIdsByTenant
-        digestsById = c.digestsById
-        offerCredentials = c.offerCredentials
-    }
 
     public func publish() -> Catalog { Catalog(self) }
 

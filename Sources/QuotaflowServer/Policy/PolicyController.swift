@@ -520,15 +520,20 @@ struct PolicyPlanner {
                 changes.append(PolicyChange(action: .update, kind: "key", name: name, path: keyPath, fields: fields))
                 ops.append { [key] conn in try conn.updateProjectKey(key) }
             } else {
-                let secret = SecretKind.projectKey.generate()
+                let (secret, digest) = issue(.projectKey, kind: "key", project: project, label: ("name", name))
                 key.prefix = SecretDigest.displayPrefix(secret)
                 changes.append(
                     PolicyChange(action: .create, kind: "key", name: name, path: keyPath, fields: PolicyChange.created(PolicyState.keyJSON(key))))
-                issued.append(.object([("kind", "key"), ("project", .string(project.name)), ("name", .string(name)), ("key", .string(secret))]))
-                let digest = SecretDigest.of(secret)
                 ops.append { [key] conn in try conn.insertProjectKey(key, digest: digest) }
             }
         }
+    }
+
+    /// A new key or seat key: answered once in `issued`; only its digest is stored.
+    mutating func issue(_ secretKind: SecretKind, kind: String, project: Project, label: (String, String)) -> (secret: String, digest: String) {
+        let secret = secretKind.generate()
+        issued.append(.object([("kind", .string(kind)), ("project", .string(project.name)), (label.0, .string(label.1)), ("key", .string(secret))]))
+        return (secret, SecretDigest.of(secret))
     }
 
     mutating func planSeats(
@@ -563,13 +568,11 @@ struct PolicyPlanner {
                 changes.append(PolicyChange(action: .update, kind: "seat", name: holder, path: seatPath, fields: fields))
                 ops.append { [seat] conn in try conn.updateSeat(seat) }
             } else {
-                let secret = SecretKind.seatKey.generate()
+                let (secret, digest) = issue(.seatKey, kind: "seat", project: project, label: ("holder", holder))
                 seat.prefix = SecretDigest.displayPrefix(secret)
                 changes.append(
                     PolicyChange(
                         action: .create, kind: "seat", name: holder, path: seatPath, fields: PolicyChange.created(PolicyState.seatJSON(seat))))
-                issued.append(.object([("kind", "seat"), ("project", .string(project.name)), ("holder", .string(holder)), ("key", .string(secret))]))
-                let digest = SecretDigest.of(secret)
                 ops.append { [seat] conn in try conn.insertSeat(seat, digest: digest) }
             }
         }
