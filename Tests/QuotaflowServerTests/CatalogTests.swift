@@ -150,6 +150,12 @@ import Testing
         let keys = try await all("/projects/\(projects[0])/keys", limit: 2, key: "id")
         #expect(keys.count == 5 && Set(keys).count == 5)
         #expect(try await all("/projects/\(projects[0])/seats", limit: 1, key: "holder") == ["h0", "h1", "h2"])
+        for i in 0..<2 { try await t.call(.POST, "/pools", ["name": .string("q\(i)")]) }
+        #expect(try await all("/pools", limit: 2, key: "name") == ["main", "q0", "q1"])
+        for i in 0..<3 { try await t.call(.POST, "/webhooks", ["url": .string("http://127.0.0.1:9/hook-\(i)")]) }
+        #expect(try await all("/webhooks", limit: 2, key: "url") == (0..<3).map { "http://127.0.0.1:9/hook-\($0)" })
+        for i in 0..<2 { try await server.admin(.POST, "/tenants/\(t.id)/admin-keys", ["name": .string("extra-\(i)")]) }
+        #expect(try await all("/admin-keys", limit: 1, key: "name") == ["root", "extra-0", "extra-1"])
         let bad = try await t.get("/projects/\(projects[0])/keys?cursor=not-a-cursor")
         #expect(bad.status == 400)
     }

@@ -70,7 +70,7 @@ import Testing
         let seats = try conn.seats(tenantId: t, projectId: checkout.id)
         #expect(seats.count == 2 && seats.contains { $0.previousValidUntil != nil } && seats.contains { $0.revokedAt != nil })
         #expect(try conn.seatsWithDigests().contains { $0.previousDigest != nil })
-        let approvals = try conn.approvals(tenantId: t, status: nil)
+        let approvals = try conn.approvals(tenantId: t, status: nil, before: nil, limit: 1000).map(\.approval)
         #expect(approvals.map(\.status).sorted { $0.rawValue < $1.rawValue } == [.approved, .denied, .open])
         let hooks = try conn.webhooks(tenantId: t)
         #expect(Set(hooks.map(\.format)) == [.json, .slack])

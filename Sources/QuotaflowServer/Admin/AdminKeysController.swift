@@ -33,8 +33,10 @@ struct AdminKeysController {
 
     @Sendable func listAdminKeys(_ request: Request, context: AppRequestContext) async throws -> Response {
         let tenantId = try context.tenantScope(env.catalog)
-        let keys = try await env.reads.read { conn in try conn.adminKeys(tenantId: tenantId) }
-        return JSONResponse.list(keys.map { Rep.adminKey($0) })
+        let (limit, after) = (try request.query.limit, try request.query.cursor())
+        let rows = try await env.reads.read { conn in try conn.adminKeys(tenantId: tenantId, after: after, limit: limit + 1) }
+        let page = Array(rows.prefix(limit))
+        return JSONResponse.list(page.map { Rep.adminKey($0.key) }, nextCursor: rows.count > limit ? page.last.map { String($0.position) } : nil)
     }
 
     @Sendable func revokeAdminKey(_ request: Request, context: AppRequestContext) async throws -> Response {

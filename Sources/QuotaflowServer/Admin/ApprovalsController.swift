@@ -28,8 +28,10 @@ struct ApprovalsController {
     @Sendable func listApprovals(_ request: Request, context: AppRequestContext) async throws -> Response {
         let tenantId = try context.tenantScope(env.catalog)
         let status = try request.query.enumeration("status", Approval.Status.self)
-        let list = try await env.reads.read { conn in try conn.approvals(tenantId: tenantId, status: status) }
-        return JSONResponse.list(list.map(Self.rep))
+        let (limit, before) = (try request.query.limit, try request.query.cursor())
+        let rows = try await env.reads.read { conn in try conn.approvals(tenantId: tenantId, status: status, before: before, limit: limit + 1) }
+        let page = Array(rows.prefix(limit))
+        return JSONResponse.list(page.map { Self.rep($0.approval) }, nextCursor: rows.count > limit ? page.last.map { String($0.position) } : nil)
     }
 
     @Sendable func getApproval(_ request: Request, context: AppRequestContext) async throws -> Response {

@@ -36,10 +36,14 @@ struct PoolsController {
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
         let tenantId = try context.tenantScope(env.catalog)
+        let (limit, after) = (try request.query.limit, try request.query.string("cursor", maxLength: 200))
         let rows = try await env.reads.read { conn in
-            try conn.pools(tenantId: tenantId).map { ($0, try conn.liveResourceCount(tenantId: tenantId, poolId: $0.id)) }
+            try conn.pools(tenantId: tenantId, after: after, limit: limit + 1).map {
+                ($0, try conn.liveResourceCount(tenantId: tenantId, poolId: $0.id))
+            }
         }
-        return JSONResponse.list(rows.map { Rep.pool($0.0, resourceCount: $0.1) })
+        let page = Array(rows.prefix(limit))
+        return JSONResponse.list(page.map { Rep.pool($0.0, resourceCount: $0.1) }, nextCursor: rows.count > limit ? page.last?.0.name : nil)
     }
 
     func load(_ tenantId: String, _ poolId: String) async throws -> (Pool, Int) {

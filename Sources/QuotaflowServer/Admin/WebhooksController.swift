@@ -67,7 +67,10 @@ struct WebhooksController {
 
     @Sendable func listWebhooks(_ request: Request, context: AppRequestContext) async throws -> Response {
         let tenantId = try context.tenantScope(env.catalog)
-        return JSONResponse.list(try await env.reads.read { conn in try conn.webhooks(tenantId: tenantId) }.map { Self.rep($0) })
+        let (limit, after) = (try request.query.limit, try request.query.cursor())
+        let rows = try await env.reads.read { conn in try conn.webhooks(tenantId: tenantId, after: after, limit: limit + 1) }
+        let page = Array(rows.prefix(limit))
+        return JSONResponse.list(page.map { Self.rep($0.webhook) }, nextCursor: rows.count > limit ? page.last.map { String($0.position) } : nil)
     }
 
     func loadWebhook(_ tenantId: String, _ context: AppRequestContext) async throws -> Webhook {

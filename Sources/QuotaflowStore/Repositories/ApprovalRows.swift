@@ -56,15 +56,17 @@ extension SQLiteConnection {
             .map(approval(from:))
     }
 
-    public func approvals(tenantId: String, status: Approval.Status?) throws -> [Approval] {
+    /// A page of the tenant's approvals, newest first: before position `before`, at most `limit`.
+    public func approvals(tenantId: String, status: Approval.Status?, before: Int64?, limit: Int) throws -> [(approval: Approval, position: Int64)] {
+        var sql = "SELECT \(Self.approvalColumns), rowid AS position FROM approvals WHERE tenant_id = ? AND rowid < ?"
+        var args: [SQLValue] = [.text(tenantId), .int(before ?? Int64.max)]
         if let status {
-            return try query(
-                "SELECT \(Self.approvalColumns) FROM approvals WHERE tenant_id = ? AND status = ? ORDER BY requested_at DESC",
-                [.text(tenantId), .text(status.rawValue)]
-            ).map(approval(from:))
+            sql += " AND status = ?"
+            args.append(.text(status.rawValue))
         }
-        return try query("SELECT \(Self.approvalColumns) FROM approvals WHERE tenant_id = ? ORDER BY requested_at DESC", [.text(tenantId)])
-            .map(approval(from:))
+        return try query(sql + " ORDER BY rowid DESC LIMIT ?", args + [.int(Int64(limit))]).map { row in
+            (try approval(from: row), try row.int("position"))
+        }
     }
 
     /// Open requests and grants still in force, for the routing catalog.

@@ -26,6 +26,14 @@ extension SQLiteConnection {
             .map(pool(from:))
     }
 
+    /// A page of the tenant's pools by name: after `after`, at most `limit`.
+    public func pools(tenantId: String, after: String?, limit: Int) throws -> [Pool] {
+        try query(
+            "SELECT \(Self.poolColumns) FROM pools WHERE tenant_id = ? AND name > ? ORDER BY name LIMIT ?",
+            [.text(tenantId), .text(after ?? ""), .int(Int64(limit))]
+        ).map(pool(from:))
+    }
+
     public func pools(tenantId: String) throws -> [Pool] {
         try query("SELECT \(Self.poolColumns) FROM pools WHERE tenant_id = ? ORDER BY name", [.text(tenantId)]).map(pool(from:))
     }

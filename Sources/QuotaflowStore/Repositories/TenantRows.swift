@@ -64,9 +64,12 @@ extension SQLiteConnection {
             [.text(k.id), .text(k.tenantId), .text(k.name), .text(k.prefix), .text(digest), .text(k.createdBy), .int(k.createdAt)])
     }
 
-    public func adminKeys(tenantId: String) throws -> [AdminKey] {
-        try query("SELECT \(Self.adminKeyColumns) FROM admin_keys WHERE tenant_id = ? ORDER BY created_at, id", [.text(tenantId)])
-            .map(adminKey(from:))
+    /// A page of the tenant's admin keys in the order they were made: after position `after`, at most `limit`.
+    public func adminKeys(tenantId: String, after: Int64?, limit: Int) throws -> [(key: AdminKey, position: Int64)] {
+        try query(
+            "SELECT \(Self.adminKeyColumns), rowid AS position FROM admin_keys WHERE tenant_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
+            [.text(tenantId), .int(after ?? 0), .int(Int64(limit))]
+        ).map { row in (try adminKey(from: row), try row.int("position")) }
     }
 
     public func adminKey(tenantId: String, id: String) throws -> AdminKey? {

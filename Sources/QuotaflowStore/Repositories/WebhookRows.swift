@@ -81,6 +81,14 @@ extension SQLiteConnection {
             .map(webhook(from:))
     }
 
+    /// A page of the tenant's webhooks in the order they were made: after position `after`, at most `limit`.
+    public func webhooks(tenantId: String, after: Int64?, limit: Int) throws -> [(webhook: Webhook, position: Int64)] {
+        try query(
+            "SELECT \(Self.webhookColumns), rowid AS position FROM webhooks WHERE tenant_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
+            [.text(tenantId), .int(after ?? 0), .int(Int64(limit))]
+        ).map { row in (try webhook(from: row), try row.int("position")) }
+    }
+
     public func webhooks(tenantId: String) throws -> [Webhook] {
         try query("SELECT \(Self.webhookColumns) FROM webhooks WHERE tenant_id = ? ORDER BY created_at, id", [.text(tenantId)]).map(webhook(from:))
     }
