@@ -336,6 +336,31 @@ import Testing
         }
     }
 
+    /// A hierarchy in any order, with roots among the file's projects and the tenant's, and its export.
+    @Test func aHierarchyAppliesInAnyOrderAndExportsBack() async throws {
+        let server = try await TestServer.start(clock: Self.clock()) { $0.verifierEnabled = false }
+        let t = try await Self.tenant(server)
+        try await server.admin(.POST, "/tenants/\(t)/projects", ["name": "existing-root"])
+        let yaml = """
+            tenant: oolyx-demo
+            workspaces:
+              team-a: {parent: division, budget: {monthly_limit_usd: 100}}
+              division: {budget: {monthly_limit_usd: 500}}
+              team-b: {parent: existing-root}
+            """
+        let applied = try await Self.send(server, tenant: t, yaml)
+        #expect(applied.status == 200, "\(applied.text)")
+        let projects = try await server.admin(.GET, "/tenants/\(t)/projects")
+        let division = try #require(Self.byName(projects, "division"))
+        #expect(division["parent_id"] == .null)
+        #expect(Self.byName(projects, "team-a")?["parent_id"] == division["id"])
+        #expect(Self.byName(projects, "team-b")?["parent_id"] == Self.byName(projects, "existing-root")?["id"])
+        let exported = try await server.admin(.GET, "/tenants/\(t)/policy")
+        let (text, _) = PolicyExport.yaml(try #require(exported["policy"]))
+        #expect(text.contains("parent: division"))
+        #expect(try await Self.send(server, tenant: t, text, dryRun: true).json["changes"] == .array([]))
+    }
+
     @Test func moneyIsReadExactlyFromTheScalarsText() throws {
         for (text, micros) in [
             ("8000.00", Int64(8_000_000_000)), ("\"8000.00\"", 8_000_000_000), ("'0.1'", 100_000), ("2.5", 2_500_000), ("0.000001", 1),

@@ -99,6 +99,8 @@ struct PolicyController {
                 guard try PolicyState.read(conn, tenantId: tenantId, now: now)?.fingerprint == planned else {
                     throw ProblemError.conflict("the tenant changed while the policy was being planned; nothing was applied, plan again")
                 }
+                // A child may come before its parent in the file: references are checked at the commit.
+                try conn.execute("PRAGMA defer_foreign_keys = ON")
                 for op in ops { try op(conn) }
                 try env.audit(
                     conn, who, tenant: tenantId, "policy.apply", "tenant", tenantId,
@@ -374,8 +376,9 @@ struct PolicyPlanner {
         // First the names, ids and parents of every project in the file, so the hierarchy can be
         // checked whole (a parent may come after its child in the file).
         var ids: [String: String] = [:]
-        var parents: [String: String] = [:]
-        for p in current.projects { parents[p.id] = p.parentId }
+        // Every project id, existing or in the file, with its parent (`.some(nil)` for a root).
+        var parents: [String: String?] = [:]
+        for p in current.projects { parents[p.id] = .some(p.parentId) }
         var readers: [(String, ObjectReader)] = []
         for v in entries {
             let (name, r) = try Self.object(v, "projects", key: "name")
@@ -390,9 +393,9 @@ struct PolicyPlanner {
                 guard let parentId = idOf(parentName) else {
                     throw FieldError(r.fieldName("parent"), "no project '\(parentName)' in this file or tenant")
                 }
-                parents[ids[name]!] = parentId
+                parents[ids[name]!] = .some(parentId)
             } else {
-                parents[ids[name]!] = nil
+                parents[ids[name]!] = .some(nil)
             }
         }
         let channelKeys = ["alert_channels", "keys", "seats"]
@@ -409,7 +412,7 @@ struct PolicyPlanner {
             try r.rejectUnknown(
                 ProjectsController.writable.subtracting(["name", "parent_id", "pool_ids"]).union(["name", "parent", "pools"]).union(channelKeys))
             var members = r.members.filter { !(["parent", "pools"] + channelKeys).contains($0.0) }
-            if let parentId = parents[id] { members.append(("parent_id", .string(parentId))) }
+            if let parentId = parents[id] ?? nil { members.append(("parent_id", .string(parentId))) }
             var poolIds: [JSONValue] = []
             for (i, v) in try Self.list(r["pools"], r.fieldName("pools")).enumerated() {
                 guard let poolName = v.stringValue else { throw FieldError("\(path).pools[\(i)]", "must be a pool name") }
@@ -425,7 +428,7 @@ struct PolicyPlanner {
             do {
                 try ProjectsController.read(
                     ObjectReader(members: members, path: path), into: &project,
-                    parent: { pid in parents.keys.contains(pid) ? Project(id: pid, tenantId: "", name: "", parentId: parents[pid] ?? nil) : nil },
+                    parent: { pid in parents[pid].map { Project(id: pid, tenantId: "", name: "", parentId: $0) } },
                     hasPool: { pid in pools.contains { $0.id == pid } })
             } catch let e as FieldError {
                 throw FieldError(e.field.replacingSuffix(".parent_id", with: ".parent").replacingSuffix(".pool_ids", with: ".pools"), e.message)
