@@ -1,3 +1,5 @@
+// One file by design for now: every section of the policy schema reads through the same helpers and position
+// notes; splitting it by section (global, pools, workspaces) is the next clean-up.
 import QuotaflowCore
 import Yams
 

@@ -1,3 +1,5 @@
+// One file for now: the controller and its planner share the plan state (changes, ops, issued secrets);
+// moving the planner's sections (settings, resources, projects) into extensions of their own is the next clean-up.
 import HashTreeCollections
 import Hummingbird
 import QuotaflowCore
