@@ -52,7 +52,10 @@ public final class Gateway: Sendable {
         self.migrationsAppliedFlag = Atomic(applied)
         try counters.recomputeNow()
         let counters = self.counters
-        state.onPublish { old, new, changes in counters.catalogChanged(old: old, new: new, changes: changes) }
+        state.onPublish { old, new, changes in
+            engine.catalogChanged(old: old, new: new, resourceIds: changes.resources)
+            counters.catalogChanged(old: old, new: new, changes: changes)
+        }
     }
 
     public var migrationsApplied: Bool { migrationsAppliedFlag.load(ordering: .relaxed) }

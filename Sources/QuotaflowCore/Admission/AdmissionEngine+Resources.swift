@@ -3,90 +3,6 @@ import Synchronization
 
 /// Resource selection and the resource board's operations.
 extension AdmissionEngine {
-    /// A chosen resource, its marginal worst case, and why.
-    struct Selection {
-        var resource: RoutableResource
-        var upstreamWorst: Int64
-        var reason: RouteReason
-        var movedFrom: String?
-    }
-
-    /// The eligible resource the routing policy prefers, and its marginal worst case. Eligible: in
-    /// the project's pools, of the tenant, routable, of the request's mode (passthrough or not),
-    /// serving the request's API family and model (not cooled for it), the one pinned when the
-    /// request continues a stored response, not cooling and not refused by a usage window, under
-    /// every limit, leasable by this holder, and within its spending cap (and the overflow caps up
-    /// the chain for overflow). The conversation is bound to the choice.
-    static func select(_ s: inout State, _ r: AdmissionRequest, overflow: Bool, excluding: Set<String>) -> Selection? {
-        var eligible: [(RoutableResource, Int64)] = []
-        var candidates: [Routing.Candidate] = []
-        let tokens = r.shape.worstTokens
-        let sessionKey = r.sessionKey
-        let boundTo = sessionKey.flatMap { s.sessions.bound($0, now: r.now) }
-        for resource in r.catalog.resourcesByTenant[r.tenant.id] ?? [] {
-            let res = resource.resource
-            guard (res.kind == .overflow) == overflow, !excluding.contains(resource.id), res.state.isRoutable, r.fits(resource) else { continue }
-            var rt = s.board.resources[resource.id] ?? ResourceRuntime()
-            if rt.coolingUntil > r.now { continue }
-            if !rt.modelCooling.isEmpty, let until = rt.modelCooling[r.model], until > r.now { continue }
-            let windowHolder = r.windowHolder(res)
-            if let until = rt.holderCooling[windowHolder], until > r.now { continue }
-            let windows = rt.windowSets[windowHolder]
-            if let windows, r.windowPolicy.refusingUntil(windows, now: r.now) != nil { continue }
-            let load = rt.load(now: r.now, limits: res.limits)
-            s.board.resources[resource.id] = rt
-            guard Routing.hasRoom(load, limits: res.limits, tokens: tokens) else { continue }
-            var held = false
-            if res.leaseMode == .exclusive, let holder = rt.leaseHolder, holder != r.holder {
-                let idle = rt.inFlight == 0 && r.now - rt.lastActive >= r.leaseIdleMs
-                if !idle { continue }
-            } else if res.leaseMode == .exclusive, rt.leaseHolder == r.holder {
-                held = true
-            }
-            let upstreamWorst = res.costBasis.marginalCost(r.shape.worstUsage) ?? r.shape.worstCost(at: resource.price ?? r.listPrice)
-            let capKey: BudgetKey = overflow ? .overflowCredit(resource.id) : .resource(resource.id)
-            let capSpec = CounterSpec.of(capKey, catalog: r.catalog, tenantId: r.tenant.id, projectId: r.project.id, keyCap: nil)
-            if let cap = capSpec.cap {
-                let c = s.book.counter(capKey, spec: capSpec, now: r.now)
-                if c.spent + c.reserved + upstreamWorst > cap + c.carry { continue }
-            }
-            if overflow {
-                var fits = true
-                for p in r.chain {
-                    let key = BudgetKey.projectOverflow(p.id)
-                    let spec = CounterSpec.of(key, catalog: r.catalog, tenantId: r.tenant.id, projectId: p.id, keyCap: nil)
-                    if let cap = spec.cap {
-                        let c = s.book.counter(key, spec: spec, now: r.now)
-                        if c.spent + c.reserved + upstreamWorst > cap { fits = false }
-                    }
-                }
-                if !fits { continue }
-            }
-            eligible.append((resource, upstreamWorst))
-            let shared = res.leaseMode != .passthrough
-            candidates.append(
-                Routing.Candidate(
-                    score: Routing.loadScore(load, limits: res.limits), degraded: res.state == .degraded, marginalRank: res.costBasis.marginalRank,
-                    heldByHolder: held, sessionBound: boundTo == resource.id,
-                    atThreshold: shared && windows.map { r.windowPolicy.atThreshold($0, now: r.now) } ?? false,
-                    urgency: shared ? windows.flatMap { r.windowPolicy.urgency($0, weight: res.plan.weight, now: r.now) } : nil))
-        }
-        guard let choice = Routing.choose(candidates, rotation: s.board.rotation) else { return nil }
-        let (resource, upstreamWorst) = eligible[choice.index]
-        var reason = choice.reason
-        var movedFrom: String?
-        if r.pinnedResourceId != nil {
-            reason = .pinned
-        } else if let boundTo, boundTo != resource.id {
-            reason = .sessionMoved
-            movedFrom = boundTo
-        } else if resource.resource.leaseMode == .passthrough, reason != .session {
-            reason = .passthrough
-        }
-        if let sessionKey { s.sessions.bind(sessionKey, to: resource.id, now: r.now) }
-        return Selection(resource: resource, upstreamWorst: upstreamWorst, reason: reason, movedFrom: movedFrom)
-    }
-
     /// Seconds until some resource this request could use has room again, from time alone: a
     /// cooldown ends, a rate-limit slot or usage window frees, an idle lease returns, a spending cap's
     /// period ends. 1 when none is known (a request in flight may finish any moment).
@@ -146,6 +62,9 @@ extension AdmissionEngine {
 
     /// Conversations currently bound to a resource.
     public var sessionCount: Int { state.withLock { $0.sessions.count } }
+
+    /// Candidates the last selection walk looked at.
+    var lastWalkExamined: Int { state.withLock { $0.board.index.examined } }
 
     /// Every resource's runtime, for metrics and reports.
     public func resourceSnapshot() -> [String: ResourceRuntime] { state.withLock { $0.board.resources } }

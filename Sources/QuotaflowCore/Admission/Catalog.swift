@@ -94,6 +94,8 @@ public final class Catalog: Sendable {
     /// Data-plane keys and seats by id (the current key of each).
     public var keysById: TreeDictionary<String, DataPlaneKey> { maps.keysById }
     public var resourcesById: TreeDictionary<String, RoutableResource> { maps.resourcesById }
+    /// Routable resources by pool and what they serve: selection walks only the lanes a request fits.
+    public var lanesByPool: TreeDictionary<String, [RoutingLane]> { maps.lanesByPool }
     /// Project and key ids of each tenant, so a tenant's report reads its own objects only.
     public var projectIdsByTenant: TreeDictionary<String, TreeSet<String>> { maps.projectIdsByTenant }
     public var keyIdsByTenant: TreeDictionary<String, TreeSet<String>> { maps.keyIdsByTenant }
@@ -174,6 +176,10 @@ public struct CatalogDraft: Sendable {
     var digestsById: TreeDictionary<String, [String]> = [:]
     /// Decrypted offer credentials, for overflow resources that draw on them.
     var offerCredentials: TreeDictionary<String, String> = [:]
+    /// Routable resources by pool and what they serve, for selection (see `RoutingLane`).
+    public internal(set) var lanesByPool: TreeDictionary<String, [RoutingLane]> = [:]
+    /// Counts resource changes; a lane records the count at its last change.
+    var resourceEpoch: UInt64 = 0
 
     public init() {}
 
@@ -217,6 +223,7 @@ public struct CatalogDraft: Sendable {
 
     /// Puts (or, with `nil`, removes) a routable resource; a tenant's list stays in the order they were added.
     public mutating func setResource(_ r: RoutableResource?, id: String) {
+        moveInLanes(from: resourcesById[id], to: r)
         if let old = resourcesById[id] {
             let tenantId = old.resource.tenantId
             var list = resourcesByTenant[tenantId] ?? []

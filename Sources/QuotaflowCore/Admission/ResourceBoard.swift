@@ -16,6 +16,8 @@ public struct ResourceRuntime: Sendable {
     public internal(set) var leaseGrants: Int64 = 0
     public internal(set) var coolingUntil: Int64 = 0
     public internal(set) var routed: Int64 = 0
+    /// When it was last taken, in takes counted across the board (ties go to the least recent).
+    var lastTaken: UInt64 = 0
     /// Models this resource answered 404 for, cooled until the time given.
     public internal(set) var modelCooling: [String: Int64] = [:]
     /// The usage windows its credential reported, by holder: `""` for the resource's own credential,
@@ -80,8 +82,10 @@ extension ResourceRuntime {
 /// under its one lock.
 public struct ResourceBoard: Sendable {
     public internal(set) var resources: [String: ResourceRuntime] = [:]
-    /// Round-robin position for ties.
+    /// Round-robin position for ties among passthrough candidates.
     var rotation: UInt64 = 0
+    /// Shared resources in selection order.
+    var index = SelectionIndex()
 
     public init() {}
 
@@ -98,12 +102,20 @@ public struct ResourceBoard: Sendable {
             rt.windows[i].tokens += r.shape.worstTokens
         }
         if resource.resource.leaseMode == .exclusive, rt.leaseHolder != r.holder {
+            if let previous = rt.leaseHolder {
+                index.leases[previous]?.remove(resource.id)
+                if index.leases[previous]?.isEmpty == true { index.leases[previous] = nil }
+            }
             rt.leaseHolder = r.holder
             rt.leaseGrants += 1
+            index.leases[r.holder, default: []].insert(resource.id)
         }
         rt.lastActive = r.now
+        index.takes &+= 1
+        rt.lastTaken = index.takes
         resources[resource.id] = rt
         rotation &+= 1
+        reindex(resource.id, now: r.now)
     }
 
     /// The request left the resource: frees its slot and corrects the token estimate.
@@ -117,6 +129,8 @@ public struct ResourceBoard: Sendable {
         }
         rt.lastActive = now
         resources[resourceId] = rt
+        index.now = max(index.now, now)
+        reindex(resourceId, now: now)
     }
 
     /// Takes a resource out of routing until `until`; `true` if this extended its cooldown.
@@ -125,6 +139,7 @@ public struct ResourceBoard: Sendable {
         guard until > rt.coolingUntil else { return false }
         rt.coolingUntil = until
         resources[resourceId] = rt
+        reindex(resourceId, now: index.now)
         return true
     }
 
@@ -146,6 +161,7 @@ public struct ResourceBoard: Sendable {
         set.merge(report, now: now)
         rt.windowSets[holder] = set
         resources[resourceId] = rt
+        if holder.isEmpty { reindex(resourceId, now: max(index.now, now)) }
         return set
     }
 
@@ -163,5 +179,6 @@ public struct ResourceBoard: Sendable {
     mutating func clearCooling(_ resourceId: String) {
         resources[resourceId]?.coolingUntil = 0
         resources[resourceId]?.modelCooling = [:]
+        reindex(resourceId, now: index.now)
     }
 }

@@ -82,6 +82,22 @@ public enum Routing {
         }
     }
 
+    /// The order of preference among eligible resources: below the window threshold first, healthy
+    /// before degraded, those with window data by urgency (higher first; no data after any data),
+    /// then the lowest load score, then the lower marginal cost. Scores are compared to 1e-9, so
+    /// rounding noise does not split ties.
+    public struct Order: Comparable, Sendable {
+        let rank: (Int8, Int8, Int8, Double, Double, Int64)
+
+        public init(atThreshold: Bool, degraded: Bool, urgency: Double?, score: Double, marginalRank: Int64) {
+            let rounded = { (x: Double) in (x * 1e9).rounded() / 1e9 }
+            rank = (atThreshold ? 1 : 0, degraded ? 1 : 0, urgency == nil ? 1 : 0, -rounded(urgency ?? 0), rounded(score), marginalRank)
+        }
+
+        public static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
+        public static func == (a: Self, b: Self) -> Bool { a.rank == b.rank }
+    }
+
     /// A choice and why it was made.
     public struct Choice: Sendable, Equatable {
         public var index: Int
@@ -105,10 +121,8 @@ public enum Routing {
         var pool = candidates.indices.filter { !candidates[$0].atThreshold }
         let overThreshold = pool.isEmpty
         if overThreshold { pool = Array(candidates.indices) }
-        /// Sort key: health, then window urgency (higher first; no data after any data), then load and cost.
-        func key(_ c: Candidate) -> (Int, Int, Double, Double, Int64) {
-            let rounded = { (x: Double) in (x * 1e9).rounded() / 1e9 }
-            return (c.degraded ? 1 : 0, c.urgency == nil ? 1 : 0, -rounded(c.urgency ?? 0), rounded(c.score), c.marginalRank)
+        func key(_ c: Candidate) -> Order {
+            Order(atThreshold: false, degraded: c.degraded, urgency: c.urgency, score: c.score, marginalRank: c.marginalRank)
         }
         var best = key(candidates[pool[0]])
         var tied: [Int] = [pool[0]]

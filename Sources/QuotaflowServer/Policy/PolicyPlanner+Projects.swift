@@ -16,7 +16,7 @@ extension PolicyPlanner {
         for p in current.projects { parents[p.id] = .some(p.parentId) }
         var readers: [(String, ObjectReader)] = []
         for v in entries {
-            let (name, r) = try Self.object(v, "projects", key: "name")
+            let (name, _) = try Self.object(v, "projects", key: "name")
             guard ids[name] == nil else { throw FieldError("projects.\(name)", "names a project that the file already lists") }
             ids[name] = current.project(named: name)?.id ?? Identifier.make("prj")
             readers.append((name, try ObjectReader(v, path: "projects.\(name)")))
