@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import QuotaflowCore
@@ -86,10 +87,14 @@ public enum QuotaflowApp {
         let registry = gateway.connections
         return Application(
             router: router,
-            server: .http1(
-                configuration: .init(
-                    additionalChannelHandlers: [ConnectionWatchHandler(registry: registry)],
-                    idleTimeout: .milliseconds(state.config.clientIdleTimeoutMs))),
+            server: HTTPServerBuilder { responder in
+                LoopBoundHTTP1Channel(
+                    inner: HTTP1Channel(
+                        responder: responder,
+                        configuration: .init(
+                            additionalChannelHandlers: [ConnectionWatchHandler(registry: registry)],
+                            idleTimeout: .milliseconds(state.config.clientIdleTimeoutMs))))
+            },
             configuration: .init(address: .hostname(state.config.host, port: state.config.port), serverName: "quotaflow"),
             services: gateway.services, onServerRunning: onServerRunning, logger: state.logger)
     }

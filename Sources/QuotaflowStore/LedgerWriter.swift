@@ -32,6 +32,10 @@ public final class LedgerWriter: Sendable {
         var stopped = false
         /// The writer thread is asleep and must be signalled (otherwise it will see new jobs by itself).
         var writerWaiting = false
+        /// A caller is committing its own row on its own thread (see `append`).
+        var committing = false
+        /// When the last commit ended (monotonic nanoseconds).
+        var lastCommitEnd: UInt64 = 0
     }
 
     /// Batch statistics for metrics.
@@ -46,6 +50,9 @@ public final class LedgerWriter: Sendable {
     let db: Database
     let logger: Logger
     let maxBatch: Int
+    /// How long the writer must have been idle for a caller to commit its own row (1 ms: at
+    /// everyday load requests are tens of milliseconds apart; under load they are microseconds).
+    let inlineAfterIdleNs: UInt64 = 1_000_000
     let afterCommit: @Sendable (_ items: [Item], _ commitMicros: Int64) -> Void
     let queue = Mutex(Queue())
     let condition = NSConditionBox()
@@ -66,12 +73,47 @@ public final class LedgerWriter: Sendable {
 
     public var statistics: Stats { stats.withLock { $0 } }
 
-    /// Queues a row and waits until it is committed. Returns `false` if it could not be written.
+    /// Commits a row and returns once it is committed. Returns `false` if it could not be written.
+    ///
+    /// When the writer has been idle for a while (`inlineAfterIdleNs`: nothing queued, nothing
+    /// being written, no commit ended lately), the caller commits its row itself, on its own
+    /// thread (a WAL commit without fsync, tens of microseconds): at everyday load a row then costs
+    /// no hand-off to the writer thread and back. Otherwise the row joins the queue and the writer
+    /// thread commits it with the others in one transaction (group commit), so under load the
+    /// writer is woken once per batch, not per row, and batches stay large.
     @discardableResult
     public func append(_ item: Item) async -> Bool {
-        await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+        if let ok = commitInline(item) { return ok }
+        return await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
             enqueue(.row(item, c))
         }
+    }
+
+    /// Commits `item` on the calling thread if the writer is idle; `nil` when it is not.
+    func commitInline(_ item: Item) -> Bool? {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let idleNs = inlineAfterIdleNs
+        let lead = queue.withLock { q -> Bool in
+            guard q.jobs.isEmpty, !q.committing, !q.stopping, now &- q.lastCommitEnd >= idleNs else { return false }
+            q.committing = true
+            return true
+        }
+        guard lead else { return nil }
+        // Never wait for the connection here (the caller may be an event loop): if an admin
+        // write holds it, or the commit fails, the row goes to the writer thread, which retries.
+        let start = DispatchTime.now().uptimeNanoseconds
+        let done = (try? db.writeIfFree { conn in try conn.transaction { try conn.insertLedger(item.entry) } }) != nil
+        let end = DispatchTime.now().uptimeNanoseconds
+        if done { committed([item], micros: Int64((end - start) / 1000), ok: true) }
+        let wake = queue.withLock { q -> Bool in
+            q.committing = false
+            q.lastCommitEnd = end
+            let wake = (!q.jobs.isEmpty || q.stopping) && q.writerWaiting
+            if wake { q.writerWaiting = false }
+            return wake
+        }
+        if wake { condition.signal() }
+        return done ? true : nil
     }
 
     /// Queues a row without waiting (refusals, where nothing was delivered).
@@ -133,18 +175,25 @@ public final class LedgerWriter: Sendable {
     }
 
     func run() {
+        // Named, so per-thread counts (bench/threads.py) tell the writer apart (Linux only).
+        if let f = fopen("/proc/thread-self/comm", "w") {
+            fputs("qf-ledger", f)
+            fclose(f)
+        }
         while true {
             condition.lock()
             var jobs: [Job] = []
             var exit = false
             while true {
                 let (taken, stop) = queue.withLock { q -> ([Job], Bool) in
-                    let n = min(q.jobs.count, maxBatch)
+                    // A caller is committing its own row: wait for it (it signals when done).
+                    let n = q.committing ? 0 : min(q.jobs.count, maxBatch)
                     let taken = Array(q.jobs.prefix(n))
                     q.jobs.removeFirst(n)
-                    if taken.isEmpty && q.stopping { q.stopped = true }
-                    if taken.isEmpty && !q.stopping { q.writerWaiting = true }
-                    return (taken, q.stopping)
+                    if taken.isEmpty {
+                        if q.stopping && !q.committing { q.stopped = true } else { q.writerWaiting = true }
+                    }
+                    return (taken, q.stopping && !q.committing)
                 }
                 if !taken.isEmpty {
                     jobs = taken
@@ -159,6 +208,8 @@ public final class LedgerWriter: Sendable {
             condition.unlock()
             if exit { break }
             process(jobs)
+            let end = DispatchTime.now().uptimeNanoseconds
+            queue.withLock { $0.lastCommitEnd = end }
         }
         let waiters = finished.withLock { f -> [CheckedContinuation<Void, Never>] in
             f.done = true
@@ -181,8 +232,9 @@ public final class LedgerWriter: Sendable {
         commit(&rows)
     }
 
-    func commit(_ rows: inout [(Item, CheckedContinuation<Bool, Never>?)]) {
-        guard !rows.isEmpty else { return }
+    @discardableResult
+    func commit(_ rows: inout [(Item, CheckedContinuation<Bool, Never>?)]) -> Bool {
+        guard !rows.isEmpty else { return true }
         let start = DispatchTime.now().uptimeNanoseconds
         var ok = false
         var delayMs: UInt32 = 5
@@ -197,17 +249,24 @@ public final class LedgerWriter: Sendable {
                 delayMs = min(delayMs * 2, 1000)
             }
         }
-        let micros = Int64((DispatchTime.now().uptimeNanoseconds - start) / 1000)
-        stats.withLock {
-            $0.batches += 1
-            $0.rows += rows.count
-            $0.lastBatchSize = rows.count
-            $0.totalCommitMicros += micros
-            if !ok { $0.failures += rows.count }
-        }
-        if ok { afterCommit(rows.map(\.0), micros) }
+        committed(rows.map(\.0), micros: Int64((DispatchTime.now().uptimeNanoseconds - start) / 1000), ok: ok)
         for (_, c) in rows { c?.resume(returning: ok) }
         rows.removeAll(keepingCapacity: true)
+        return ok
+    }
+}
+
+extension LedgerWriter {
+    /// Counts a batch, and hands committed rows to `afterCommit`.
+    func committed(_ items: [Item], micros: Int64, ok: Bool) {
+        stats.withLock {
+            $0.batches += 1
+            $0.rows += items.count
+            $0.lastBatchSize = items.count
+            $0.totalCommitMicros += micros
+            if !ok { $0.failures += items.count }
+        }
+        if ok { afterCommit(items, micros) }
     }
 }
 

@@ -141,7 +141,7 @@ struct Apply: AsyncParsableCommand {
         guard !issued.isEmpty else { return }
         let lines = issued.map { JSONWriter.string($0) }.joined(separator: "\n") + "\n"
         if let keysOut {
-            FileManager.default.createFile(atPath: keysOut, contents: nil, attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: keysOut, contents: nil, attributes: [.posixPermissions: 0o600])
             guard let handle = FileHandle(forWritingAtPath: keysOut) else { throw ValidationError("cannot write \(keysOut)") }
             try handle.write(contentsOf: Data(lines.utf8))
             try handle.close()

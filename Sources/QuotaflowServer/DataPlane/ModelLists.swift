@@ -39,10 +39,11 @@ extension DataPlaneController {
         let pools = Set(caller.project.poolIds)
         let pricing = caller.catalog.pricing[caller.tenant.id]?.entries.map(\.model).filter { !$0.contains("*") } ?? []
         var names = Set<String>()
-        for r in caller.catalog.resourcesByTenant[caller.tenant.id] ?? []
-        where pools.contains(r.resource.poolId) && r.resource.state.isRoutable && !families.isDisjoint(with: r.resource.families) {
-            if r.resource.kind == .overflow && !caller.project.overflowAllowed { continue }
-            for pattern in r.resource.models {
+        // One look per lane: its members serve the same models (the pool's size does not matter).
+        for lane in pools.flatMap({ caller.catalog.lanesByPool[$0] ?? [] })
+        where lane.sample.tenantId == caller.tenant.id && !families.isDisjoint(with: lane.sample.families) {
+            if lane.overflow && !caller.project.overflowAllowed { continue }
+            for pattern in lane.sample.models {
                 if pattern.contains("*") {
                     for m in pricing where ModelPattern.matches(pattern: pattern, m) { names.insert(m) }
                 } else {

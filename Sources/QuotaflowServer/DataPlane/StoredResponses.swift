@@ -21,7 +21,7 @@ extension DataPlaneController {
         guard let owner else {
             throw Refusal(.responseNotFound, "no response '\(responseId.prefix(100))' was created with this key")
         }
-        let resource = caller.catalog.resourcesByTenant[tenantId]?.first { $0.id == owner.resourceId }
+        let resource = caller.catalog.resource(owner.resourceId, tenantId: tenantId)
         guard let resource, caller.project.poolIds.contains(resource.resource.poolId),
             ![.revoked, .suspended, .rejected].contains(resource.resource.state)
         else {

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import QuotaflowCore
+import Synchronization
 
 /// Why an upstream call produced no answer head.
 enum UpstreamFailure: Error, Sendable, Equatable {
@@ -60,26 +61,37 @@ struct UpstreamCaller: Sendable {
     /// Sends a request and reads the whole answer. Throws `UpstreamFailure` only when no head
     /// arrived; a body that fails later comes back in `bodyError` (the upstream answered, and may
     /// have charged, so it is never retried elsewhere).
+    ///
+    /// It uses the client's delegate API, the only one that takes an event loop per request: the
+    /// upstream connection, the answer's bytes and the waiting handler all stay on the loop the
+    /// client's request arrived on, with no task of the client's own in between (its async API
+    /// starts one per request on the global pool, a thread wake-up each).
     func fetch(
         _ upstreamCall: UpstreamCall, resource: RoutableResource, body: [UInt8], channel: any Channel, timeoutMs: Int64, limit: Int
     )
         async throws(UpstreamFailure) -> UpstreamAnswer
     {
-        var request = HTTPClientRequest(url: upstreamCall.url)
-        request.method = upstreamCall.method
-        request.headers = upstreamCall.headers
-        if upstreamCall.sendsBody { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let call = request
+        let collector = AnswerCollector(limit: limit)
         do {
             let http = try await clients.client(for: resource.target, checked: resource.egressChecked, use: .whole)
-            let logger = self.logger
-            return try await watched(channel) {
-                let response = try await http.execute(call, timeout: .milliseconds(timeoutMs), logger: logger)
+            let request = try HTTPClient.Request(
+                url: upstreamCall.url, method: upstreamCall.method, headers: upstreamCall.headers,
+                body: upstreamCall.sendsBody ? .byteBuffer(ByteBuffer(bytes: body)) : nil)
+            let task = http.execute(
+                request: request, delegate: collector, eventLoop: .delegateAndChannel(on: channel.eventLoop),
+                deadline: .now() + .milliseconds(timeoutMs), logger: logger)
+            connections.watch(channel) { task.cancel() }
+            defer { connections.unwatch(channel) }
+            return try await withTaskCancellationHandler {
                 do {
-                    return UpstreamAnswer(status: response.status.code, headers: response.headers, body: try await response.body.collect(upTo: limit))
+                    return try await task.futureResult.get()
                 } catch {
-                    return UpstreamAnswer(status: response.status.code, headers: response.headers, body: nil, bodyError: error)
+                    // The head came: the upstream answered, and only its body failed.
+                    if let answer = collector.partial(error) { return answer }
+                    throw error
                 }
+            } onCancel: {
+                task.cancel()
             }
         } catch {
             throw UpstreamFailure(error)
@@ -88,13 +100,64 @@ struct UpstreamCaller: Sendable {
 
     /// Runs `work` in a task that is cancelled when the client's connection goes away.
     func watched<T: Sendable>(_ channel: any Channel, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
-        let task = Task { try await work() }
+        let task = Task(executorPreference: EventLoopExecutors.current) { try await work() }
         connections.watch(channel) { task.cancel() }
         defer { connections.unwatch(channel) }
         return try await withTaskCancellationHandler {
             try await task.value
         } onCancel: {
             task.cancel()
+        }
+    }
+}
+
+/// Collects a whole upstream answer; its callbacks run on the connection's event loop.
+final class AnswerCollector: HTTPClientResponseDelegate {
+    typealias Response = UpstreamAnswer
+    struct State {
+        var head: HTTPResponseHead?
+        var body = ByteBuffer()
+        var tooLarge = false
+    }
+    let limit: Int
+    private let state = Mutex(State())
+
+    init(limit: Int) { self.limit = limit }
+
+    func didReceiveHead(task: HTTPClient.Task<Response>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        state.withLock { $0.head = head }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Response>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        let limit = self.limit
+        let over = state.withLock { s -> Bool in
+            var buffer = buffer
+            if s.body.readableBytes + buffer.readableBytes > limit {
+                s.tooLarge = true
+                return true
+            }
+            s.body.writeBuffer(&buffer)
+            return false
+        }
+        if over { task.fail(reason: NIOTooManyBytesError(maxBytes: limit)) }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Response>) throws -> Response {
+        try state.withLock { s in
+            guard let head = s.head else { throw HTTPClientError.remoteConnectionClosed }
+            return UpstreamAnswer(status: head.status.code, headers: head.headers, body: s.body)
+        }
+    }
+
+    /// The answer so far when its body failed after the head, with why; `nil` without a head.
+    func partial(_ error: any Error) -> UpstreamAnswer? {
+        let limit = self.limit
+        return state.withLock { s -> UpstreamAnswer? in
+            guard let head = s.head else { return nil }
+            let why: any Error = s.tooLarge ? NIOTooManyBytesError(maxBytes: limit) : error
+            return UpstreamAnswer(status: head.status.code, headers: head.headers, body: nil, bodyError: why)
         }
     }
 }

@@ -20,7 +20,7 @@ enum BodyReader {
         async throws(Failure) -> ByteBuffer
     {
         let body = request.body
-        let reader = Task { () throws -> ByteBuffer in
+        let reader = Task(executorPreference: EventLoopExecutors.current) { () throws -> ByteBuffer in
             var out = ByteBuffer()
             do {
                 for try await var chunk in body {

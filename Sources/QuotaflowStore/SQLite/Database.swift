@@ -28,6 +28,11 @@ public final class Database: Sendable {
         try writer.mutex.withLock { conn in try body(conn) }
     }
 
+    /// Runs `body` on the writer connection if no one holds it; `nil` (without waiting) if someone does.
+    func writeIfFree<T>(_ body: (SQLiteConnection) throws -> T) throws -> T? {
+        try writer.mutex.withLockIfAvailable { conn in try body(conn) }
+    }
+
     /// Runs `body` on a reader connection, on the calling thread.
     public func readSync<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
         let index = nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count
