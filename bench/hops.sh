@@ -6,6 +6,8 @@
 #   bench/hops.sh [path to a quotaflow binary, default the release build] [seconds, default 10]
 #
 # A short, focused companion to bench/run.sh for working on the hot path. Needs wrk, nginx and python3.
+# QF_ENV="NAME=value ..." passes environment to the server; PERF_OUT=file records the through-Quotaflow run with
+# perf (PERF_EVENTS overrides the default "-F 5000" sampling, e.g. "-e sched:sched_wakeup" to see who wakes whom).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${1:-$(cd "$ROOT" && swift build -c release --show-bin-path)/quotaflow}"
@@ -19,7 +21,7 @@ sed -e "s#__DIR__#$OUT#g" -e "s#__PORT__#$MOCK_PORT#g" "$ROOT/bench/mock-nginx.c
 nginx -c "$OUT/nginx.conf" & NGINX=$!
 sed -e "s#__DIR__#$OUT#g" -e "s#__PORT__#$PROXY_PORT#g" -e "s#__MOCK_PORT__#$MOCK_PORT#g" "$ROOT/bench/proxy-nginx.conf.template" > "$OUT/proxy-nginx.conf"
 nginx -c "$OUT/proxy-nginx.conf" & PROXY=$!
-QUOTAFLOW_OPERATOR_TOKEN="$TOKEN" "$BIN" serve --port "$QF_PORT" --database "$OUT/quotaflow.db" --log-level warning \
+env ${QF_ENV:-X=1} QUOTAFLOW_OPERATOR_TOKEN="$TOKEN" "$BIN" serve --port "$QF_PORT" --database "$OUT/quotaflow.db" --log-level warning \
     --set admission_spacing_ms=100 --set allow_private_egress=true > "$OUT/quotaflow.log" 2>&1 & QF=$!
 cleanup() { kill "$QF" "$NGINX" "$PROXY" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT

@@ -63,9 +63,12 @@ struct UpstreamCaller: Sendable {
     /// have charged, so it is never retried elsewhere).
     ///
     /// It uses the client's delegate API, the only one that takes an event loop per request: the
-    /// upstream connection, the answer's bytes and the waiting handler all stay on the loop the
-    /// client's request arrived on, with no task of the client's own in between (its async API
-    /// starts one per request on the global pool, a thread wake-up each).
+    /// answer's callbacks and the waiting handler stay on the loop the client's request arrived on
+    /// (and the connection too whenever the pool has one idle there), with no task of the client's
+    /// own in between (its async API starts one per request on the global pool, a thread wake-up
+    /// each). `.delegate(on:)`, not `.delegateAndChannel(on:)`: requiring the connection's loop
+    /// makes the pool open a new connection whenever none is idle on that loop, which under load
+    /// measured 40% fewer requests per second (bench/RESULTS.md).
     func fetch(
         _ upstreamCall: UpstreamCall, resource: RoutableResource, body: [UInt8], channel: any Channel, timeoutMs: Int64, limit: Int
     )
@@ -78,7 +81,7 @@ struct UpstreamCaller: Sendable {
                 url: upstreamCall.url, method: upstreamCall.method, headers: upstreamCall.headers,
                 body: upstreamCall.sendsBody ? .byteBuffer(ByteBuffer(bytes: body)) : nil)
             let task = http.execute(
-                request: request, delegate: collector, eventLoop: .delegateAndChannel(on: channel.eventLoop),
+                request: request, delegate: collector, eventLoop: .delegate(on: channel.eventLoop),
                 deadline: .now() + .milliseconds(timeoutMs), logger: logger)
             connections.watch(channel) { task.cancel() }
             defer { connections.unwatch(channel) }
