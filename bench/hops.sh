@@ -6,7 +6,7 @@
 #   bench/hops.sh [path to a quotaflow binary, default the release build] [seconds, default 10]
 #
 # A short, focused companion to bench/run.sh for working on the hot path. Needs wrk, nginx and python3.
-# QF_ENV="NAME=value ..." passes environment to the server; PERF_OUT=file records the through-Quotaflow run with
+# DELAY_MS sets the pause between requests (default 20: 50 req/s). QF_ENV="NAME=value ..." passes environment to the server; PERF_OUT=file records the through-Quotaflow run with
 # perf (PERF_EVENTS overrides the default "-F 5000" sampling, e.g. "-e sched:sched_wakeup" to see who wakes whom).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -32,7 +32,8 @@ export BENCH_DIR="$ROOT/bench"
 PXW=$(pgrep -P "$PROXY" | head -1)
 wrk -t1 -c8 -d2s -s "$ROOT/bench/post.lua" "http://127.0.0.1:$QF_PORT/v1/chat/completions" > /dev/null
 paced() {
-    [ -n "${PERF_OUT:-}" ] && [ "$2" = "$OUT/through.txt" ] && (sleep 1; perf record ${PERF_EVENTS:--F 5000} -g -p "$QF" -o "$PERF_OUT" -- sleep 5 >/dev/null 2>&1) & DELAY_MS=20 wrk -t1 -c1 -d"${SECONDS_RUN}s" --latency -s "$ROOT/bench/paced.lua" "$1" > "$2"; }
+    local delay="${DELAY_MS:-20}"
+    [ -n "${PERF_OUT:-}" ] && [ "$2" = "$OUT/through.txt" ] && (sleep 1; perf record ${PERF_EVENTS:--F 5000} -g -p "$QF" -o "$PERF_OUT" -- sleep 5 >/dev/null 2>&1) & DELAY_MS=$delay wrk -t1 -c1 -d"${SECONDS_RUN}s" --latency -s "$ROOT/bench/paced.lua" "$1" > "$2"; }
 count() { awk '/requests in/ {print $1}' "$1"; }
 p() { awk -v q="$2" '$1 == q {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' "$1"; }
 QF_KEY= paced "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" "$OUT/direct.txt"
@@ -43,11 +44,11 @@ python3 "$ROOT/bench/threads.py" snapshot "$PXW" > "$OUT/px-before.json"
 QF_KEY= paced "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$OUT/proxied.txt"
 python3 "$ROOT/bench/threads.py" snapshot "$PXW" > "$OUT/px-after.json"
 {
-echo "## Quotaflow at 50 req/s: $(count "$OUT/through.txt") requests, p50 $(p "$OUT/through.txt" 50%) ms, p99 $(p "$OUT/through.txt" 99%) ms (mock direct: p50 $(p "$OUT/direct.txt" 50%), p99 $(p "$OUT/direct.txt" 99%))"
+echo "## Quotaflow at $((1000 / ${DELAY_MS:-20})) req/s: $(count "$OUT/through.txt") requests, p50 $(p "$OUT/through.txt" 50%) ms, p99 $(p "$OUT/through.txt" 99%) ms (mock direct: p50 $(p "$OUT/direct.txt" 50%), p99 $(p "$OUT/direct.txt" 99%))"
 echo
 python3 "$ROOT/bench/threads.py" diff "$OUT/qf-before.json" "$OUT/qf-after.json" "$(count "$OUT/through.txt")"
 echo
-echo "## nginx as a bare reverse proxy at 50 req/s: $(count "$OUT/proxied.txt") requests, p50 $(p "$OUT/proxied.txt" 50%) ms, p99 $(p "$OUT/proxied.txt" 99%) ms"
+echo "## nginx as a bare reverse proxy at $((1000 / ${DELAY_MS:-20})) req/s: $(count "$OUT/proxied.txt") requests, p50 $(p "$OUT/proxied.txt" 50%) ms, p99 $(p "$OUT/proxied.txt" 99%) ms"
 echo
 python3 "$ROOT/bench/threads.py" diff "$OUT/px-before.json" "$OUT/px-after.json" "$(count "$OUT/proxied.txt")"
 } | tee "$OUT/hops.md"

@@ -4,7 +4,7 @@
     python3 bench/pool_scale.py --bin .build/release/quotaflow [--sizes 10,100,1000,10000] [--rounds 7] [--requests 300]
 
 One tenant per size, each with one pool of N admitted resources (all serving the model, so every one is eligible)
-and a project key. The rounds interleave the sizes (10, 100, ..., 10, 100, ...) and send sequential chat
+and a project key. The rounds interleave the sizes (10, 100, ..., then 100, 1000, ..., 10: each round starts one size later) and send sequential chat
 completions through each key against a mock upstream; the report gives, per size, the median over rounds of each
 round's p50 and p99, and the difference from the smallest size. The server and the mock are started here
 (python standard library only; the helpers are bench/admin_scale.py's).
@@ -57,7 +57,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", required=True)
     ap.add_argument("--sizes", default="10,100,1000,10000")
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--requests", type=int, default=300)
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -86,7 +86,9 @@ def main():
                 clients[n].request("POST", "/v1/chat/completions", body)
         results = {n: [] for n in sizes}
         for r in range(args.rounds):
-            for n in sizes:
+            # Each round starts at the next size, so no size always goes first (or last) in a round.
+            order = sizes[r % len(sizes):] + sizes[:r % len(sizes)]
+            for n in order:
                 lat = []
                 for _ in range(args.requests):
                     status, _, seconds = clients[n].request("POST", "/v1/chat/completions", body)
