@@ -53,7 +53,7 @@ public final class Gateway: Sendable {
         try counters.recomputeNow()
         let counters = self.counters
         state.onPublish { old, new, changes in
-            engine.catalogChanged(old: old, new: new, resourceIds: changes.resources)
+            engine.catalogChanged(old: old, new: new, resourceIds: new.changedResources)
             counters.catalogChanged(old: old, new: new, changes: changes)
         }
     }

@@ -34,6 +34,8 @@ public final class LedgerWriter: Sendable {
         var writerWaiting = false
         /// A caller is committing its own row on its own thread (see `append`).
         var committing = false
+        /// The writer thread has taken jobs and not finished them (a batch or a barrier).
+        var writerBusy = false
         /// When the last commit ended (monotonic nanoseconds).
         var lastCommitEnd: UInt64 = 0
     }
@@ -83,37 +85,45 @@ public final class LedgerWriter: Sendable {
     /// writer is woken once per batch, not per row, and batches stay large.
     @discardableResult
     public func append(_ item: Item) async -> Bool {
-        if let ok = commitInline(item) { return ok }
-        return await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
-            enqueue(.row(item, c))
-        }
-    }
-
-    /// Commits `item` on the calling thread if the writer is idle; `nil` when it is not.
-    func commitInline(_ item: Item) -> Bool? {
-        let now = DispatchTime.now().uptimeNanoseconds
         let idleNs = inlineAfterIdleNs
         let lead = queue.withLock { q -> Bool in
-            guard q.jobs.isEmpty, !q.committing, !q.stopping, now &- q.lastCommitEnd >= idleNs else { return false }
+            let now = DispatchTime.now().uptimeNanoseconds
+            guard q.jobs.isEmpty, !q.committing, !q.writerBusy, !q.stopping, now >= q.lastCommitEnd + idleNs else { return false }
             q.committing = true
             return true
         }
-        guard lead else { return nil }
-        // Never wait for the connection here (the caller may be an event loop): if an admin
-        // write holds it, or the commit fails, the row goes to the writer thread, which retries.
+        if lead, commitInline(item) { return true }
+        return await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            // A leader whose connection was busy hands its row over in the same step that ends its
+            // turn, so the writer cannot stop in between.
+            if lead { endInlineTurn(handingOver: .row(item, c)) } else { enqueue(.row(item, c)) }
+        }
+    }
+
+    /// Commits `item` on the calling thread if the writer connection is free at once; `false` (the
+    /// turn still held) when it is not or the commit failed: the writer thread then takes the row.
+    /// Never waits for the connection, so an event loop is never held behind an admin write.
+    func commitInline(_ item: Item) -> Bool {
         let start = DispatchTime.now().uptimeNanoseconds
         let done = (try? db.writeIfFree { conn in try conn.transaction { try conn.insertLedger(item.entry) } }) != nil
+        guard done else { return false }
+        committed([item], micros: Int64((DispatchTime.now().uptimeNanoseconds - start) / 1000), ok: true)
+        endInlineTurn(handingOver: nil)
+        return true
+    }
+
+    /// Ends a caller's inline turn, queueing `job` (the row it could not commit) in the same step.
+    func endInlineTurn(handingOver job: Job?) {
         let end = DispatchTime.now().uptimeNanoseconds
-        if done { committed([item], micros: Int64((end - start) / 1000), ok: true) }
         let wake = queue.withLock { q -> Bool in
             q.committing = false
             q.lastCommitEnd = end
+            if let job { q.jobs.append(job) }
             let wake = (!q.jobs.isEmpty || q.stopping) && q.writerWaiting
             if wake { q.writerWaiting = false }
             return wake
         }
         if wake { condition.signal() }
-        return done ? true : nil
     }
 
     /// Queues a row without waiting (refusals, where nothing was delivered).
@@ -192,6 +202,8 @@ public final class LedgerWriter: Sendable {
                     q.jobs.removeFirst(n)
                     if taken.isEmpty {
                         if q.stopping && !q.committing { q.stopped = true } else { q.writerWaiting = true }
+                    } else {
+                        q.writerBusy = true
                     }
                     return (taken, q.stopping && !q.committing)
                 }
@@ -209,7 +221,10 @@ public final class LedgerWriter: Sendable {
             if exit { break }
             process(jobs)
             let end = DispatchTime.now().uptimeNanoseconds
-            queue.withLock { $0.lastCommitEnd = end }
+            queue.withLock { q in
+                q.lastCommitEnd = end
+                q.writerBusy = false
+            }
         }
         let waiters = finished.withLock { f -> [CheckedContinuation<Void, Never>] in
             f.done = true

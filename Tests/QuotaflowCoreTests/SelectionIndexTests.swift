@@ -90,6 +90,44 @@ import Testing
         }
     }
 
+    @Test func aSuspendedResourceLeavesTheIndexWhenTheCountStaysTheSame() throws {
+        var w = Self.world(3)
+        let engine = AdmissionEngine()
+        for _ in 0..<3 { _ = try admitted(engine.admit(w.request())) }
+        // A catalog built afresh, one resource suspended: no lane grew, and nobody told the engine.
+        w.resources[1].state = .suspended
+        var routed: Set<String> = []
+        for _ in 0..<6 { routed.insert(try admitted(engine.admit(w.request())).resource.id) }
+        #expect(routed == ["r0", "r2"])
+    }
+
+    @Test func aDegradedHeldSeatCompetesInTheRoutingOrder() throws {
+        var w = W()
+        w.resources = ["s1", "s2"].map { w.resource($0, kind: .seat, limits: ResourceLimits(rpm: 10), lease: .exclusive) }
+        for i in w.resources.indices { w.resources[i].state = .degraded }
+        let catalog = w.catalog
+        func request(_ holder: String, at now: Int64) -> AdmissionRequest {
+            AdmissionRequest(
+                catalog: catalog, tenant: w.tenant, chain: catalog.projectChain("team"), key: w.key, model: "m", family: .chat, holder: holder,
+                shape: CostShape(inputTokens: 10, outputCap: 100), listPrice: AdmissionEngineTests.price, enforce: true, overage: nil,
+                grants: [:], leaseIdleMs: 1_000, now: now)
+        }
+        let engine = AdmissionEngine()
+        let t0 = Self.now
+        // "o" uses s2 three times and leaves it; later "h" leases s1 and makes one request.
+        for _ in 0..<3 {
+            let a = try admitted(engine.admit(request("o", at: t0)))
+            #expect(a.resource.id == "s1" || a.resource.id == "s2")
+            engine.release(resourceId: a.resource.id, estimatedTokens: 110, actualTokens: 110, now: t0)
+        }
+        let busy = engine.resourceSnapshot().max { $0.value.routed < $1.value.routed }!.key
+        let first = try admitted(engine.admit(request("h", at: t0 + 1_500)))
+        #expect(first.resource.id != busy)
+        engine.release(resourceId: first.resource.id, estimatedTokens: 110, actualTokens: 110, now: t0 + 1_500)
+        // Both degraded; h's seat is still its own (lease not idle) and the less used: h keeps it.
+        #expect(try admitted(engine.admit(request("h", at: t0 + 2_000))).resource.id == first.resource.id)
+    }
+
     @Test func aHolderFindsItsOwnSeatAndOthersSkipLeasedSeats() throws {
         var w = W()
         w.resources = (0..<200).map { w.resource("s\($0)", kind: .seat, lease: .exclusive) }

@@ -47,4 +47,28 @@ import Testing
         #expect(rows == 2)
         await writer.shutdown()
     }
+
+    @Test func concurrentAppendsAndBarriersCommitAndSettleEachRowOnce() async throws {
+        let (db, dir) = try tempDatabase()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Migrator.bundled().migrate(db, clock: SystemClock(), logger: quiet)
+        let settled = Mutex<[String: Int]>([:])
+        let writer = LedgerWriter(db: db, logger: quiet) { items, _ in
+            settled.withLock { for i in items { $0[i.entry.requestId, default: 0] += 1 } }
+        }
+        await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<300 {
+                group.addTask {
+                    if i % 3 == 0 { try? await Task.sleep(for: .milliseconds(Int.random(in: 0...3))) }
+                    if i % 25 == 0 { _ = try? await writer.barrier { _ in () } }
+                    return await writer.append(Self.entry(i))
+                }
+            }
+            for await ok in group { #expect(ok) }
+        }
+        let rows = try await writer.barrier { conn in try conn.queryOne("SELECT COUNT(*) AS n FROM ledger")!.int("n") }
+        #expect(rows == 300)
+        #expect(settled.withLock { $0.count == 300 && $0.values.allSatisfy { $0 == 1 } })
+        await writer.shutdown()
+    }
 }

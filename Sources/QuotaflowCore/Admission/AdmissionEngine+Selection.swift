@@ -125,10 +125,9 @@ extension AdmissionEngine {
     ) -> (Evaluated, RouteReason)? {
         let lanes = r.catalog.lanes(for: r, overflow: overflow)
         guard !lanes.isEmpty else { return nil }
-        s.board.index.policy = r.windowPolicy
-        s.board.index.leaseIdleMs = r.leaseIdleMs
+        s.board.index.examined = 0
+        for lane in lanes { s.board.sync(lane, policy: r.windowPolicy, leaseIdleMs: r.leaseIdleMs, now: r.now) }
         s.board.refreshDue(now: r.now)
-        for lane in lanes { s.board.sync(lane, now: r.now) }
         func inLanes(_ id: String) -> RoutableResource? {
             guard let slot = s.board.index.slots[id], lanes.contains(where: { $0.key == slot.lane }) else { return nil }
             return slot.resource
@@ -140,14 +139,31 @@ extension AdmissionEngine {
             return (e, .session)
         }
         let held = (s.board.index.leases[r.holder] ?? []).compactMap(inLanes).sorted { ($0.position, $0.id) < ($1.position, $1.id) }
+        // The holder's own seats: kept while healthy and below the threshold; otherwise they compete
+        // with the walk's choice in the routing order, as any eligible resource would.
+        var heldAside: [Evaluated] = []
         for resource in held {
-            if let e = evaluate(&s, r, resource, overflow: overflow, excluding: excluding, boundTo: boundTo),
-                e.candidate.heldByHolder, !e.candidate.degraded, !e.candidate.atThreshold
-            {
-                return (e, .lease)
+            guard let e = evaluate(&s, r, resource, overflow: overflow, excluding: excluding, boundTo: boundTo), e.candidate.heldByHolder else {
+                continue
             }
+            if !e.candidate.degraded && !e.candidate.atThreshold { return (e, .lease) }
+            heldAside.append(e)
         }
-        s.board.index.examined = 0
+        func reason(_ e: Evaluated) -> RouteReason { e.candidate.atThreshold ? .overThreshold : e.candidate.urgency != nil ? .windows : .leastLoaded }
+        func order(_ e: Evaluated) -> Routing.Order {
+            let c = e.candidate
+            return Routing.Order(atThreshold: c.atThreshold, degraded: c.degraded, urgency: c.urgency, score: c.score, marginalRank: c.marginalRank)
+        }
+        let walked = walkLanes(&s, r, lanes, overflow: overflow, excluding: excluding, boundTo: boundTo)
+        // On a tie the holder keeps its own seat.
+        let best = (heldAside + [walked].compactMap { $0 }).min { order($0) < order($1) }
+        return best.map { ($0, reason($0)) }
+    }
+
+    /// Pops candidates from the lanes in order until one is eligible; puts back those it passed.
+    static func walkLanes(
+        _ s: inout State, _ r: AdmissionRequest, _ lanes: [RoutingLane], overflow: Bool, excluding: Set<String>, boundTo: String?
+    ) -> Evaluated? {
         var passed: [(RouteKey, String)] = []
         defer { for (key, lane) in passed { s.board.putBack(key, lane: lane) } }
         while true {
@@ -163,8 +179,7 @@ extension AdmissionEngine {
             passed.append((key, lane))
             s.board.index.examined += 1
             guard let e = evaluate(&s, r, slot.resource, overflow: overflow, excluding: excluding, boundTo: boundTo) else { continue }
-            let reason: RouteReason = e.candidate.atThreshold ? .overThreshold : e.candidate.urgency != nil ? .windows : .leastLoaded
-            return (e, reason)
+            return e
         }
     }
 }
@@ -186,7 +201,9 @@ extension AdmissionEngine {
                 }
             }
             // Which held lanes were current before: those stay current after these changes.
-            let current = Set(touched.filter { s.board.index.lanes[$0.key]!.epoch >= $0.value.old ?? 0 }.keys)
+            // A lane the old catalog did not have was not current (the index held a stale one).
+            let current = Set(
+                touched.filter { key, epochs in epochs.old.map { (s.board.index.lanes[key]?.epoch ?? 0) >= $0 } ?? false }.keys)
             for id in resourceIds { s.board.place(id, old: old.resourcesById[id], new: new.resourcesById[id], now: now) }
             for (key, epochs) in touched {
                 guard let newEpoch = epochs.new else {

@@ -87,7 +87,14 @@ public final class Catalog: Sendable {
     public static let empty = Catalog()
 
     /// A draft to change this snapshot; `publish()` makes the next one. This one is untouched.
-    public func draft() -> CatalogDraft { maps }
+    public func draft() -> CatalogDraft {
+        var d = maps
+        d.forgetChanges()
+        return d
+    }
+
+    /// The resources this snapshot changed from the one it was drafted from.
+    public var changedResources: Set<String> { maps.changedResources }
 
     /// The project and its ancestors, innermost first. Stops at cycles.
     public func projectChain(_ projectId: String) -> [Project] {
@@ -140,12 +147,15 @@ public struct CatalogDraft: Sendable {
     var offerCredentials: TreeDictionary<String, String> = [:]
     /// Routable resources by pool and what they serve, for selection (see `RoutingLane`).
     public internal(set) var lanesByPool: TreeDictionary<String, [RoutingLane]> = [:]
-    /// Counts resource changes; a lane records the count at its last change.
-    var resourceEpoch: UInt64 = 0
+    /// Resources set since this draft began (a published catalog's are those it changed from the
+    /// one it was drafted from), so the selection index is told about every one.
+    public private(set) var changedResources: Set<String> = []
 
     public init() {}
 
     public func publish() -> Catalog { Catalog(self) }
+
+    mutating func forgetChanges() { changedResources = [] }
 
     public func offerCredential(_ id: String) -> String? { offerCredentials[id] }
 
@@ -185,6 +195,7 @@ public struct CatalogDraft: Sendable {
 
     /// Puts (or, with `nil`, removes) a routable resource; a tenant's list stays in the order they were added.
     public mutating func setResource(_ r: RoutableResource?, id: String) {
+        changedResources.insert(id)
         moveInLanes(from: resourcesById[id], to: r)
         if let old = resourcesById[id] {
             let tenantId = old.resource.tenantId

@@ -116,6 +116,7 @@ public struct ResourceBoard: Sendable {
         resources[resource.id] = rt
         rotation &+= 1
         reindex(resource.id, now: r.now)
+        refreshDue(now: r.now)
     }
 
     /// The request left the resource: frees its slot and corrects the token estimate.
@@ -129,8 +130,8 @@ public struct ResourceBoard: Sendable {
         }
         rt.lastActive = now
         resources[resourceId] = rt
-        index.now = max(index.now, now)
         reindex(resourceId, now: now)
+        refreshDue(now: now)
     }
 
     /// Takes a resource out of routing until `until`; `true` if this extended its cooldown.

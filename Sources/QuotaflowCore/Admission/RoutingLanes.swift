@@ -1,4 +1,5 @@
 import HashTreeCollections
+import Synchronization
 
 /// Resources of one pool that a request either fits all together or not at all: the same kind
 /// (owned or overflow), the same mode (shared or passthrough), and the same provider, beta list,
@@ -15,14 +16,20 @@ public struct RoutingLane: Sendable {
     public internal(set) var members: TreeDictionary<String, RoutableResource>
 
     /// The lane a routable resource belongs to; `nil` for resources routing skips (not routable).
+    /// Parts are joined with control characters, which no name or model contains.
     static func key(of r: Resource) -> String? {
         guard r.state.isRoutable else { return nil }
-        let betas = CloudSettings.acceptedBetas(r.provider, r.cloud).map { $0.sorted().joined(separator: ",") } ?? "*"
+        let betas = CloudSettings.acceptedBetas(r.provider, r.cloud).map { "listed\u{1E}" + $0.sorted().joined(separator: "\u{1E}") } ?? "any"
         return [
             r.tenantId, r.poolId, r.kind == .overflow ? "overflow" : "owned", r.leaseMode == .passthrough ? "passthrough" : "shared",
-            r.provider.rawValue, betas, r.families.map(\.rawValue).sorted().joined(separator: ","), r.models.joined(separator: ","),
-        ].joined(separator: "|")
+            r.provider.rawValue, betas, r.families.map(\.rawValue).sorted().joined(separator: "\u{1E}"), r.models.joined(separator: "\u{1E}"),
+        ].joined(separator: "\u{1F}")
     }
+
+    /// Lane epochs come from one counter for the whole process, so they only grow, even across
+    /// catalogs built from scratch: an index that saw an epoch knows any later change is newer.
+    static let epochs = Atomic<UInt64>(0)
+    static func nextEpoch() -> UInt64 { epochs.add(1, ordering: .relaxed).newValue }
 
     /// Whether a request fits every member, leaving out pins, load, leases and caps.
     func fits(_ r: AdmissionRequest, overflow: Bool) -> Bool {
@@ -34,7 +41,7 @@ public struct RoutingLane: Sendable {
 extension CatalogDraft {
     /// Keeps the lanes in step with one resource's change.
     mutating func moveInLanes(from old: RoutableResource?, to new: RoutableResource?) {
-        resourceEpoch &+= 1
+        let resourceEpoch = RoutingLane.nextEpoch()
         if let old, let key = RoutingLane.key(of: old.resource) {
             var lanes = lanesByPool[old.resource.poolId] ?? []
             if let i = lanes.firstIndex(where: { $0.key == key }) {

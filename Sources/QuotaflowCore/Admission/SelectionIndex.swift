@@ -36,6 +36,9 @@ struct LaneHeap: Sendable {
     var heap = Heap<RouteKey>()
     var members: Set<String> = []
     var epoch: UInt64 = 0
+    /// The settings its keys are computed with: those of the tenant's requests (a lane is one tenant's).
+    var policy = WindowPolicy()
+    var leaseIdleMs: Int64 = 300_000
 }
 
 /// A moment at which a resource's key must be recomputed.
@@ -54,9 +57,6 @@ struct SelectionIndex: Sendable {
     var due = Heap<DueEntry>()
     /// Exclusive seats by the holder that leases them, so a holder's own seat is found at once.
     var leases: [String: Set<String>] = [:]
-    /// The settings keys were last computed with (they come with each request).
-    var policy = WindowPolicy()
-    var leaseIdleMs: Int64 = 300_000
     /// Counts takes: a resource's `lastTaken`.
     var takes: UInt64 = 0
     /// Candidates the last walk looked at (tests read it: the walk must not grow with the pool).
@@ -68,19 +68,31 @@ struct SelectionIndex: Sendable {
 extension ResourceBoard {
     /// Brings a lane up to the catalog's: built on first use, rebuilt when the catalog changed it
     /// without `place` being told (tests, or a publication racing this request).
-    mutating func sync(_ lane: RoutingLane, now: Int64) {
-        if let have = index.lanes[lane.key], have.epoch >= lane.epoch { return }
+    mutating func sync(_ lane: RoutingLane, policy: WindowPolicy, leaseIdleMs: Int64, now: Int64) {
+        if var have = index.lanes[lane.key], have.epoch >= lane.epoch {
+            if have.policy != policy || have.leaseIdleMs != leaseIdleMs {
+                have.policy = policy
+                have.leaseIdleMs = leaseIdleMs
+                index.lanes[lane.key] = have
+            }
+            return
+        }
         var heap = LaneHeap()
         heap.epoch = lane.epoch
+        heap.policy = policy
+        heap.leaseIdleMs = leaseIdleMs
         for id in index.lanes[lane.key]?.members ?? [] where lane.members[id] == nil && index.slots[id]?.lane == lane.key {
             index.slots[id] = nil
         }
+        index.lanes[lane.key] = heap
         var keys: [RouteKey] = []
         keys.reserveCapacity(lane.members.count)
         for (id, rr) in lane.members {
+            // A resource another held lane filed at least as recently stays there (this request may
+            // carry an older catalog than the one that moved it).
+            if let other = index.slots[id]?.lane, other != lane.key, let held = index.lanes[other], held.epoch >= lane.epoch { continue }
             heap.members.insert(id)
-            let key = refreshSlot(id, rr, lane: lane.key, now: now)
-            keys.append(key)
+            keys.append(refreshSlot(id, rr, lane: lane.key, now: now))
         }
         heap.heap = Heap(keys)
         index.lanes[lane.key] = heap
@@ -111,7 +123,9 @@ extension ResourceBoard {
     @discardableResult
     mutating func refreshSlot(_ id: String, _ rr: RoutableResource, lane: String, now: Int64) -> RouteKey {
         var rt = resources[id] ?? ResourceRuntime()
-        let (key, dueAt) = rt.routeKey(rr, policy: index.policy, leaseIdleMs: index.leaseIdleMs, now: now)
+        let settings = index.lanes[lane]
+        let (key, dueAt) = rt.routeKey(
+            rr, policy: settings?.policy ?? WindowPolicy(), leaseIdleMs: settings?.leaseIdleMs ?? 300_000, now: now)
         resources[id] = rt
         let previous = index.slots[id]
         index.slots[id] = LaneSlot(lane: lane, resource: rr, key: key, dueAt: dueAt)

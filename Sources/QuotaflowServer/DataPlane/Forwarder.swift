@@ -97,7 +97,7 @@ struct Forwarder: Sendable {
                 } else {
                     answer = try await upstream.fetch(
                         call, resource: resource, body: body, channel: channel, timeoutMs: config.firstByteTimeoutMs,
-                        limit: config.maxUpstreamResponseBytes)
+                        totalMs: config.totalTimeoutMs, limit: config.maxUpstreamResponseBytes)
                 }
             } catch .cancelled {
                 await x.finish(.init(status: 499, reason: .clientClosed, extraFlags: [.clientClosed], brokeOff: true))

@@ -57,11 +57,8 @@ struct HolderUsage: Sendable {
         }
         // The holder's own windows, on each passthrough seat their project can reach.
         var windows: [JSONValue] = []
-        let passthrough = project.poolIds.flatMap { catalog.lanesByPool[$0] ?? [] }.filter {
-            $0.passthrough && $0.sample.tenantId == caller.tenant.id
-        }
-        for r in passthrough.flatMap(\.members.values).sorted(by: { ($0.position, $0.id) < ($1.position, $1.id) }) {
-            guard let set = engine.windows(resourceId: r.id, holder: key.id) else { continue }
+        for r in catalog.resourcesByTenant[caller.tenant.id] ?? [] where r.resource.leaseMode == .passthrough {
+            guard project.poolIds.contains(r.resource.poolId), let set = engine.windows(resourceId: r.id, holder: key.id) else { continue }
             var v = WindowsController.latest(set, now: now).objectMembers ?? []
             v.insert(contentsOf: [("resource_id", .string(r.id)), ("name", .string(r.resource.name))], at: 0)
             windows.append(.object(v))

@@ -70,7 +70,8 @@ struct UpstreamCaller: Sendable {
     /// makes the pool open a new connection whenever none is idle on that loop, which under load
     /// measured 40% fewer requests per second (bench/RESULTS.md).
     func fetch(
-        _ upstreamCall: UpstreamCall, resource: RoutableResource, body: [UInt8], channel: any Channel, timeoutMs: Int64, limit: Int
+        _ upstreamCall: UpstreamCall, resource: RoutableResource, body: [UInt8], channel: any Channel, timeoutMs: Int64, totalMs: Int64,
+        limit: Int
     )
         async throws(UpstreamFailure) -> UpstreamAnswer
     {
@@ -80,9 +81,13 @@ struct UpstreamCaller: Sendable {
             let request = try HTTPClient.Request(
                 url: upstreamCall.url, method: upstreamCall.method, headers: upstreamCall.headers,
                 body: upstreamCall.sendsBody ? .byteBuffer(ByteBuffer(bytes: body)) : nil)
+            // The first-byte limit ends when the head comes (as the async API's deadline did); the
+            // client's deadline bounds the whole call, body included.
             let task = http.execute(
                 request: request, delegate: collector, eventLoop: .delegate(on: channel.eventLoop),
-                deadline: .now() + .milliseconds(timeoutMs), logger: logger)
+                deadline: .now() + .milliseconds(max(totalMs, timeoutMs)), logger: logger)
+            collector.limitFirstByte(
+                channel.eventLoop.scheduleTask(in: .milliseconds(timeoutMs)) { task.fail(reason: HTTPClientError.deadlineExceeded) })
             connections.watch(channel) { task.cancel() }
             defer { connections.unwatch(channel) }
             return try await withTaskCancellationHandler {
@@ -121,15 +126,34 @@ final class AnswerCollector: HTTPClientResponseDelegate {
         var head: HTTPResponseHead?
         var body = ByteBuffer()
         var tooLarge = false
+        var firstByte: Scheduled<Void>?
     }
     let limit: Int
     private let state = Mutex(State())
 
     init(limit: Int) { self.limit = limit }
 
+    /// Cancels `timer` when the head arrives (at once if it already has).
+    func limitFirstByte(_ timer: Scheduled<Void>) {
+        let arrived = state.withLock { s -> Bool in
+            if s.head == nil { s.firstByte = timer }
+            return s.head != nil
+        }
+        if arrived { timer.cancel() }
+    }
+
     func didReceiveHead(task: HTTPClient.Task<Response>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
-        state.withLock { $0.head = head }
+        let timer = state.withLock { s -> Scheduled<Void>? in
+            s.head = head
+            defer { s.firstByte = nil }
+            return s.firstByte
+        }
+        timer?.cancel()
         return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveError(task: HTTPClient.Task<Response>, _ error: any Error) {
+        state.withLock { $0.firstByte }?.cancel()
     }
 
     func didReceiveBodyPart(task: HTTPClient.Task<Response>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
@@ -150,6 +174,8 @@ final class AnswerCollector: HTTPClientResponseDelegate {
     func didFinishRequest(task: HTTPClient.Task<Response>) throws -> Response {
         try state.withLock { s in
             guard let head = s.head else { throw HTTPClientError.remoteConnectionClosed }
+            // Never a cut answer: a body over the limit failed the task, and this is not reached.
+            if s.tooLarge { throw NIOTooManyBytesError(maxBytes: limit) }
             return UpstreamAnswer(status: head.status.code, headers: head.headers, body: s.body)
         }
     }
