@@ -88,6 +88,44 @@ import Testing
         #expect(!stored.joined().contains(secret))
     }
 
+    @Test func aViewerKeyReadsEverythingAndChangesNothing() async throws {
+        let server = try await TestServer.start()
+        let t = try await TenantFixture.make(server)
+        let project = try await t.project()
+        let viewer = try await t.call(.POST, "/admin-keys", ["name": "finance", "scope": "viewer"])
+        #expect(viewer["scope"] == "viewer")
+        let secret = try #require(viewer["key"]?.stringValue)
+        // An admin key issued without a scope keeps every power.
+        #expect(try await t.call(.POST, "/admin-keys", ["name": "ops"])["scope"] == "admin")
+        for path in ["/projects", "/projects/\(project)", "/pools", "/admin-keys", "/audit", "/usage", "/ledger"] {
+            let r = try await server.request(.GET, "/admin/v1/tenants/\(t.id)\(path)", token: secret)
+            #expect(r.status == 200, "GET \(path): \(r.status) \(r.text.prefix(200))")
+        }
+        let writes: [(HTTPMethod, String, JSONValue?)] = [
+            (.POST, "/projects", ["name": "sneaky"]), (.PATCH, "/projects/\(project)", ["name": "renamed"]),
+            (.POST, "/projects/\(project)/keys", ["name": "k2"]), (.POST, "/admin-keys", ["name": "escalate", "scope": "admin"]),
+            (.POST, "/projects/\(project)/archive", nil), (.DELETE, "/pools/\(t.poolId)", nil),
+            (.POST, "/policy?dry_run=true", ["projects": []]),
+        ]
+        for (method, path, body) in writes {
+            let r = try await server.request(method, "/admin/v1/tenants/\(t.id)\(path)", body: body, token: secret)
+            #expect(r.status == 403, "\(method) \(path): \(r.status)")
+            #expect(r.text.contains("viewer key"))
+        }
+        // Nothing changed, and the viewer cannot reach another tenant either.
+        let projects = try await t.call(.GET, "/projects")
+        #expect(projects["data"]?.arrayValue?.count == 1 && projects["data"]?.arrayValue?.first?["name"] != "renamed")
+        let other = try await TenantFixture.make(server)
+        #expect((try await server.request(.GET, "/admin/v1/tenants/\(other.id)/projects", token: secret)).status == 404)
+        // A bad scope is a clear 422 naming the field, like every validation failure.
+        let bad = try await server.request(.POST, "/admin/v1/tenants/\(t.id)/admin-keys", body: ["name": "x", "scope": "root"], token: t.adminKey)
+        #expect(bad.status == 422 && bad.text.contains("scope"), "\(bad.status) \(bad.text.prefix(300))")
+        // The audit log names the key that acted.
+        let audit = try await t.call(.GET, "/audit")
+        let creator = audit["data"]?.arrayValue?.first { $0["action"] == "admin_key.create" }?["actor"]?.stringValue
+        #expect(creator?.hasPrefix("admin_key:") == true)
+    }
+
     @Test func poolsAndTheirConflicts() async throws {
         let server = try await TestServer.start()
         let upstream = try await StubUpstream.simulated()

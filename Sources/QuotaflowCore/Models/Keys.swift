@@ -7,8 +7,14 @@ public struct AdminKey: Sendable, Equatable {
     public var createdBy: String
     public var createdAt: Int64
     public var revokedAt: Int64?
+    /// What the key may do: everything (`admin`) or read only (`viewer`).
+    public var scope: AdminScope
 
-    public init(id: String, tenantId: String, name: String, prefix: String, createdBy: String, createdAt: Int64, revokedAt: Int64? = nil) {
+    public init(
+        id: String, tenantId: String, name: String, prefix: String, createdBy: String, createdAt: Int64, revokedAt: Int64? = nil,
+        scope: AdminScope = .admin
+    ) {
+        self.scope = scope
         self.id = id
         self.tenantId = tenantId
         self.name = name
@@ -104,4 +110,10 @@ public struct Seat: Sendable, Equatable {
         if now >= expiresAt { return .expired }
         return .active
     }
+}
+
+/// What a tenant admin key may do. A `viewer` key (finance, auditors) reads everything its tenant's
+/// admin API shows and changes nothing; the API refuses its writes, not only the console.
+public enum AdminScope: String, Sendable, CaseIterable, Codable {
+    case admin, viewer
 }

@@ -20,7 +20,11 @@ struct AdminAuthMiddleware: RouterMiddleware {
             guard state.catalog.tenants[key.tenantId]?.status == .active else {
                 throw ProblemError.forbidden("this tenant is disabled; ask the operator to enable it")
             }
-            context.identity = .tenantAdmin(tenantId: key.tenantId, keyId: key.id)
+            context.identity = .tenantAdmin(tenantId: key.tenantId, keyId: key.id, scope: key.scope)
+            // A viewer reads; every other method changes something (or, for a policy plan, asks to).
+            if key.scope == .viewer, request.method != .get, request.method != .head {
+                throw ProblemError.forbidden("this admin key is a viewer key: it can read, not change; ask for an admin key")
+            }
         }
         return try await next(request, context)
     }
@@ -55,7 +59,7 @@ extension AppRequestContext {
         switch try admin {
         case .operatorToken:
             guard catalog.current.tenants[tenantId] != nil else { throw ProblemError.notFound("tenant '\(tenantId.prefix(64))'") }
-        case .tenantAdmin(let own, _):
+        case .tenantAdmin(let own, _, _):
             guard own == tenantId else { throw ProblemError.notFound("tenant '\(tenantId.prefix(64))'") }
         }
         return tenantId

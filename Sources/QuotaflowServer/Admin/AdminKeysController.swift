@@ -15,15 +15,15 @@ struct AdminKeysController {
     @Sendable func createAdminKey(_ request: Request, context: AppRequestContext) async throws -> Response {
         let tenantId = try context.tenantScope(env.catalog)
         let body = try await env.body(request)
-        let name = try validating {
-            try body.rejectUnknown(["name"])
-            return try body.required("name", Field.name)
+        let (name, scope) = try validating {
+            try body.rejectUnknown(["name", "scope"])
+            return (try body.required("name", Field.name), try body.optional("scope", Field.enumeration(AdminScope.self)) ?? .admin)
         }
         let who = try context.admin
         let secret = SecretKind.adminKey.generate()
         let key = AdminKey(
             id: Identifier.make("ak"), tenantId: tenantId, name: name, prefix: SecretDigest.displayPrefix(secret), createdBy: who.actor,
-            createdAt: env.now)
+            createdAt: env.now, scope: scope)
         try await env.changes.write { conn in
             try conn.insertAdminKey(key, digest: SecretDigest.of(secret))
             try env.audit(conn, who, tenant: tenantId, "admin_key.create", "admin_key", key.id, Rep.adminKey(key))

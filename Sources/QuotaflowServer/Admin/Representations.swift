@@ -58,7 +58,8 @@ enum Rep {
     static func adminKey(_ k: AdminKey, secret: String? = nil) -> JSONValue {
         .compact([
             ("id", .string(k.id)), ("tenant_id", .string(k.tenantId)), ("name", .string(k.name)), ("prefix", .string(k.prefix)),
-            ("key", secret.map(JSONValue.string)), ("state", .string(k.revokedAt == nil ? "active" : "revoked")),
+            ("scope", .string(k.scope.rawValue)), ("key", secret.map(JSONValue.string)),
+            ("state", .string(k.revokedAt == nil ? "active" : "revoked")),
             ("created_by", .string(k.createdBy)), ("created_at", time(k.createdAt)), ("revoked_at", time(k.revokedAt)),
         ])
     }

@@ -50,18 +50,22 @@ extension SQLiteConnection {
 
     // MARK: admin keys
 
-    static let adminKeyColumns = "id, tenant_id, name, prefix, created_by, created_at, revoked_at"
+    static let adminKeyColumns = "id, tenant_id, name, prefix, created_by, created_at, revoked_at, scope"
 
     func adminKey(from row: Row) throws -> AdminKey {
         AdminKey(
             id: try row.string("id"), tenantId: try row.string("tenant_id"), name: try row.string("name"), prefix: try row.string("prefix"),
-            createdBy: try row.string("created_by"), createdAt: try row.int("created_at"), revokedAt: try row.optionalInt("revoked_at"))
+            createdBy: try row.string("created_by"), createdAt: try row.int("created_at"), revokedAt: try row.optionalInt("revoked_at"),
+            scope: try row.enumeration("scope", AdminScope.self))
     }
 
     public func insertAdminKey(_ k: AdminKey, digest: String) throws {
         try run(
-            "INSERT INTO admin_keys (id, tenant_id, name, prefix, digest, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [.text(k.id), .text(k.tenantId), .text(k.name), .text(k.prefix), .text(digest), .text(k.createdBy), .int(k.createdAt)])
+            "INSERT INTO admin_keys (id, tenant_id, name, prefix, digest, created_by, created_at, scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                .text(k.id), .text(k.tenantId), .text(k.name), .text(k.prefix), .text(digest), .text(k.createdBy), .int(k.createdAt),
+                .text(k.scope.rawValue),
+            ])
     }
 
     /// A page of the tenant's admin keys in the order they were made: after position `after`, at most `limit`.
