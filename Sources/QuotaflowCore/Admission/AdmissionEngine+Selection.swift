@@ -55,15 +55,15 @@ extension AdmissionEngine {
     ) -> Evaluated? {
         let res = resource.resource
         guard (res.kind == .overflow) == overflow, !excluding.contains(resource.id), res.state.isRoutable else { return nil }
-        var rt = s.board.resources[resource.id] ?? ResourceRuntime()
+        // In place, before reading it: rolling the windows must not copy the runtime's counters.
+        let load = s.board.resources[resource.id, default: ResourceRuntime()].load(now: r.now, limits: res.limits)
+        let rt = s.board.resources[resource.id] ?? ResourceRuntime()
         if rt.coolingUntil > r.now { return nil }
         if !rt.modelCooling.isEmpty, let until = rt.modelCooling[r.model], until > r.now { return nil }
         let windowHolder = r.windowHolder(res)
         if let until = rt.holderCooling[windowHolder], until > r.now { return nil }
         let windows = rt.windowSets[windowHolder]
         if let windows, r.windowPolicy.refusingUntil(windows, now: r.now) != nil { return nil }
-        let load = rt.load(now: r.now, limits: res.limits)
-        s.board.resources[resource.id] = rt
         guard Routing.hasRoom(load, limits: res.limits, tokens: r.shape.worstTokens) else { return nil }
         var held = false
         if res.leaseMode == .exclusive, let holder = rt.leaseHolder, holder != r.holder {
@@ -150,13 +150,9 @@ extension AdmissionEngine {
             heldAside.append(e)
         }
         func reason(_ e: Evaluated) -> RouteReason { e.candidate.atThreshold ? .overThreshold : e.candidate.urgency != nil ? .windows : .leastLoaded }
-        func order(_ e: Evaluated) -> Routing.Order {
-            let c = e.candidate
-            return Routing.Order(atThreshold: c.atThreshold, degraded: c.degraded, urgency: c.urgency, score: c.score, marginalRank: c.marginalRank)
-        }
         let walked = walkLanes(&s, r, lanes, overflow: overflow, excluding: excluding, boundTo: boundTo)
         // On a tie the holder keeps its own seat.
-        let best = (heldAside + [walked].compactMap { $0 }).min { order($0) < order($1) }
+        let best = (heldAside + [walked].compactMap { $0 }).min { $0.candidate.order < $1.candidate.order }
         return best.map { ($0, reason($0)) }
     }
 

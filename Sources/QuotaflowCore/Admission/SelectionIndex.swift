@@ -122,11 +122,10 @@ extension ResourceBoard {
     /// Computes a resource's key at `now` into its slot (creating it); schedules its next refresh.
     @discardableResult
     mutating func refreshSlot(_ id: String, _ rr: RoutableResource, lane: String, now: Int64) -> RouteKey {
-        var rt = resources[id] ?? ResourceRuntime()
         let settings = index.lanes[lane]
-        let (key, dueAt) = rt.routeKey(
+        // In place: a copy out and back would copy the runtime's counters on every refile.
+        let (key, dueAt) = resources[id, default: ResourceRuntime()].routeKey(
             rr, policy: settings?.policy ?? WindowPolicy(), leaseIdleMs: settings?.leaseIdleMs ?? 300_000, now: now)
-        resources[id] = rt
         let previous = index.slots[id]
         index.slots[id] = LaneSlot(lane: lane, resource: rr, key: key, dueAt: dueAt)
         if let dueAt, previous?.dueAt != dueAt { index.due.insert(DueEntry(at: dueAt, id: id)) }

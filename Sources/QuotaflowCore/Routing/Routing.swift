@@ -68,6 +68,11 @@ public enum Routing {
         /// How urgently its capacity should be used before it resets unused; `nil` without window data.
         public var urgency: Double?
 
+        /// Where it stands in the routing order.
+        public var order: Order {
+            Order(atThreshold: atThreshold, degraded: degraded, urgency: urgency, score: score, marginalRank: marginalRank)
+        }
+
         public init(
             score: Double, degraded: Bool = false, marginalRank: Int64 = 0, heldByHolder: Bool = false, sessionBound: Bool = false,
             atThreshold: Bool = false, urgency: Double? = nil
@@ -121,9 +126,8 @@ public enum Routing {
         var pool = candidates.indices.filter { !candidates[$0].atThreshold }
         let overThreshold = pool.isEmpty
         if overThreshold { pool = Array(candidates.indices) }
-        func key(_ c: Candidate) -> Order {
-            Order(atThreshold: false, degraded: c.degraded, urgency: c.urgency, score: c.score, marginalRank: c.marginalRank)
-        }
+        // Within `pool` every candidate is on the same side of the threshold, so `order` compares the rest.
+        func key(_ c: Candidate) -> Order { c.order }
         var best = key(candidates[pool[0]])
         var tied: [Int] = [pool[0]]
         for i in pool.dropFirst() {
