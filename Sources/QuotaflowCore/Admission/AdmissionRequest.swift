@@ -67,9 +67,14 @@ public final class AdmissionRequest: Sendable {
     /// Whether `resource` could take this request, leaving out load, leases and caps.
     public func fits(_ resource: RoutableResource) -> Bool {
         let res = resource.resource
-        return res.tenantId == tenant.id && project.poolIds.contains(res.poolId) && (res.leaseMode == .passthrough) == passthrough
-            && res.serves(family: family) && res.accepts(betas: betas)
-            && (model.isEmpty || res.serves(model: model)) && (pinnedResourceId == nil || pinnedResourceId == resource.id)
+        return project.poolIds.contains(res.poolId) && (pinnedResourceId == nil || pinnedResourceId == resource.id) && isServed(by: res)
+    }
+
+    /// Whether `res` is of the tenant, of the request's mode (passthrough or not), and serves its
+    /// API family, betas and model: what a routing lane's members share, so a lane is checked once.
+    func isServed(by res: Resource) -> Bool {
+        res.tenantId == tenant.id && (res.leaseMode == .passthrough) == passthrough && res.serves(family: family) && res.accepts(betas: betas)
+            && (model.isEmpty || res.serves(model: model))
     }
 
     /// Whose windows on `resource` this request reads: the holder's own for passthrough, else the credential's.

@@ -32,10 +32,7 @@ public struct RoutingLane: Sendable {
     static func nextEpoch() -> UInt64 { epochs.add(1, ordering: .relaxed).newValue }
 
     /// Whether a request fits every member, leaving out pins, load, leases and caps.
-    func fits(_ r: AdmissionRequest, overflow: Bool) -> Bool {
-        self.overflow == overflow && passthrough == r.passthrough && sample.tenantId == r.tenant.id && sample.serves(family: r.family)
-            && sample.accepts(betas: r.betas) && (r.model.isEmpty || sample.serves(model: r.model))
-    }
+    func fits(_ r: AdmissionRequest, overflow: Bool) -> Bool { self.overflow == overflow && r.isServed(by: sample) }
 }
 
 extension CatalogDraft {
