@@ -44,9 +44,27 @@ public enum QuotaflowApp {
         let routes = RouteIndex()
         router.add(middleware: ErrorMiddleware(routes: routes))
         OperationsController(state: state, gateway: g).register(on: router)
+        registerAdmin(on: router.group("admin/v1").add(middleware: AdminAuthMiddleware(state: state)), gateway: g)
+        // The console calls the same admin routes in process, as its signed-in admin.
+        let inProcess = Router(context: AppRequestContext.self)
+        registerAdmin(on: inProcess.group("admin/v1").add(middleware: PresetIdentityMiddleware()), gateway: g)
+        ConsoleController(
+            view: g.consoleView, sessions: ConsoleSessions(state: state), api: AdminDispatch(responder: inProcess.buildResponder()), state: state
+        ).register(on: router)
+        DataPlaneController(
+            catalog: state, config: state.config, clock: state.clock, settler: g.settler, policy: g.policy, forwarder: g.forwarder,
+            endUsers: EndUserDigests(key: state.userDigestKey), reads: state.db
+        ).register(on: router)
+        HolderUsage(catalog: state, engine: g.engine, clock: state.clock, ledger: g.ledger).register(on: router)
+        routes.load(router.routes.map { (path: $0.path.description, method: $0.method) })
+        return router
+    }
+
+    /// Every admin API controller, on the group given (the public one, or the console's in-process one).
+    static func registerAdmin(on admin: RouterGroup<AppRequestContext>, gateway g: Gateway) {
+        let state = g.state
         let env = AdminEnvironment(state: state)
         let cipher = state.cipher
-        let admin = router.group("admin/v1").add(middleware: AdminAuthMiddleware(state: state))
         TenantsController(env: env).register(on: admin)
         AdminKeysController(env: env).register(on: admin)
         PricingController(env: env).register(on: admin)
@@ -69,13 +87,6 @@ public enum QuotaflowApp {
         CapacityReportsController(env: env, engine: g.engine, ledger: g.ledger).register(on: admin)
         AuditController(env: env).register(on: admin)
         OffersController(env: env, cipher: cipher).register(on: admin)
-        DataPlaneController(
-            catalog: state, config: state.config, clock: state.clock, settler: g.settler, policy: g.policy, forwarder: g.forwarder,
-            endUsers: EndUserDigests(key: state.userDigestKey), reads: state.db
-        ).register(on: router)
-        HolderUsage(catalog: state, engine: g.engine, clock: state.clock, ledger: g.ledger).register(on: router)
-        routes.load(router.routes.map { (path: $0.path.description, method: $0.method) })
-        return router
     }
 
     /// The HTTP application with the gateway's background services.

@@ -78,6 +78,11 @@ public struct AppConfig: Sendable {
     public var allowPrivateEgress = false
     /// Digest of the token that may read `/metrics` besides the operator token (`QUOTAFLOW_METRICS_TOKEN`).
     public var metricsTokenDigest: String?
+    /// How long a console sign-in lasts.
+    public var consoleSessionMs: Int64 = 8 * 3_600_000
+    /// Proxies (by IP address, comma-separated) whose `X-Forwarded-Proto: https` marks a request as
+    /// having come over TLS, so the console's session cookie is `Secure`. Others' headers are ignored.
+    public var trustedProxies = ""
 
     public init() {}
 }

@@ -22,9 +22,12 @@ public final class Gateway: Sendable {
     let windows: WindowRecorder
     let oauth: OAuthCredentials
     let migrationsAppliedFlag: Atomic<Bool>
+    /// The console's templates and files, read at start (a missing bundle is a startup error).
+    let consoleView: ConsoleView
 
     init(state: AppState, resolver: any HostResolver) throws {
         self.state = state
+        consoleView = try ConsoleView()
         let engine = AdmissionEngine()
         let metrics = Metrics()
         let alerts = Alerts(state: state, engine: engine, metrics: metrics)

@@ -67,6 +67,9 @@ extension AdmissionEngine {
     var lastWalkExamined: Int { state.withLock { $0.board.index.examined } }
 
     /// Every resource's runtime, for metrics and reports.
+    /// Requests now running on one resource.
+    public func inFlight(resourceId: String) -> Int64 { state.withLock { $0.board.resources[resourceId]?.inFlight ?? 0 } }
+
     public func resourceSnapshot() -> [String: ResourceRuntime] { state.withLock { $0.board.resources } }
 }
 

@@ -1,3 +1,4 @@
+import HTTPTypes
 import HashTreeCollections
 import Hummingbird
 import QuotaflowCore
@@ -9,24 +10,33 @@ struct AdminAuthMiddleware: RouterMiddleware {
     let state: AppState
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let token = request.bearerToken, !token.isEmpty, token.utf8.count <= 256 else { throw ProblemError.unauthorized }
-        let digest = SecretDigest.of(token)
+        guard let token = request.bearerToken else { throw ProblemError.unauthorized }
+        let identity = try await Self.identify(token: token, state: state)
+        try Self.checkScope(identity, method: request.method)
         var context = context
-        if SecretDigest.equal(digest, state.operatorDigest) {
-            context.identity = .operatorToken
-        } else {
-            let key = try await state.db.read { conn in try conn.adminKey(digest: digest) }
-            guard let key else { throw ProblemError.unauthorized }
-            guard state.catalog.tenants[key.tenantId]?.status == .active else {
-                throw ProblemError.forbidden("this tenant is disabled; ask the operator to enable it")
-            }
-            context.identity = .tenantAdmin(tenantId: key.tenantId, keyId: key.id, scope: key.scope)
-            // A viewer reads; every other method changes something (or, for a policy plan, asks to).
-            if key.scope == .viewer, request.method != .get, request.method != .head {
-                throw ProblemError.forbidden("this admin key is a viewer key: it can read, not change; ask for an admin key")
-            }
-        }
+        context.identity = identity
         return try await next(request, context)
+    }
+
+    /// Who a token is: the operator, or a live admin key of an enabled tenant. The console's
+    /// sign-in asks the same question.
+    static func identify(token: String, state: AppState) async throws -> AdminIdentity {
+        guard !token.isEmpty, token.utf8.count <= 256 else { throw ProblemError.unauthorized }
+        let digest = SecretDigest.of(token)
+        if SecretDigest.equal(digest, state.operatorDigest) { return .operatorToken }
+        let key = try await state.db.read { conn in try conn.adminKey(digest: digest) }
+        guard let key else { throw ProblemError.unauthorized }
+        guard state.catalog.tenants[key.tenantId]?.status == .active else {
+            throw ProblemError.forbidden("this tenant is disabled; ask the operator to enable it")
+        }
+        return .tenantAdmin(tenantId: key.tenantId, keyId: key.id, scope: key.scope)
+    }
+
+    /// A viewer reads; every other method changes something (or, for a policy plan, asks to).
+    static func checkScope(_ identity: AdminIdentity, method: HTTPRequest.Method) throws {
+        if identity.isViewer, method != .get, method != .head {
+            throw ProblemError.forbidden("this admin key is a viewer key: it can read, not change; ask for an admin key")
+        }
     }
 }
 

@@ -51,7 +51,8 @@ struct CapacityReportsController {
                 spent: spent, recent: recent, windowStart: max(period.start, now - 7 * Forecast.dayMs), period: period, cap: cap, now: now)
             items.append(
                 .compact([
-                    ("project_id", .string(p.id)), ("name", .string(p.name)), ("cost_center", .string(p.attributes["cost_center"])),
+                    ("project_id", .string(p.id)), ("name", .string(p.name)), ("parent_id", .string(p.parentId)),
+                    ("cost_center", .string(p.attributes["cost_center"])),
                     ("period_start", .string(Timestamp.format(period.start))), ("period_end", .string(Timestamp.format(period.end))),
                     ("cap_micros", cap.map(JSONValue.int)), ("spent_micros", .int(spent)), ("daily_average_micros", .int(f.dailyAverage)),
                     ("forecast_micros", .int(f.forecast)), ("on_course_to_exceed", .bool(f.onCourseToExceed)),

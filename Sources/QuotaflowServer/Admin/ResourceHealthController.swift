@@ -64,6 +64,7 @@ struct ResourceHealthController {
             "resource_id": .string(r.id), "state": .string(r.state.rawValue), "state_reason": .string(r.stateReason),
             "state_changed_at": Rep.time(r.stateChangedAt), "manual_hold": .bool(r.manualHold), "cooling_until": Rep.time(r.coolingUntil),
             "consecutive_ok": .int(Int64(h.consecutiveOK)), "consecutive_fail": .int(Int64(h.consecutiveFail)),
+            "in_flight": .int(engine.inFlight(resourceId: r.id)), "max_concurrency": r.limits.maxConcurrency.map(JSONValue.int) ?? .null,
             "last_probe_at": Rep.time(h.lastProbeAt), "next_probe_at": next, "learned_limits": h.learned,
             "probes": .array(probes.map(Self.probe)),
             "usage_windows": .array(windows),

@@ -53,18 +53,21 @@ struct ErrorMiddleware: RouterMiddleware {
             let message = e.status == .notFound ? "unknown endpoint \(request.method) \(path.prefix(100))" : e.body ?? e.status.reasonPhrase
             return dialect.response(for: Refusal(.invalidRequest, message, status: Int(e.status.code)))
         }
+        if let problem = problem(for: error, path: path, method: request.method) { return problem.response() }
+        context.logger.error("admin API error", metadata: ["error": "\(error)"])
+        return ProblemError(.internalServerError, code: "internal", "internal error; quote request id \(context.requestId)").response()
+    }
+
+    /// The problem an admin error answers with; nil for an unexpected error (a 500).
+    static func problem(for error: any Error, path: String, method: HTTPRequest.Method) -> ProblemError? {
         switch error {
-        case let p as ProblemError: return p.response()
-        case is NIOTooManyBytesError: return ProblemError.tooLarge(1 << 20).response()
-        case is DuplicateName: return ProblemError.conflict("an object with that name already exists; choose another name").response()
-        case let e as HTTPError where e.status == .notFound:
-            return ProblemError.notFound("route \(request.method) \(path.prefix(200))").response()
-        case let e as HTTPError:
-            return ProblemError(e.status, code: "http_error", e.body ?? e.status.reasonPhrase).response()
-        case let f as FieldError: return ProblemError.invalid(f).response()
-        default:
-            context.logger.error("admin API error", metadata: ["error": "\(error)"])
-            return ProblemError(.internalServerError, code: "internal", "internal error; quote request id \(context.requestId)").response()
+        case let p as ProblemError: return p
+        case is NIOTooManyBytesError: return ProblemError.tooLarge(1 << 20)
+        case is DuplicateName: return ProblemError.conflict("an object with that name already exists; choose another name")
+        case let e as HTTPError where e.status == .notFound: return ProblemError.notFound("route \(method) \(path.prefix(200))")
+        case let e as HTTPError: return ProblemError(e.status, code: "http_error", e.body ?? e.status.reasonPhrase)
+        case let f as FieldError: return ProblemError.invalid(f)
+        default: return nil
         }
     }
 }

@@ -110,6 +110,11 @@ public enum Settings {
             "allow_private_egress",
             "Let tenant-set URLs (resources, webhooks) reach loopback and private addresses. Link-local and cloud metadata addresses are refused either way.",
             \.allowPrivateEgress),
+        int("console_session_ms", "How long a console sign-in lasts.", \.consoleSessionMs, range: 60_000...2_592_000_000),
+        string(
+            "trusted_proxies",
+            "Comma-separated proxy IP addresses whose X-Forwarded-Proto is believed (the console cookie is Secure behind TLS).",
+            \.trustedProxies),
     ]
 
     /// The spec of one setting (for the command's flag help).
