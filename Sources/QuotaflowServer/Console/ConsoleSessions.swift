@@ -16,6 +16,8 @@ struct ConsoleSession: Sendable {
     let tenantId: String?
     let csrf: String
     let expiresAt: Int64
+    /// Who is signed in, as the header shows it.
+    var label = "operator"
 
     var canWrite: Bool { !identity.isViewer }
 }
@@ -73,7 +75,9 @@ struct ConsoleSessions: Sendable {
             return nil
         }
         let tenant = row.tenantId.flatMap { state.catalog.tenants[$0] != nil ? $0 : nil }
-        return ConsoleSession(digest: digest, identity: identity, tenantId: tenant, csrf: row.csrf, expiresAt: row.expiresAt)
+        var session = ConsoleSession(digest: digest, identity: identity, tenantId: tenant, csrf: row.csrf, expiresAt: row.expiresAt)
+        if row.keyId != nil { session.label = "\(row.keyName) (\(row.scope.rawValue) key)" }
+        return session
     }
 
     func pickTenant(_ session: ConsoleSession, tenantId: String) async throws {

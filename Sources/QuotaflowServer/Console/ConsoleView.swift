@@ -63,7 +63,7 @@ struct ConsoleView: Sendable {
         if let session {
             context["session"] =
                 [
-                    "actor": session.identity.isOperator ? "operator" : session.identity.actor,
+                    "actor": session.label,
                     "viewer": session.identity.isViewer, "operator": session.identity.isOperator, "tenant": tenantName ?? session.tenantId ?? "",
                     "has_tenant": session.tenantId != nil,
                 ] as [String: Any]

@@ -20,7 +20,8 @@ enum SVGChart {
         guard !bars.isEmpty else { return "" }
         let row = 34
         let height = bars.count * row + 8
-        let scale = max(bars.map { max($0.spent, $0.cap ?? 0) }.max() ?? 1, 1)
+        // A capped project's bar is its cap; an uncapped one is measured against the largest uncapped spend.
+        let scale = max(bars.filter { $0.cap == nil }.map(\.spent).max() ?? 1, 1)
         var out = open(height: height, label: "Spend this period against each project's cap")
         for (i, b) in bars.enumerated() {
             let y = 4 + i * row
@@ -86,9 +87,10 @@ enum SVGChart {
         "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(width) \(height)\" role=\"img\" aria-label=\"\(esc(label))\">"
     }
 
+    /// A bar's length; any spend at all shows (two units at least).
     static func width(_ value: Int64, of scale: Int64) -> Int {
-        guard scale > 0 else { return 0 }
-        return Int(min(Double(max(value, 0)) / Double(scale), 1) * Double(barWidth))
+        guard scale > 0, value > 0 else { return 0 }
+        return max(Int(min(Double(value) / Double(scale), 1) * Double(barWidth)), 2)
     }
 
     static func trim(_ s: String, _ n: Int) -> String { s.count > n ? String(s.prefix(max(n - 1, 1))) + "…" : s }

@@ -14,6 +14,8 @@ public struct ConsoleSessionRow: Sendable, Equatable {
     public var expiresAt: Int64
     /// The key's scope, read with the session (always `.admin` for the operator).
     public var scope: AdminScope
+    /// The key's name, read with the session (empty for the operator).
+    public var keyName = ""
 
     public init(
         idDigest: String, keyId: String?, operatorDigest: String?, tenantId: String?, csrf: String, createdAt: Int64, expiresAt: Int64,
@@ -43,7 +45,7 @@ extension SQLiteConnection {
     public func consoleSession(digest: String, now: Int64) throws -> ConsoleSessionRow? {
         let row = try queryOne(
             """
-            SELECT s.id_digest, s.key_id, s.operator_digest, s.tenant_id, s.csrf, s.created_at, s.expires_at, k.scope, k.revoked_at,
+            SELECT s.id_digest, s.key_id, s.operator_digest, s.tenant_id, s.csrf, s.created_at, s.expires_at, k.scope, k.revoked_at, k.name AS key_name,
                    k.tenant_id AS key_tenant
             FROM console_sessions s LEFT JOIN admin_keys k ON k.id = s.key_id
             WHERE s.id_digest = ? AND s.expires_at > ?
@@ -53,11 +55,13 @@ extension SQLiteConnection {
         if keyId != nil {
             guard try row.optionalInt("revoked_at") == nil, try row.optionalString("key_tenant") != nil else { return nil }
         }
-        return ConsoleSessionRow(
+        var session = ConsoleSessionRow(
             idDigest: try row.string("id_digest"), keyId: keyId, operatorDigest: try row.optionalString("operator_digest"),
             tenantId: try row.optionalString("tenant_id"), csrf: try row.string("csrf"), createdAt: try row.int("created_at"),
             expiresAt: try row.int("expires_at"),
             scope: keyId == nil ? .admin : (AdminScope(rawValue: try row.string("scope")) ?? .viewer))
+        session.keyName = try row.optionalString("key_name") ?? ""
+        return session
     }
 
     /// The operator's choice of tenant.
