@@ -59,8 +59,15 @@ extension ConsoleController {
             let rows = try await get("/audit", query, session: session, tenant: tenant, context: context)
             var next = Self.passOn(request, ["action", "target_id"])
             if let cursor = rows["next_cursor"]?.stringValue { next.append(("cursor", cursor)) }
+            // Each acting admin key by its name too, so the log reads as people.
+            let keys = try await get("/admin-keys", [("limit", "1000")], session: session, tenant: tenant, context: context)
+            var names: [String: String] = [:]
+            for k in keys["data"]?.arrayValue ?? [] {
+                if let id = k["id"]?.stringValue { names["admin_key:" + id] = k["name"]?.stringValue }
+            }
             let entries = (rows["data"]?.arrayValue ?? []).map { e in
-                TemplateData.object(e).merging(["summary_text": e["summary"]?.text ?? ""]) { $1 }
+                let actor = e["actor"]?.stringValue ?? ""
+                return TemplateData.object(e).merging(["summary_text": e["summary"]?.text ?? "", "actor_name": names[actor] ?? false]) { $1 }
             }
             return page(
                 "audit", title: "Audit log", session: session, tenant: tenant,

@@ -54,7 +54,12 @@ struct ConsoleSessions: Sendable {
                 idDigest: SecretDigest.of(id), keyId: keyId, operatorDigest: nil, tenantId: tenantId, csrf: Identifier.random(32),
                 createdAt: now, expiresAt: now + state.config.consoleSessionMs, scope: scope)
         }
-        try await state.db.write { conn in try conn.insertConsoleSession(row) }
+        let signIn = AuditEntry(
+            tenantId: row.tenantId, at: now, actor: identity.actor, action: "console.sign_in", targetType: "console_session", targetId: "")
+        try await state.db.write { conn in
+            try conn.insertConsoleSession(row)
+            try conn.appendAudit(signIn)
+        }
         return (ConsoleSession(digest: row.idDigest, identity: identity, tenantId: row.tenantId, csrf: row.csrf, expiresAt: row.expiresAt), id)
     }
 
@@ -85,7 +90,13 @@ struct ConsoleSessions: Sendable {
     }
 
     func end(_ session: ConsoleSession) async throws {
-        try await state.db.write { conn in try conn.deleteConsoleSession(digest: session.digest) }
+        let signOut = AuditEntry(
+            tenantId: session.tenantId, at: state.clock.nowMs(), actor: session.identity.actor, action: "console.sign_out",
+            targetType: "console_session", targetId: "")
+        try await state.db.write { conn in
+            try conn.deleteConsoleSession(digest: session.digest)
+            try conn.appendAudit(signOut)
+        }
     }
 
     /// The session cookie; `maxAge: 0` clears it.
