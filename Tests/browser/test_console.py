@@ -214,7 +214,8 @@ def test_08_phone_width_has_no_sideways_scroll(world, browser):
     base = world["q"].base
     browser.set_window_size(390, 844)
     try:
-        for page in ("overview", "seats", "usage"):
+        for page in ("overview", "resources", "resources/" + world["resource"], "projects", "projects/" + world["project"],
+                     "seats?project_id=" + world["project"], "usage", "ledger", "approvals?status=all", "audit"):
             browser.get(base + "/console/" + page)
             wide = browser.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
             assert wide <= 1, (page, wide)

@@ -19,8 +19,8 @@ struct ConsoleView: Sendable {
 
     /// Reads `templates/` and `static/` from a folder; the bundle's `Assets` by default.
     init(folder: URL? = nil) throws {
-        guard let root = folder ?? Bundle.module.resourceURL?.appendingPathComponent("Assets") else {
-            throw StartupError("the console's resource bundle is missing; ship quotaflow_QuotaflowServer.resources beside the binary")
+        guard let root = folder ?? Self.bundledAssets() else {
+            throw StartupError("the console's files are missing: ship the quotaflow_QuotaflowServer.resources folder beside the binary")
         }
         let fm = FileManager.default
         var library = MustacheLibrary()
@@ -50,6 +50,19 @@ struct ConsoleView: Sendable {
         }
         self.library = library
         self.assets = assets
+    }
+
+    /// `Assets` in the resource bundle beside the binary (where `swift build`, `swift run`, `swift test` and the
+    /// container image put it). Looked up here rather than through `Bundle.module`, whose accessor stops the
+    /// process when the bundle is missing; this way a missing bundle is a clear startup error.
+    static func bundledAssets() -> URL? {
+        let name = "quotaflow_QuotaflowServer.resources"
+        let places = [Bundle.main.bundleURL, Bundle.main.executableURL?.deletingLastPathComponent()].compactMap { $0 }
+        for place in places {
+            let assets = place.appendingPathComponent(name).appendingPathComponent("Assets")
+            if FileManager.default.fileExists(atPath: assets.appendingPathComponent("templates").path) { return assets }
+        }
+        return nil
     }
 
     /// A whole page: the layout around `template`, with the session's navigation.
