@@ -125,6 +125,13 @@ import Testing
         #expect(live.status == 200)
         #expect(!live.text.contains("<html"), "a fragment, for the page to swap in")
         #expect(live.text.contains("data-project=\"\(w.project)\""))
+        let etag = try #require(live.header("etag"))
+        let same = try await w.browser.request(.GET, "/console/overview/live", headers: [("If-None-Match", etag)])
+        #expect(same.status == 304 && same.body.isEmpty, "nothing changed: no body")
+        #expect(try await w.server.chat(key: key.secret).status == 200)
+        try await w.server.eventually("the live part to change") {
+            try await w.browser.request(.GET, "/console/overview/live", headers: [("If-None-Match", etag)]).status == 200
+        }
         let usage = try await w.browser.get("/console/usage?group_by=model")
         #expect(usage.text.contains("gpt-4.1-mini"))
         #expect(usage.text.contains("<svg class=\"chart\""))

@@ -11,9 +11,16 @@ extension ConsoleController {
             let live = try await overview(session: session, tenant: tenant, context: context)
             return page("overview", title: "Overview", session: session, tenant: tenant, data: ["live": live])
         }
+        // Polled by the page every few seconds: unchanged since the last poll answers 304 without a body.
         console.get("overview/live") { request, context in
             let (session, tenant) = try await signedIn(request)
-            return view.fragment("overview_live", data: ["live": try await overview(session: session, tenant: tenant, context: context)])
+            var response = view.fragment("overview_live", data: ["live": try await overview(session: session, tenant: tenant, context: context)])
+            let body = try await AdminDispatch.collect(response.body)
+            let etag = "\"" + String(SecretDigest.of(String(buffer: body)).prefix(24)) + "\""
+            if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: [.eTag: etag]) }
+            response.body = .init(byteBuffer: body)
+            response.headers[.eTag] = etag
+            return response
         }
     }
 

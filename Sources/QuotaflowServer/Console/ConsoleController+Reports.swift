@@ -1,4 +1,5 @@
 import HTTPTypes
+import HashTreeCollections
 import Hummingbird
 import QuotaflowCore
 
@@ -104,15 +105,16 @@ extension ConsoleController {
         let byModel = try await get("/usage", dates + [("group_by", "model")], session: session, tenant: tenant, context: context)
         let byProject = try await get("/usage", dates + [("group_by", "project")], session: session, tenant: tenant, context: context)
         let byHolder = try await get("/usage", dates + [("group_by", "holder")], session: session, tenant: tenant, context: context)
-        let projects = try await get("/projects", [("limit", "1000")], session: session, tenant: tenant, context: context)
-        var names: [String: String] = [:]
-        for p in projects["data"]?.arrayValue ?? [] {
-            if let id = p["id"]?.stringValue { names[id] = p["name"]?.stringValue ?? id }
+        // Project names for the ids the report returned, from the published catalog (the tenant's own only).
+        let catalog = state.catalog
+        func name(_ id: String) -> String {
+            guard let p = catalog.projects[id], p.tenantId == tenant else { return id }
+            return p.name
         }
         func points(_ v: JSONValue, _ key: String) -> [(label: String, value: Int64)] {
             (v["data"]?.arrayValue ?? []).map { row in
                 let k = row[key]?.stringValue ?? "(none)"
-                return (key == "project" ? names[k] ?? k : k, row["cost_micros"]?.int64Value ?? 0)
+                return (key == "project" ? name(k) : k, row["cost_micros"]?.int64Value ?? 0)
             }
         }
         let group = (table["group_by"]?.arrayValue ?? []).compactMap(\.stringValue)
@@ -120,7 +122,7 @@ extension ConsoleController {
             var r = TemplateData.object(row)
             r["keys"] = group.map { g -> String in
                 let v = row[g]?.stringValue ?? "(none)"
-                return g == "project" ? names[v] ?? v : v
+                return g == "project" ? name(v) : v
             }
             return r
         }

@@ -25,11 +25,17 @@
 
   const live = document.querySelector("[data-live-src]");
   if (!live) return;
+  let etag = "";
   const refresh = async () => {
+    if (document.hidden) return; // nobody is looking: no poll
     try {
-      const response = await fetch(live.dataset.liveSrc, { credentials: "same-origin", headers: { Accept: "text/html" } });
+      const headers = { Accept: "text/html" };
+      if (etag) headers["If-None-Match"] = etag;
+      const response = await fetch(live.dataset.liveSrc, { credentials: "same-origin", cache: "no-store", headers });
       if (response.redirected || response.status === 401) { window.location.assign("/console/login"); return; }
+      if (response.status === 304) { live.dataset.liveState = "live"; return; }
       if (!response.ok) { live.dataset.liveState = "error"; return; }
+      etag = response.headers.get("ETag") || "";
       const doc = new DOMParser().parseFromString(await response.text(), "text/html");
       live.replaceChildren(...Array.from(doc.body.childNodes).map((n) => document.importNode(n, true)));
       live.dataset.liveState = "live";
