@@ -33,7 +33,8 @@ import Testing
         let page = "/console/resources/\(w.resource)"
         let detail = try await w.browser.get(page)
         #expect(detail.text.contains("0 in flight"))
-        #expect(detail.text.contains("passed"), "the admission probes are listed")
+        let probes = detail.text.components(separatedBy: "id=\"probes\"")[1].components(separatedBy: "</table>")[0]
+        #expect(probes.contains("✓ passed"), "the admission probes are listed")
         #expect(try await w.browser.post(page + "/suspend").status == 303)
         #expect(try await w.tenant.get("/resources/\(w.resource)").json["state"]?.stringValue == "suspended")
         #expect(try await w.browser.get(page).text.contains("Suspend: done."))
@@ -147,6 +148,66 @@ import Testing
         let audit = try await w.browser.get("/console/audit?action=console.*")
         #expect(audit.text.contains("console.sign_in"))
         #expect(audit.text.contains("root <span class=\"muted\">(admin_key:"), "the acting key by name")
+    }
+
+    @Test func anOAuthResourceTakesNewOAuthSecretsWriteOnly() async throws {
+        let w = try await world()
+        let oauth = OAuthStub()
+        let stub = try await oauth.start()
+        let created = try await w.tenant.call(
+            .POST, "/resources",
+            [
+                "pool_id": .string(w.tenant.poolId), "name": "org-oauth", "kind": "api_key", "provider": "openai_compatible",
+                "base_url": .string(stub.url + "/v1"), "models": ["gpt-4.1-mini"], "attestation": TenantFixture.attestation,
+                "oauth": [
+                    "token_url": .string(stub.url + "/oauth/token"), "client_id": "qf-client", "client_secret": "cs-very-secret",
+                    "refresh_token": "rt-1",
+                ],
+            ])
+        let id = try #require(created["id"]?.stringValue)
+        let page = try await w.browser.get("/console/resources/\(id)")
+        #expect(page.text.contains("name=\"oauth.refresh_token\"") && !page.text.contains("name=\"credential\""))
+        let empty = try await w.browser.post("/console/resources/\(id)/rotate", [("oauth.refresh_token", ""), ("oauth.client_secret", "")])
+        #expect(empty.status == 422)
+        #expect(empty.text.contains("refresh_token"))
+        let rotated = try await w.browser.post("/console/resources/\(id)/rotate", [("oauth.refresh_token", "rt-fresh-secret")])
+        #expect(rotated.status == 303)
+        let after = try await w.browser.get("/console/resources/\(id)")
+        #expect(after.text.contains("credential was replaced") && !after.text.contains("rt-fresh-secret"))
+        let audit = try await w.tenant.get("/audit?target_id=\(id)")
+        #expect(!audit.text.contains("rt-fresh-secret"))
+    }
+
+    @Test func resourcePagesKeepTheirFiltersAndEncodeTheCursor() async throws {
+        let server = try await TestServer.start { $0.verifierEnabled = false }
+        let tenant = try await TenantFixture.make(server)
+        let other = try #require(try await tenant.call(.POST, "/pools", ["name": "other"])["id"]?.stringValue)
+        for i in 0..<101 {
+            try await tenant.resource(name: String(format: "r&d #%03d", i), baseURL: "http://127.0.0.1:9/v1", waitActive: false)
+        }
+        try await tenant.resource(name: "elsewhere", baseURL: "http://127.0.0.1:9/v1", pool: other, waitActive: false)
+        let browser = ConsoleClient(server)
+        try await browser.signIn(tenant.adminKey)
+        let first = try await browser.get("/console/resources?pool_id=\(tenant.poolId)")
+        #expect(first.text.contains("selected>main</option>"))
+        let link = try #require(first.text.range(of: #"href="(/console/resources\?[^"]+)" id="next-page""#, options: .regularExpression))
+        let href = String(first.text[link]).components(separatedBy: "\"")[1].replacingOccurrences(of: "&amp;", with: "&")
+        #expect(href.contains("pool_id=\(tenant.poolId)"))
+        let second = try await browser.get(href)
+        #expect(second.status == 200)
+        #expect(second.text.contains("r&amp;d #100"))
+        #expect(!second.text.contains("elsewhere"), "the filter survives the page turn")
+        #expect(!second.text.contains("r&amp;d #000"))
+    }
+
+    @Test func aHolderNamedLikeAScriptIsInertInTheUsageCharts() async throws {
+        let w = try await world()
+        let seat = try await w.tenant.call(
+            .POST, "/projects/\(w.project)/seats", ["holder": "<script>alert(1)</script>", "duration_seconds": 86_400])
+        #expect(try await w.server.chat(key: try #require(seat["key"]?.stringValue)).status == 200)
+        let usage = try await w.browser.get("/console/usage?group_by=holder")
+        #expect(usage.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+        #expect(!usage.text.contains("<script>alert"))
     }
 
     @Test func hugeAndMalformedFormsAnswer4xxAndTheServerCarriesOn() async throws {

@@ -51,6 +51,29 @@ import Testing
         #expect(plain.headers["set-cookie"].first { $0.hasPrefix("qf_console=") }?.contains("Secure") == false)
     }
 
+    @Test func behindATrustedProxyTheBrowsersOriginIsTheForwardedHost() async throws {
+        let server = try await TestServer.start { $0.trustedProxies = "127.0.0.1" }
+        let tenant = try await TenantFixture.make(server)
+        let proxied: [(String, String)] = [("Origin", "https://console.example"), ("X-Forwarded-Host", "console.example")]
+        let browser = ConsoleClient(server)
+        _ = try await browser.get("/console/login")
+        let signIn = try await browser.request(.POST, "/console/login", form: [("csrf", browser.csrf), ("key", tenant.adminKey)], headers: proxied)
+        #expect(signIn.status == 303)
+        _ = try await browser.get("/console/projects")
+        #expect(try await browser.post("/console/projects", [("name", "via proxy")], headers: proxied).status == 303)
+        let elsewhere = try await browser.post(
+            "/console/projects", [("name", "forged")], headers: [("Origin", "https://evil.example"), ("X-Forwarded-Host", "console.example")])
+        #expect(elsewhere.status == 403)
+
+        // Without the proxy in trusted_proxies, a forwarded host proves nothing.
+        let plain = try await TestServer.start()
+        let other = try await TenantFixture.make(plain)
+        let direct = ConsoleClient(plain)
+        _ = try await direct.get("/console/login")
+        let refused = try await direct.request(.POST, "/console/login", form: [("csrf", direct.csrf), ("key", other.adminKey)], headers: proxied)
+        #expect(refused.status == 403)
+    }
+
     @Test func aBadKeyAndAStaleSignInFormAreRefusedAndTheSessionExpires() async throws {
         let clock = ManualClock(nowMs: 1_790_000_000_000)
         let server = try await TestServer.start(clock: clock) { $0.consoleSessionMs = 60_000 }
@@ -99,8 +122,18 @@ import Testing
         #expect(try await browser.get("/console/projects/\(project)").status == 404)
         #expect(try await browser.post("/console/projects/\(project)/keys/\(key.id)/revoke").status == 404)
         #expect(try await browser.post("/console/projects/\(project)", [("name", "taken")]).status == 404)
-        #expect(try await browser.get("/console/resources/\(theirs.poolId)").status == 404)
-        #expect(try await browser.get("/console/seats?project_id=\(project)").text.contains(project) == false)
+        let resource = try await theirs.resource(baseURL: "http://127.0.0.1:9/v1", waitActive: false)
+        #expect(try await browser.get("/console/resources/\(resource)").status == 404)
+        #expect(try await browser.post("/console/resources/\(resource)/suspend").status == 404)
+        #expect(try await browser.post("/console/resources/\(resource)/rotate", [("credential", "sk-mine-now-1234567890")]).status == 404)
+        #expect(try await theirs.get("/resources/\(resource)").json["manual_hold"]?.boolValue == false)
+        let seat = try await theirs.call(.POST, "/projects/\(project)/seats", ["holder": "theirs", "duration_seconds": 86_400])
+        let seatId = try #require(seat["id"]?.stringValue)
+        #expect(try await browser.post("/console/seats", [("project_id", project), ("holder", "intruder")]).status == 404)
+        #expect(try await browser.post("/console/seats/\(project)/\(seatId)/revoke").status == 404)
+        #expect(try await browser.post("/console/seats/\(project)/\(seatId)/extend", [("expires_at", "2030-01-01")]).status == 404)
+        #expect(try await theirs.get("/projects/\(project)/seats/\(seatId)").json["state"]?.stringValue == "active")
+        #expect(try await theirs.get("/projects/\(project)/seats").json["data"]?.arrayValue?.count == 1)
         let still = try await theirs.get("/projects/\(project)/keys/\(key.id)")
         #expect(still.json["state"]?.stringValue == "active")
         #expect(still.json["tenant_id"]?.stringValue == theirs.id)
@@ -187,7 +220,31 @@ import Testing
             .POST, "/admin/v1/tenants/\(tenant.id)/projects", body: ["name": "x", "budget": ["rollover_percent": 500]], token: tenant.adminKey)
         let message = try #require(apiSays.json["detail"]?.stringValue).components(separatedBy: ": ").dropFirst().joined(separator: ": ")
         #expect(badRollover.text.contains(message), "the API's own message, beside the field")
-        #expect(try await tenant.get("/projects").json["data"]?.arrayValue?.isEmpty == true)
+        let badModel = try await browser.post("/console/projects", [("name", "R&D"), ("allowed_models", "gpt-4.1, has space")])
+        #expect(badModel.status == 422)
+        let beside = badModel.text.components(separatedBy: "id=\"p-models\"")[1].components(separatedBy: "id=\"p-rpm\"")[0]
+        #expect(beside.contains("class=\"error\""), "a list item's error shows beside the list's field")
+        let fallback = try await browser.post("/console/projects", [("name", "R&D"), ("budget.overage_policy", "fallback_model")])
+        #expect(fallback.status == 422)
+        #expect(
+            fallback.text.components(separatedBy: "id=\"p-fallback-model\"")[1].components(separatedBy: "id=\"p-fallback-cap\"")[0].contains(
+                "class=\"error\""))
+        let withFallback = try await browser.post(
+            "/console/projects",
+            [
+                ("name", "R&D"), ("budget.overage_policy", "fallback_model"), ("budget.fallback.model", "gpt-4.1-mini"),
+                ("budget.fallback.cap_micros", "5"),
+            ])
+        #expect(withFallback.status == 303)
+        let created = try #require(try await tenant.get("/projects").json["data"]?.arrayValue?.first)
+        #expect(created["budget"]?["fallback"]?["cap_micros"]?.int64Value == 5_000_000)
+        // Emptying both fallback fields in an edit removes the fallback (and with it that policy is refused: the API's rule).
+        let id = try #require(created["id"]?.stringValue)
+        let cleared = try await browser.post(
+            "/console/projects/\(id)",
+            [("name", "R&D"), ("budget.overage_policy", "reject"), ("budget.fallback.model", ""), ("budget.fallback.cap_micros", "")])
+        #expect(cleared.status == 303)
+        #expect(try await tenant.get("/projects/\(id)").json["budget"]?["fallback"] == nil)
     }
 
     @Test func aNewKeyIsShownOnceThenGoneAndTheOperatorPicksATenant() async throws {

@@ -44,8 +44,11 @@ extension ConsoleController {
                 alerts.append(["name": b["name"] ?? "", "threshold": t, "spent_usd": b["spent_usd"] ?? "", "cap_usd": b["cap_usd"] ?? ""])
             }
         }
-        let totalSpent = rows.reduce(Int64(0)) { $0 + (($1["parent_id"] == nil) ? ($1["spent_micros"] as? Int64 ?? 0) : 0) }
-        let totalForecast = rows.reduce(Int64(0)) { $0 + (($1["parent_id"] == nil) ? ($1["forecast_micros"] as? Int64 ?? 0) : 0) }
+        // A root's spend covers its subtree, so the totals add the roots of the tree as drawn (a project whose
+        // parent is archived is a root here too).
+        let roots = ordered.filter { $0.1 == 0 }.map(\.0)
+        let totalSpent = roots.reduce(Int64(0)) { $0 + ($1["spent_micros"] as? Int64 ?? 0) }
+        let totalForecast = roots.reduce(Int64(0)) { $0 + ($1["forecast_micros"] as? Int64 ?? 0) }
         let waiting = TemplateData.list(approvals)
         var saved = TemplateData.object(savings)
         for key in ["saved_vs_list_price_percent", "saved_vs_individual_seats_percent"] {
@@ -55,7 +58,8 @@ extension ConsoleController {
             "bars": SVGChart.capBars(bars), "projects": ordered.map { row, depth in row.merging(["depth": depth, "indent": depth > 0]) { $1 } },
             "has_projects": !rows.isEmpty, "total_spent_usd": ConsoleText.display(totalSpent),
             "total_forecast_usd": ConsoleText.display(totalForecast),
-            "alerts": alerts, "alerts_count": alerts.count, "has_alerts": !alerts.isEmpty, "approvals": waiting, "approvals_count": waiting.count,
+            "alerts": alerts, "alerts_count": alerts.count, "has_alerts": !alerts.isEmpty, "approvals": waiting,
+            "approvals_count": approvals["next_cursor"]?.stringValue == nil ? String(waiting.count) : "\(waiting.count)+",
             "pools": TemplateData.list(utilization, "pools"), "resources": TemplateData.list(utilization, "resources"),
             "savings": saved, "updated_text": ConsoleText.time(state.clock.nowMs()),
         ]

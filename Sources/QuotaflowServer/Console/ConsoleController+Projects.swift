@@ -5,12 +5,14 @@ import QuotaflowCore
 /// Projects: the hierarchy as a tree, a project's budget, rollover, overage policy, limits and
 /// models (editable), and its keys (issue one, shown once; revoke).
 extension ConsoleController {
-    static let projectForm = FormSpec(fields: [
-        ("name", .text), ("parent_id", .text), ("allowed_models", .list), ("pool_ids", .checkboxes),
-        ("budget.monthly_cap_micros", .usd), ("budget.rollover_percent", .int), ("budget.overage_policy", .text),
-        ("rate_limits.rpm", .int), ("rate_limits.tpm", .int), ("request_limits.max_output_tokens", .int),
-        ("request_limits.max_cost_micros", .usd),
-    ])
+    static let projectForm = FormSpec(
+        fields: [
+            ("name", .text), ("parent_id", .text), ("allowed_models", .list), ("pool_ids", .checkboxes),
+            ("budget.monthly_cap_micros", .usd), ("budget.rollover_percent", .int), ("budget.overage_policy", .text),
+            ("budget.fallback.model", .text), ("budget.fallback.cap_micros", .usd),
+            ("rate_limits.rpm", .int), ("rate_limits.tpm", .int), ("request_limits.max_output_tokens", .int),
+            ("request_limits.max_cost_micros", .usd),
+        ], clearWhenEmpty: ["budget.fallback"])
     static let keyForm = FormSpec(fields: [("name", .text), ("allowed_models", .list), ("budget_cap_micros", .usd), ("rpm", .int)])
 
     func registerProjects(on console: RouterGroup<AppRequestContext>) {
@@ -19,7 +21,7 @@ extension ConsoleController {
             return try await projectsPage(session: session, tenant: tenant, context: context)
         }
         console.post("projects") { request, context in
-            let (session, tenant, form) = try await signedInPost(request)
+            let (session, tenant, form) = try await signedInPost(request, context)
             do {
                 let created = try await send(
                     .post, "/projects", body: try Self.projectForm.json(form), session: session, tenant: tenant, context: context)
@@ -35,7 +37,7 @@ extension ConsoleController {
             return try await projectPage(session: session, tenant: tenant, id: context.parameters.require("id"), context: context)
         }
         console.post("projects/{id}") { request, context in
-            let (session, tenant, form) = try await signedInPost(request)
+            let (session, tenant, form) = try await signedInPost(request, context)
             let id = try context.parameters.require("id")
             var spec = Self.projectForm
             spec.patch = true
@@ -49,7 +51,7 @@ extension ConsoleController {
             }
         }
         console.post("projects/{id}/keys") { request, context in
-            let (session, tenant, form) = try await signedInPost(request)
+            let (session, tenant, form) = try await signedInPost(request, context)
             let id = try context.parameters.require("id")
             do {
                 let key = try await send(
@@ -64,7 +66,7 @@ extension ConsoleController {
             }
         }
         console.post("projects/{id}/keys/{key}/revoke") { request, context in
-            let (session, tenant, _) = try await signedInPost(request)
+            let (session, tenant, _) = try await signedInPost(request, context)
             let id = AdminDispatch.segment(try context.parameters.require("id"))
             let key = AdminDispatch.segment(try context.parameters.require("key"))
             _ = try await send(.post, "/projects/\(id)/keys/\(key)/revoke", session: session, tenant: tenant, context: context)
@@ -85,7 +87,9 @@ extension ConsoleController {
         var errors: [String: Any] = [:]
         if let field = p.field {
             let prefix = field + ": "
-            errors[ConsoleForm.templateKey(field)] = p.detail.hasPrefix(prefix) ? String(p.detail.dropFirst(prefix.count)) : p.detail
+            // A list item's error (`allowed_models[2]`) belongs beside the list's field.
+            let name = field.firstIndex(of: "[").map { String(field[..<$0]) } ?? field
+            errors[ConsoleForm.templateKey(name)] = p.detail.hasPrefix(prefix) ? String(p.detail.dropFirst(prefix.count)) : p.detail
         }
         return ["errors": errors, "error": p.detail]
     }
@@ -100,7 +104,7 @@ extension ConsoleController {
         let rows = TemplateData.list(projects)
         let tree = Self.tree(rows, id: "id", parent: "parent_id").map { row, depth in row.merging(["depth": depth, "indent": depth > 0]) { $1 } }
         var data: [String: Any] = [
-            "projects": tree, "has_projects": !rows.isEmpty, "form": form,
+            "projects": tree, "has_projects": !rows.isEmpty, "form": form, "more_projects": projects["next_cursor"]?.stringValue != nil,
             "parents": Self.options(rows, selected: form["parent_id"] as? String),
             "pools": Self.options(TemplateData.list(pools), selectedList: form["pool_ids"] as? String),
         ]
@@ -122,6 +126,7 @@ extension ConsoleController {
         var data: [String: Any] = [
             "project": TemplateData.object(project), "form": values, "key_form": keyForm,
             "keys": TemplateData.list(keys).map { k in k.merging(["active": k["state"] as? String == "active"]) { $1 } },
+            "more_keys": keys["next_cursor"]?.stringValue != nil,
             "parents": Self.options(others, selected: values["parent_id"] as? String),
             "pools": Self.options(TemplateData.list(pools), selectedList: values["pool_ids"] as? String),
         ]
@@ -150,6 +155,7 @@ extension ConsoleController {
             "name": text(p["name"]), "parent_id": text(p["parent_id"]), "allowed_models": text(p["allowed_models"]),
             "pool_ids": text(p["pool_ids"]), "budget_monthly_cap_micros": usd(budget?["monthly_cap_micros"]),
             "budget_rollover_percent": text(budget?["rollover_percent"]), "budget_overage_policy_is_" + policy: true,
+            "budget_fallback_model": text(budget?["fallback"]?["model"]), "budget_fallback_cap_micros": usd(budget?["fallback"]?["cap_micros"]),
             "rate_limits_rpm": text(p["rate_limits"]?["rpm"]), "rate_limits_tpm": text(p["rate_limits"]?["tpm"]),
             "request_limits_max_output_tokens": text(p["request_limits"]?["max_output_tokens"]),
             "request_limits_max_cost_micros": usd(p["request_limits"]?["max_cost_micros"]),

@@ -41,7 +41,7 @@ extension ConsoleController {
             return try await approvalsPage(request, session: session, tenant: tenant, context: context)
         }
         console.post("approvals/{id}/{decision}") { request, context in
-            let (session, tenant, form) = try await signedInPost(request)
+            let (session, tenant, form) = try await signedInPost(request, context)
             let id = AdminDispatch.segment(try context.parameters.require("id"))
             let decision = try context.parameters.require("decision")
             guard decision == "approve" || decision == "deny" else { throw ProblemError.notFound("decision") }
@@ -155,8 +155,11 @@ extension ConsoleController {
         let rows = TemplateData.list(list).map { a in
             a.merging(["open": a["status"] as? String == "open", "failed": failed != nil && a["id"] as? String == failed]) { $1 }
         }
+        var next = [("status", status)]
+        if let cursor = list["next_cursor"]?.stringValue { next.append(("cursor", cursor)) }
         var data: [String: Any] = [
-            "approvals": rows, "has_approvals": !rows.isEmpty, "form": form, "status_is_" + status: true,
+            "approvals": rows, "has_approvals": !rows.isEmpty, "form": form, "status_is_" + ConsoleForm.templateKey(status): true,
+            "next": list["next_cursor"]?.stringValue == nil ? false : "/console/approvals?" + AdminDispatch.encode(next),
             "durations": [("3600", "1 hour"), ("86400", "1 day"), ("604800", "7 days"), ("2592000", "30 days")].map {
                 ["value": $0.0, "label": $0.1, "selected": (form["duration_seconds"] as? String ?? "86400") == $0.0] as [String: Any]
             },

@@ -11,39 +11,44 @@ extension ConsoleController {
     func registerResources(on console: RouterGroup<AppRequestContext>) {
         console.get("resources") { request, context in
             let (session, tenant) = try await signedIn(request)
-            let filters = Self.passOn(request, ["pool_id", "state", "kind", "cursor"])
+            let filters = Self.passOn(request, ["pool_id", "state", "kind"])
             let pools = try await get("/pools", [("limit", "1000")], session: session, tenant: tenant, context: context)
-            let resources = try await get("/resources", filters + [("limit", "100")], session: session, tenant: tenant, context: context)
+            let resources = try await get(
+                "/resources", filters + Self.passOn(request, ["cursor"]) + [("limit", "100")], session: session, tenant: tenant, context: context)
             let now = state.clock.nowMs()
             let rows = TemplateData.list(resources).map { r in
                 var r = r
                 if let until = (r["cooling_until"] as? String).flatMap(Timestamp.parse), until > now { r["cooling"] = true }
-                r["state_" + (r["state"] as? String ?? "")] = true
                 return r
             }
-            return page(
-                "resources", title: "Pools and resources", session: session, tenant: tenant,
-                data: [
-                    "pools": TemplateData.list(pools), "resources": rows, "has_resources": !rows.isEmpty,
-                    "next_cursor": resources["next_cursor"]?.stringValue ?? false,
-                    "filter": ConsoleForm(request.uri.query ?? "").echo(),
-                ])
+            let chosen = request.uri.queryParameters.get("pool_id").map { String($0) }
+            var data: [String: Any] = [
+                "pools": TemplateData.list(pools), "pool_options": Self.options(TemplateData.list(pools), selected: chosen),
+                "resources": rows, "has_resources": !rows.isEmpty,
+                "next": resources["next_cursor"]?.stringValue.map { "/console/resources?" + AdminDispatch.encode(filters + [("cursor", $0)]) }
+                    ?? false,
+            ]
+            if let s = request.uri.queryParameters.get("state") { data["state_is_" + ConsoleForm.templateKey(String(s))] = true }
+            return page("resources", title: "Pools and resources", session: session, tenant: tenant, data: data)
         }
         console.get("resources/{id}") { request, context in
             let (session, tenant) = try await signedIn(request)
             return try await resourcePage(session: session, tenant: tenant, id: context.parameters.require("id"), context: context)
         }
         console.post("resources/{id}/{action}") { request, context in
-            let (session, tenant, form) = try await signedInPost(request)
+            let (session, tenant, form) = try await signedInPost(request, context)
             let id = try context.parameters.require("id")
             let action = try context.parameters.require("action")
             let path = "/resources/\(AdminDispatch.segment(id))"
             if action == "rotate" {
+                // A static credential, or an OAuth resource's new refresh token and/or client secret.
+                let oauth = form.values["oauth.refresh_token"] != nil || form.values["oauth.client_secret"] != nil
+                let spec = FormSpec(fields: oauth ? [("oauth.refresh_token", .text), ("oauth.client_secret", .text)] : [("credential", .text)])
                 do {
                     _ = try await send(
-                        .post, path + "/rotate-credential", body: ["credential": .string(form["credential"])], session: session, tenant: tenant,
-                        context: context)
-                } catch let p as ProblemError where p.status == .unprocessableContent || p.status == .badRequest {
+                        .post, path + "/rotate-credential", body: try spec.json(form), session: session, tenant: tenant, context: context)
+                } catch let refusal {
+                    let p = try Self.refusal(refusal)
                     return try await resourcePage(session: session, tenant: tenant, id: id, context: context, error: p)
                 }
                 return done("/console/resources/\(AdminDispatch.segment(id))", "The credential was replaced.", session: session)
@@ -68,7 +73,10 @@ extension ConsoleController {
         data["can_suspend"] = state != "suspended" && state != "revoked"
         data["can_resume"] = state == "suspended" || resource["manual_hold"]?.boolValue == true
         data["live"] = state != "revoked"
-        if let error { data["errors"] = ["credential": error.detail] }
+        // Overflow capacity uses the operator's credential and a passthrough seat stores none.
+        data["can_rotate"] = resource["kind"]?.stringValue != "overflow" && resource["lease_mode"]?.stringValue != "passthrough"
+        data["rotate_oauth"] = resource["oauth"].map { !$0.isNull } ?? false
+        data.merge(Self.errorData(error)) { $1 }
         return page(
             "resource", title: resource["name"]?.stringValue ?? "Resource", session: session, tenant: tenant, data: data,
             status: error?.status ?? .ok)

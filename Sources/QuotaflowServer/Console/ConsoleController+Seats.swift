@@ -17,7 +17,7 @@ extension ConsoleController {
                 session: session, tenant: tenant, project: request.uri.queryParameters.get("project_id").map { String($0) }, context: context)
         }
         console.post("seats") { request, context in
-            let (session, tenant, form) = try await signedInPost(request)
+            let (session, tenant, form) = try await signedInPost(request, context)
             let project = form["project_id"]
             do {
                 guard !project.isEmpty else { throw FieldError("project_id", "choose the project the seat spends from") }
@@ -33,7 +33,7 @@ extension ConsoleController {
             }
         }
         console.post("seats/{project}/{seat}/{action}") { request, context in
-            let (session, tenant, form) = try await signedInPost(request)
+            let (session, tenant, form) = try await signedInPost(request, context)
             let project = AdminDispatch.segment(try context.parameters.require("project"))
             let seat = AdminDispatch.segment(try context.parameters.require("seat"))
             let path = "/projects/\(project)/seats/\(seat)"
@@ -72,10 +72,12 @@ extension ConsoleController {
         let rows = Self.tree(TemplateData.list(projects), id: "id", parent: "parent_id").map(\.0)
         let chosen = project.flatMap { p in rows.contains { $0["id"] as? String == p } ? p : nil } ?? rows.first?["id"] as? String
         var seats: [[String: Any]] = []
+        var more = false
         if let chosen {
             let list = try await get(
                 "/projects/\(AdminDispatch.segment(chosen))/seats", [("limit", "500")], session: session, tenant: tenant, context: context)
             let now = state.clock.nowMs()
+            more = list["next_cursor"]?.stringValue != nil
             seats = TemplateData.list(list).map { s in
                 var s = s
                 let state = s["state"] as? String ?? ""
@@ -91,10 +93,13 @@ extension ConsoleController {
         }
         var data: [String: Any] = [
             "projects": Self.options(rows, selected: chosen), "project_id": chosen ?? "", "has_project": chosen != nil, "seats": seats,
-            "has_seats": !seats.isEmpty, "form": form,
+            "has_seats": !seats.isEmpty, "form": form, "more_seats": more,
             "default_expiry": String(Timestamp.format(state.clock.nowMs() + 30 * 86_400_000).prefix(10)),
         ]
-        data.merge(Self.errorData(error)) { $1 }
+        var errors = Self.errorData(error)
+        // An extend refusal belongs to its seat's row, not to the issue form.
+        if failedSeat != nil { errors["extend_errors"] = errors.removeValue(forKey: "errors") }
+        data.merge(errors) { $1 }
         return page("seats", title: "Virtual seats", session: session, tenant: tenant, data: data, status: error?.status ?? .ok)
     }
 }

@@ -48,7 +48,7 @@ struct ConsoleController: Sendable {
     @Sendable func login(_ request: Request, context: AppRequestContext) async throws -> Response {
         let form = try await request.consoleForm(timeoutMs: state.config.bodyTimeoutMs)
         let expected = request.cookies[ConsoleSessions.loginCookie]?.value ?? ""
-        guard try Self.sameOrigin(request), !expected.isEmpty, SecretDigest.equal(expected, form["csrf"]) else {
+        guard sameOrigin(request, context), !expected.isEmpty, SecretDigest.equal(expected, form["csrf"]) else {
             return try await loginForm(request, context: context, error: "The sign-in form had expired. Please try again.", status: .forbidden)
         }
         let opened: (ConsoleSession, id: String)
@@ -68,7 +68,7 @@ struct ConsoleController: Sendable {
 
     @Sendable func logout(_ request: Request, context: AppRequestContext) async throws -> Response {
         if let session = try await sessions.current(request) {
-            _ = try await checkedForm(request, session: session)
+            _ = try await checkedForm(request, context, session: session)
             try await sessions.end(session)
         }
         var response = Response.redirect(to: "/console/login", type: .normal)
@@ -87,7 +87,7 @@ struct ConsoleController: Sendable {
 
     @Sendable func pickTenant(_ request: Request, context: AppRequestContext) async throws -> Response {
         guard let session = try await sessions.current(request) else { throw ConsoleRedirect.signIn }
-        let form = try await checkedForm(request, session: session)
+        let form = try await checkedForm(request, context, session: session)
         guard session.identity.isOperator else { throw ProblemError.forbidden("only the operator picks a tenant") }
         guard state.catalog.tenants[form["tenant_id"]] != nil else { throw ProblemError.notFound("tenant") }
         try await sessions.pickTenant(session, tenantId: form["tenant_id"])
@@ -104,27 +104,31 @@ struct ConsoleController: Sendable {
     }
 
     /// A state-changing post: signed in, same origin, the session's CSRF token, and not a viewer.
-    func signedInPost(_ request: Request) async throws -> (ConsoleSession, String, ConsoleForm) {
+    func signedInPost(_ request: Request, _ context: AppRequestContext) async throws -> (ConsoleSession, String, ConsoleForm) {
         let (session, tenantId) = try await signedIn(request)
-        let form = try await checkedForm(request, session: session)
+        let form = try await checkedForm(request, context, session: session)
         guard session.canWrite else { throw ProblemError.forbidden("this admin key is a viewer key: it can read, not change; ask for an admin key") }
         return (session, tenantId, form)
     }
 
-    func checkedForm(_ request: Request, session: ConsoleSession) async throws -> ConsoleForm {
+    func checkedForm(_ request: Request, _ context: AppRequestContext, session: ConsoleSession) async throws -> ConsoleForm {
         let form = try await request.consoleForm(timeoutMs: state.config.bodyTimeoutMs)
-        guard try Self.sameOrigin(request), SecretDigest.equal(form["csrf"], session.csrf) else {
+        guard sameOrigin(request, context), SecretDigest.equal(form["csrf"], session.csrf) else {
             throw ProblemError.forbidden("the form's security token is missing or stale; reload the page and try again")
         }
         return form
     }
 
-    /// A browser's `Origin` (when sent) must be this server; a cross-site fetch is refused.
-    static func sameOrigin(_ request: Request) throws -> Bool {
+    /// A browser's `Origin` (when sent) must be this server: the `Host` it reached, or, from a trusted proxy, the
+    /// `X-Forwarded-Host` the browser used. A cross-site fetch is refused.
+    func sameOrigin(_ request: Request, _ context: AppRequestContext) -> Bool {
         if request.headers[.secFetchSite] == "cross-site" { return false }
         guard let origin = request.headers[.origin] else { return true }
-        guard let host = request.head.authority else { return false }
-        return origin == "http://\(host)" || origin == "https://\(host)"
+        var hosts = [request.head.authority].compactMap { $0 }
+        if sessions.isTrustedPeer(context), let forwarded = request.headers[.xForwardedHost] {
+            hosts += forwarded.split(separator: ",").prefix(1).map { String($0).trimmingWhitespace() }
+        }
+        return hosts.contains { origin == "http://\($0)" || origin == "https://\($0)" }
     }
 
     func tenantName(_ id: String) -> String { state.catalog.tenants[id]?.name ?? id }
@@ -177,4 +181,5 @@ struct ConsoleRedirect: Error {
 
 extension HTTPField.Name {
     static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
+    static let xForwardedHost = HTTPField.Name("X-Forwarded-Host")!
 }

@@ -53,15 +53,21 @@ struct FormSpec: Sendable {
         case list
         /// Checkboxes sharing one name.
         case checkboxes
-        /// A checkbox: present is true.
-        case bool
         /// A date (`2026-12-31`), sent as the end of that day in UTC.
         case date
     }
 
     let fields: [(name: String, kind: Kind)]
+    /// Objects that, in an edit, are removed as a whole when all their fields are empty (a fallback policy),
+    /// rather than left holding nulls.
+    var clearWhenEmpty: Set<String> = []
     /// In an edit, an empty field clears the value (JSON merge patch null; an empty list).
     var patch = false
+
+    init(fields: [(name: String, kind: Kind)], clearWhenEmpty: Set<String> = []) {
+        self.fields = fields
+        self.clearWhenEmpty = clearWhenEmpty
+    }
 
     func json(_ form: ConsoleForm) throws(FieldError) -> JSONValue {
         var root: [(String, JSONValue)] = []
@@ -95,7 +101,6 @@ struct FormSpec: Sendable {
             case .checkboxes:
                 let items = form.all(name).filter { !$0.isEmpty }
                 value = items.isEmpty && !patch ? nil : .strings(items)
-            case .bool: value = .bool(!raw.isEmpty)
             case .date:
                 if raw.isEmpty {
                     value = patch ? .null : nil
@@ -107,6 +112,12 @@ struct FormSpec: Sendable {
                 }
             }
             if let value { Self.insert(value, at: name.split(separator: ".").map(String.init), into: &root) }
+        }
+        for path in clearWhenEmpty {
+            let parts = path.split(separator: ".").map(String.init)
+            var node: JSONValue? = .object(root)
+            for part in parts { node = node?[part] }
+            if let members = node?.objectMembers, members.allSatisfy({ $0.1.isNull }) { Self.insert(.null, at: parts, into: &root) }
         }
         return .object(root)
     }

@@ -113,9 +113,15 @@ struct ConsoleSessions: Sendable {
             httpOnly: true, sameSite: .strict)
     }
 
+    /// The request came from a proxy named in `trusted_proxies`.
+    func isTrustedPeer(_ context: AppRequestContext) -> Bool {
+        guard !trustedProxies.isEmpty, let peer = context.channel.remoteAddress?.ipAddress else { return false }
+        return trustedProxies.contains(peer)
+    }
+
     /// True when a trusted proxy says the browser reached it over TLS.
     func isTLS(_ request: Request, context: AppRequestContext) -> Bool {
-        guard !trustedProxies.isEmpty, let peer = context.channel.remoteAddress?.ipAddress, trustedProxies.contains(peer) else { return false }
+        guard isTrustedPeer(context) else { return false }
         return request.headers[.xForwardedProto]?.lowercased().split(separator: ",").first.map { String($0).trimmingWhitespace() } == "https"
     }
 }
@@ -137,7 +143,9 @@ final class ConsoleFlash: Sendable {
     func put(_ m: Message, for session: ConsoleSession) {
         messages.withLock { all in
             if all.count >= Self.capacity { all = all.filter { m.at - $0.value.at < Self.lifetimeMs } }
-            if all.count < Self.capacity { all[session.digest] = m }
+            // Still full of live messages: the oldest makes room (a new key must never go unshown).
+            if all.count >= Self.capacity, let oldest = all.min(by: { $0.value.at < $1.value.at })?.key { all.removeValue(forKey: oldest) }
+            all[session.digest] = m
         }
     }
 
