@@ -39,8 +39,12 @@ import Testing
         }
     }
 
+    /// The admitted requests wait upstream until every refusal is answered; on a loaded machine (the whole suite
+    /// runs in parallel on two cores) that can outlast the tests' usual 5 s first-byte limit.
+    let heldUpstream: (inout AppConfig) -> Void = { $0.firstByteTimeoutMs = 60_000 }
+
     @Test func twoHundredConcurrentRequestsFitExactlyK() async throws {
-        let server = try await TestServer.start()
+        let server = try await TestServer.start(heldUpstream)
         let gate = AsyncGate()
         let upstream = try await exactUpstream(gate: gate)
         let t = try await TenantFixture.exact(server, upstream: upstream)
@@ -63,7 +67,7 @@ import Testing
     }
 
     @Test func aDivisionCapBoundsTheSumOfItsTeams() async throws {
-        let server = try await TestServer.start()
+        let server = try await TestServer.start(heldUpstream)
         let gate = AsyncGate()
         let upstream = try await exactUpstream(gate: gate)
         let t = try await TenantFixture.exact(server, upstream: upstream)
