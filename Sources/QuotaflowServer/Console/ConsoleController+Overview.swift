@@ -36,7 +36,7 @@ extension ConsoleController {
         let bars = ordered.map { row, depth in
             SVGChart.CapBar(
                 label: row["name"] as? String ?? "", depth: depth, spent: row["spent_micros"] as? Int64 ?? 0, cap: row["cap_micros"] as? Int64,
-                forecast: row["forecast_micros"] as? Int64, id: row["project_id"] as? String ?? "")
+                id: row["project_id"] as? String ?? "")
         }
         var alerts: [[String: Any]] = []
         for b in TemplateData.list(budgets) {

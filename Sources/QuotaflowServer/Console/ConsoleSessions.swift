@@ -15,7 +15,6 @@ struct ConsoleSession: Sendable {
     /// The tenant shown; nil while the operator has not picked one.
     let tenantId: String?
     let csrf: String
-    let expiresAt: Int64
     /// Who is signed in, as the header shows it.
     var label = "operator"
 
@@ -43,24 +42,21 @@ struct ConsoleSessions: Sendable {
         let identity = try await AdminAuthMiddleware.identify(token: token, state: state)
         let id = Identifier.random(43)
         let now = state.clock.nowMs()
-        let row: ConsoleSessionRow
+        let (keyId, operatorDigest, tenantId, scope): (String?, String?, String?, AdminScope)
         switch identity {
-        case .operatorToken:
-            row = ConsoleSessionRow(
-                idDigest: SecretDigest.of(id), keyId: nil, operatorDigest: state.operatorDigest, tenantId: nil, csrf: Identifier.random(32),
-                createdAt: now, expiresAt: now + state.config.consoleSessionMs)
-        case .tenantAdmin(let tenantId, let keyId, let scope):
-            row = ConsoleSessionRow(
-                idDigest: SecretDigest.of(id), keyId: keyId, operatorDigest: nil, tenantId: tenantId, csrf: Identifier.random(32),
-                createdAt: now, expiresAt: now + state.config.consoleSessionMs, scope: scope)
+        case .operatorToken: (keyId, operatorDigest, tenantId, scope) = (nil, state.operatorDigest, nil, .admin)
+        case .tenantAdmin(let tenant, let key, let keyScope): (keyId, operatorDigest, tenantId, scope) = (key, nil, tenant, keyScope)
         }
+        let row = ConsoleSessionRow(
+            idDigest: SecretDigest.of(id), keyId: keyId, operatorDigest: operatorDigest, tenantId: tenantId, csrf: Identifier.random(32),
+            createdAt: now, expiresAt: now + state.config.consoleSessionMs, scope: scope)
         let signIn = AuditEntry(
             tenantId: row.tenantId, at: now, actor: identity.actor, action: "console.sign_in", targetType: "console_session", targetId: "")
         try await state.db.write { conn in
             try conn.insertConsoleSession(row)
             try conn.appendAudit(signIn)
         }
-        return (ConsoleSession(digest: row.idDigest, identity: identity, tenantId: row.tenantId, csrf: row.csrf, expiresAt: row.expiresAt), id)
+        return (ConsoleSession(digest: row.idDigest, identity: identity, tenantId: row.tenantId, csrf: row.csrf), id)
     }
 
     /// The session of this request, checked again in full: not expired, its key not revoked, its
@@ -80,7 +76,7 @@ struct ConsoleSessions: Sendable {
             return nil
         }
         let tenant = row.tenantId.flatMap { state.catalog.tenants[$0] != nil ? $0 : nil }
-        var session = ConsoleSession(digest: digest, identity: identity, tenantId: tenant, csrf: row.csrf, expiresAt: row.expiresAt)
+        var session = ConsoleSession(digest: digest, identity: identity, tenantId: tenant, csrf: row.csrf)
         if row.keyId != nil { session.label = "\(row.keyName) (\(row.scope.rawValue) key)" }
         return session
     }

@@ -7,7 +7,6 @@ enum SVGChart {
         var depth: Int
         var spent: Int64
         var cap: Int64?
-        var forecast: Int64?
         var id: String
     }
 
