@@ -144,6 +144,7 @@ import Testing
         let ledger = try await w.browser.get("/console/ledger?model=gpt-4.1-mini")
         #expect(ledger.text.contains("gpt-4.1-mini"))
         #expect(!ledger.text.contains("Hello"), "no content is stored, so none is shown")
+        #expect(ledger.text.contains(">apps</td>"), "the project by its name")
         #expect(try await w.browser.get("/console/ledger?status=abc").status == 400)
         let audit = try await w.browser.get("/console/audit?action=console.*")
         #expect(audit.text.contains("console.sign_in"))

@@ -1,5 +1,4 @@
 import HTTPTypes
-import HashTreeCollections
 import Hummingbird
 import QuotaflowCore
 
@@ -32,7 +31,14 @@ extension ConsoleController {
             return page(
                 "ledger", title: "Ledger", session: session, tenant: tenant,
                 data: [
-                    "rows": TemplateData.list(rows), "filter": ConsoleForm(request.uri.query ?? "").echo(),
+                    "rows": TemplateData.list(rows).map { r -> [String: Any] in
+                        var r = r
+                        if let id = r["project_id"] as? String { r["project_name"] = projectName(id, tenant: tenant) }
+                        if let id = (r["seat_id"] ?? r["key_id"]) as? String { r["key_name"] = keyName(id, tenant: tenant) }
+                        if let id = r["resource_id"] as? String { r["resource_name"] = resourceName(id, tenant: tenant) }
+                        return r
+                    },
+                    "filter": ConsoleForm(request.uri.query ?? "").echo(),
                     "next": rows["next_cursor"]?.stringValue == nil ? false : "/console/ledger?" + AdminDispatch.encode(next),
                 ])
         }
@@ -105,12 +111,7 @@ extension ConsoleController {
         let byModel = try await get("/usage", dates + [("group_by", "model")], session: session, tenant: tenant, context: context)
         let byProject = try await get("/usage", dates + [("group_by", "project")], session: session, tenant: tenant, context: context)
         let byHolder = try await get("/usage", dates + [("group_by", "holder")], session: session, tenant: tenant, context: context)
-        // Project names for the ids the report returned, from the published catalog (the tenant's own only).
-        let catalog = state.catalog
-        func name(_ id: String) -> String {
-            guard let p = catalog.projects[id], p.tenantId == tenant else { return id }
-            return p.name
-        }
+        func name(_ id: String) -> String { projectName(id, tenant: tenant) }
         func points(_ v: JSONValue, _ key: String) -> [(label: String, value: Int64)] {
             (v["data"]?.arrayValue ?? []).map { row in
                 let k = row[key]?.stringValue ?? "(none)"

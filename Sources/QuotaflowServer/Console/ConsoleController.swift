@@ -133,6 +133,23 @@ struct ConsoleController: Sendable {
 
     func tenantName(_ id: String) -> String { state.catalog.tenants[id]?.name ?? id }
 
+    /// Names for ids an API answer carried, read from the published catalog and only for the page's tenant; an id
+    /// the catalog no longer holds (a revoked key) stays an id.
+    func projectName(_ id: String, tenant: String) -> String {
+        guard let p = state.catalog.projects[id], p.tenantId == tenant else { return id }
+        return p.name
+    }
+
+    func keyName(_ id: String, tenant: String) -> String {
+        guard let k = state.catalog.keysById[id], k.tenantId == tenant else { return id }
+        return k.name
+    }
+
+    func resourceName(_ id: String, tenant: String) -> String {
+        guard let r = state.catalog.resourcesById[id], r.resource.tenantId == tenant else { return id }
+        return r.resource.name
+    }
+
     /// An admin API call for the page's tenant: `path` follows `/tenants/{id}`.
     func get(
         _ path: String, _ query: [(String, String)] = [], session: ConsoleSession, tenant: String, context: AppRequestContext
