@@ -15,6 +15,8 @@ public enum QuotaflowApp {
         config: AppConfig, clock: any WallClock, logger: Logger, masterKey: String?, masterKeyFile: String?, operatorToken: String?,
         printOperatorToken: (String) -> Void
     ) throws -> AppState {
+        // The console's files ship beside the binary; without them, stop before touching the database.
+        guard ConsoleView.bundledAssets() != nil else { throw ConsoleView.missing }
         let db: Database
         do {
             db = try Database(path: config.databasePath)

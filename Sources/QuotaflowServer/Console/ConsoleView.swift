@@ -19,9 +19,7 @@ struct ConsoleView: Sendable {
 
     /// Reads `templates/` and `static/` from a folder; the bundle's `Assets` by default.
     init(folder: URL? = nil) throws {
-        guard let root = folder ?? Self.bundledAssets() else {
-            throw StartupError("the console's files are missing: ship the quotaflow_QuotaflowServer.resources folder beside the binary")
-        }
+        guard let root = folder ?? Self.bundledAssets() else { throw Self.missing }
         let fm = FileManager.default
         var library = MustacheLibrary()
         let templates = root.appendingPathComponent("templates")
@@ -51,6 +49,8 @@ struct ConsoleView: Sendable {
         self.library = library
         self.assets = assets
     }
+
+    static let missing = StartupError("the console's files are missing: ship the quotaflow_QuotaflowServer.resources folder beside the binary")
 
     /// `Assets` in the resource bundle beside the binary (where `swift build`, `swift run`, `swift test` and the
     /// container image put it). Looked up here rather than through `Bundle.module`, whose accessor stops the
