@@ -14,11 +14,10 @@ extension ConsoleController {
         // Polled by the page every few seconds: unchanged since the last poll answers 304 without a body.
         console.get("overview/live") { request, context in
             let (session, tenant) = try await signedIn(request)
-            var response = view.fragment("overview_live", data: ["live": try await overview(session: session, tenant: tenant, context: context)])
-            let body = try await AdminDispatch.collect(response.body)
-            let etag = "\"" + String(SecretDigest.of(String(buffer: body)).prefix(24)) + "\""
+            let html = view.render("overview_live", ["live": try await overview(session: session, tenant: tenant, context: context)])
+            let etag = "\"" + String(SecretDigest.of(html).prefix(24)) + "\""
             if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: [.eTag: etag]) }
-            response.body = .init(byteBuffer: body)
+            var response = ConsoleView.html(html)
             response.headers[.eTag] = etag
             return response
         }

@@ -25,10 +25,10 @@ struct ConsoleForm: Sendable {
     func all(_ name: String) -> [String] { values[name] ?? [] }
 
     /// What the user typed, to fill the form again after a refusal (keys with `_` for `.`, as
-    /// templates read them). Secret fields are never echoed.
-    func echo(except secrets: Set<String> = []) -> [String: Any] {
+    /// templates read them). Forms with a secret field (a credential) are never echoed.
+    func echo() -> [String: Any] {
         var out: [String: Any] = [:]
-        for (name, list) in values where !secrets.contains(name) && name != "csrf" {
+        for (name, list) in values where name != "csrf" {
             out[Self.templateKey(name)] = list.count == 1 ? list[0] : list.joined(separator: ", ")
             for v in list { out[Self.templateKey(name) + "_is_" + Self.templateKey(v)] = true }
         }

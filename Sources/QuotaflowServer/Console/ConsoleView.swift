@@ -17,9 +17,9 @@ struct ConsoleView: Sendable {
     let library: MustacheLibrary
     let assets: [String: Asset]
 
-    /// Reads `templates/` and `static/` from a folder; the bundle's `Assets` by default.
-    init(folder: URL? = nil) throws {
-        guard let root = folder ?? Self.bundledAssets() else { throw Self.missing }
+    /// Reads `templates/` and `static/` from the bundle's `Assets`.
+    init() throws {
+        guard let root = Self.bundledAssets() else { throw Self.missing }
         let fm = FileManager.default
         var library = MustacheLibrary()
         let templates = root.appendingPathComponent("templates")
@@ -83,14 +83,11 @@ struct ConsoleView: Sendable {
             context["csrf"] = session.csrf
             context["can_write"] = session.canWrite
         }
-        let body = library.render(context, withTemplate: template) ?? ""
-        return Self.html(body, status: status)
+        return Self.html(render(template, context), status: status)
     }
 
-    /// A fragment (the overview's live part), without the layout.
-    func fragment(_ template: String, data: [String: Any]) -> Response {
-        Self.html(library.render(data, withTemplate: template) ?? "")
-    }
+    /// A template without the layout (the overview's live part is one).
+    func render(_ template: String, _ data: [String: Any]) -> String { library.render(data, withTemplate: template) ?? "" }
 
     static func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(
