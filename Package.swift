@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.25.0"),
     ],
     targets: [
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
@@ -43,7 +45,10 @@ let package = Package(
             dependencies: [
                 "CSQLite", "QuotaflowCore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             resources: [.copy("../../migrations")],
             swiftSettings: swiftSettings
@@ -95,14 +100,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Scratch databases (SQLite files, PostgreSQL databases) for the store and server suites.
+        .target(
+            name: "QuotaflowTestSupport", dependencies: ["QuotaflowStore", "QuotaflowCore", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/Support", swiftSettings: swiftSettings),
         .testTarget(name: "QuotaflowCoreTests", dependencies: ["QuotaflowCore"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "QuotaflowStoreTests", dependencies: ["QuotaflowStore", "QuotaflowCore"], resources: [.copy("Fixtures")],
+            name: "QuotaflowStoreTests", dependencies: ["QuotaflowStore", "QuotaflowCore", "QuotaflowTestSupport"], resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "QuotaflowServerTests",
             dependencies: [
-                "QuotaflowServer", "QuotaflowStore", "QuotaflowCore", "QuotaflowPolicyFile",
+                "QuotaflowServer", "QuotaflowStore", "QuotaflowCore", "QuotaflowPolicyFile", "QuotaflowTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -13,17 +13,17 @@ public enum QuotaflowApp {
     /// Opens the database, applies migrations, resolves secrets and loads the catalog.
     public static func bootstrap(
         config: AppConfig, clock: any WallClock, logger: Logger, masterKey: String?, masterKeyFile: String?, operatorToken: String?,
-        printOperatorToken: (String) -> Void
+        databasePassword: String? = nil, printOperatorToken: (String) -> Void
     ) throws -> AppState {
         // The console's files ship beside the binary; without them, stop before touching the database.
         guard ConsoleView.bundledAssets() != nil else { throw ConsoleView.missing }
         let db: Database
         do {
-            db = try Database(path: config.databasePath)
+            db = try Database.open(config.databasePath, password: databasePassword, logger: logger)
         } catch {
-            throw StartupError("cannot open the database at \(config.databasePath): \(error)")
+            throw StartupError("cannot open the database \(Database.redacted(config.databasePath)): \(error)")
         }
-        let migrator = try Migrator.bundled()
+        let migrator = try Migrator.bundled(for: db)
         try migrator.migrate(db, clock: clock, logger: logger)
         let cipher = try Secrets.masterKey(db: db, explicitKey: masterKey, keyFile: masterKeyFile, logger: logger)
         let digest = try Secrets.operatorTokenDigest(db: db, explicitToken: operatorToken, printNewToken: printOperatorToken)

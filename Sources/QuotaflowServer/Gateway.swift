@@ -51,7 +51,7 @@ public final class Gateway: Sendable {
         self.counters = Counters(engine: engine, ledger: ledger, state: state)
         self.windows = WindowRecorder(engine: engine, writer: writer, metrics: metrics, persistMs: state.config.windowPersistMs)
         if let saved = try? state.db.readSync({ conn in try conn.allWindows() }) { windows.restore(saved) }
-        let applied = (try? Migrator.bundled().appliedVersion(state.db)) == (try? Migrator.bundled().latestVersion)
+        let applied = (try? Migrator.bundled(for: state.db).appliedVersion(state.db)) == (try? Migrator.bundled(for: state.db).latestVersion)
         self.migrationsAppliedFlag = Atomic(applied)
         try counters.recomputeNow()
         let counters = self.counters
@@ -68,9 +68,11 @@ public final class Gateway: Sendable {
     /// its queue), and the upstream clients last.
     public var services: [any Service] {
         [
-            ClosureService(name: "http-client") { [clients] in
+            ClosureService(name: "http-client") { [clients, state] in
                 try? await gracefulShutdown()
                 await clients.shutdown()
+                // Last of all: PostgreSQL connections are closed rather than left to time out.
+                state.db.close()
             },
             ClosureService(name: "ledger") { [ledger] in
                 try? await gracefulShutdown()

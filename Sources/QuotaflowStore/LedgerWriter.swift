@@ -23,7 +23,7 @@ public final class LedgerWriter: Sendable {
 
     enum Job {
         case row(Item, CheckedContinuation<Bool, Never>?)
-        case barrier(@Sendable (SQLiteConnection) -> Void)
+        case barrier(@Sendable (StoreConnection) -> Void)
     }
 
     struct Queue {
@@ -88,7 +88,7 @@ public final class LedgerWriter: Sendable {
         let idleNs = inlineAfterIdleNs
         let lead = queue.withLock { q -> Bool in
             let now = DispatchTime.now().uptimeNanoseconds
-            guard q.jobs.isEmpty, !q.committing, !q.writerBusy, !q.stopping, now >= q.lastCommitEnd + idleNs else { return false }
+            guard db.commitsInline, q.jobs.isEmpty, !q.committing, !q.writerBusy, !q.stopping, now >= q.lastCommitEnd + idleNs else { return false }
             q.committing = true
             return true
         }
@@ -130,7 +130,7 @@ public final class LedgerWriter: Sendable {
     public func appendDetached(_ item: Item) { enqueue(.row(item, nil)) }
 
     /// Runs `body` on the writer connection between batches and returns its result.
-    public func barrier<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+    public func barrier<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
         let result: Result<T, any Error> = await withCheckedContinuation { (c: CheckedContinuation<Result<T, any Error>, Never>) in
             enqueue(.barrier({ conn in c.resume(returning: Result { try body(conn) }) }))
         }
@@ -138,7 +138,7 @@ public final class LedgerWriter: Sendable {
     }
 
     /// Queues `body` to run on the writer connection between batches, without waiting for it.
-    public func submitBarrier(_ body: @escaping @Sendable (SQLiteConnection) throws -> Void) {
+    public func submitBarrier(_ body: @escaping @Sendable (StoreConnection) throws -> Void) {
         let logger = self.logger
         enqueue(
             .barrier({ conn in

@@ -14,8 +14,8 @@ struct Migrate: AsyncParsableCommand {
         let resolved = try options.resolve()
         let logger = LogSetup.bootstrap(level: resolved.logLevel, json: resolved.json)
         do {
-            let db = try Database(path: resolved.config.databasePath)
-            let migrator = try Migrator.bundled()
+            let db = try Database.open(resolved.config.databasePath, password: resolved.databasePassword, logger: logger)
+            let migrator = try Migrator.bundled(for: db)
             let applied = try migrator.migrate(db, clock: SystemClock(), logger: logger)
             print(applied.isEmpty ? "the database is up to date (version \(migrator.latestVersion))" : "applied \(applied.joined(separator: ", "))")
         } catch {
@@ -37,6 +37,9 @@ struct Backup: AsyncParsableCommand {
     func run() async throws {
         let resolved = try options.resolve()
         let source = resolved.config.databasePath
+        if PostgresLocation.isURL(source) {
+            fail("backup copies a SQLite file; back up PostgreSQL with its own tools (pg_dump, or base backups and WAL archiving)")
+        }
         do {
             try DatabaseBackup.run(database: source, to: to, force: force)
             print("backed up \(source) to \(to); keep the master key file with it")
@@ -59,8 +62,8 @@ struct OperatorToken: AsyncParsableCommand {
         let resolved = try options.resolve()
         let logger = LogSetup.bootstrap(level: resolved.logLevel, json: resolved.json)
         do {
-            let db = try Database(path: resolved.config.databasePath)
-            try Migrator.bundled().migrate(db, clock: SystemClock(), logger: logger)
+            let db = try Database.open(resolved.config.databasePath, password: resolved.databasePassword, logger: logger)
+            try Migrator.bundled(for: db).migrate(db, clock: SystemClock(), logger: logger)
             let token = try Secrets.resetOperatorToken(db: db)
             print(
                 "New operator token (shown once):\n  \(token)\nRestart the server for it to take effect; QUOTAFLOW_OPERATOR_TOKEN, when set, still wins."

@@ -39,6 +39,7 @@ struct ConfigOptions: ParsableArguments {
         var masterKey: String?
         var masterKeyFile: String?
         var operatorToken: String?
+        var databasePassword: String?
         var metricsToken: String?
         var logLevel: Logger.Level
         var json: Bool
@@ -70,7 +71,8 @@ struct ConfigOptions: ParsableArguments {
         }
         return Resolved(
             config: config, values: values, masterKey: env["QUOTAFLOW_MASTER_KEY"] ?? file["master_key"], masterKeyFile: config.masterKeyFile,
-            operatorToken: env["QUOTAFLOW_OPERATOR_TOKEN"] ?? file["operator_token"], logLevel: level, json: config.logFormat == "json")
+            operatorToken: env["QUOTAFLOW_OPERATOR_TOKEN"] ?? file["operator_token"],
+            databasePassword: env["QUOTAFLOW_DATABASE_PASSWORD"] ?? file["database_password"], logLevel: level, json: config.logFormat == "json")
     }
 }
 

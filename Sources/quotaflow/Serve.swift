@@ -20,7 +20,7 @@ struct Serve: AsyncParsableCommand {
         do {
             state = try QuotaflowApp.bootstrap(
                 config: resolved.config, clock: SystemClock(), logger: logger, masterKey: resolved.masterKey,
-                masterKeyFile: resolved.masterKeyFile, operatorToken: resolved.operatorToken,
+                masterKeyFile: resolved.masterKeyFile, operatorToken: resolved.operatorToken, databasePassword: resolved.databasePassword,
                 printOperatorToken: { token in
                     Output.line("Operator token (shown once; store it safely, only its digest is kept):\n  \(token)")
                 })

@@ -42,6 +42,7 @@ import Testing
             "QuotaflowCore": ["Foundation", "Glibc", "Darwin", "Crypto", "Synchronization", "HashTreeCollections", "HeapModule"],
             "QuotaflowStore": [
                 "QuotaflowCore", "CSQLite", "Logging", "NIOPosix", "Foundation", "Glibc", "Darwin", "Synchronization", "HashTreeCollections",
+                "NIOCore", "PostgresNIO", "NIOSSL",
             ],
         ]
         var checked = 0

@@ -59,7 +59,7 @@ import Testing
             let r = try await server.chat(key: key.secret)
             let id = try #require(r.header("x-request-id"))
             // Read straight from the file through a fresh connection, without flushing anything.
-            let conn = try SQLiteConnection(path: server.state.config.databasePath, readOnly: true)
+            let conn = try StoreConnection(sqlitePath: server.state.config.databasePath, readOnly: true)
             #expect(try conn.ledgerEntry(requestId: id) != nil)
         }
     }

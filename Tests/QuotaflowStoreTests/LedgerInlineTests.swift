@@ -1,5 +1,6 @@
 import Foundation
 import QuotaflowCore
+import QuotaflowTestSupport
 import Synchronization
 import Testing
 
@@ -48,10 +49,10 @@ import Testing
         await writer.shutdown()
     }
 
-    @Test func concurrentAppendsAndBarriersCommitAndSettleEachRowOnce() async throws {
-        let (db, dir) = try tempDatabase()
+    @Test(arguments: StoreEngine.available) func concurrentAppendsAndBarriersCommitAndSettleEachRowOnce(_ engine: StoreEngine) async throws {
+        let (db, dir) = try tempDatabase(engine)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try Migrator.bundled().migrate(db, clock: SystemClock(), logger: quiet)
+        try Migrator.bundled(for: db).migrate(db, clock: SystemClock(), logger: quiet)
         let settled = Mutex<[String: Int]>([:])
         let writer = LedgerWriter(db: db, logger: quiet) { items, _ in
             settled.withLock { for i in items { $0[i.entry.requestId, default: 0] += 1 } }

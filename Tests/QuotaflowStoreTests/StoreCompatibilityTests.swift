@@ -26,7 +26,7 @@ import Testing
 
     /// The checks, in a function of their own rather than inside the `readSync` closure: Swift 6.3.1
     /// miscompiles a closure that follows an `#expect` holding a closure within one enclosing closure.
-    func checkEveryRow(_ conn: SQLiteConnection) throws {
+    func checkEveryRow(_ conn: StoreConnection) throws {
         let tenant = try #require(try conn.allTenants().first)
         #expect(tenant.name == "compat-co")
         #expect(tenant.settings.monthlyLimitMicros == 900_000_000 && tenant.settings.period == PeriodAnchor(day: 5, timeZone: "Europe/Berlin"))

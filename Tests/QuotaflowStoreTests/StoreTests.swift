@@ -1,16 +1,23 @@
 import Foundation
 import Logging
 import QuotaflowCore
+import QuotaflowTestSupport
 import Synchronization
 import Testing
 
 @testable import QuotaflowStore
 
-func tempDatabase() throws -> (Database, String) {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qf-store-\(Identifier.random(8))").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    let db = try Database(path: dir + "/test.db")
-    return (db, dir)
+/// A fresh database of `engine` (SQLite by default) and a temporary directory.
+func tempDatabase(_ engine: StoreEngine = .sqlite) throws -> (Database, String) { try ScratchDatabases.open(engine) }
+
+/// The tables of the database, whichever engine.
+func tableNames(_ db: Database) throws -> [String] {
+    try db.readSync { conn in
+        let sql =
+            conn.dialect == .sqlite
+            ? "SELECT name FROM sqlite_master WHERE type='table'" : "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'"
+        return try conn.query(sql).map { try $0.string("name") }
+    }
 }
 
 let quiet: Logger = {
@@ -20,39 +27,41 @@ let quiet: Logger = {
 }()
 
 @Suite struct StoreTests {
-    @Test func bundledMigrationsApplyOnceAndAreRecorded() throws {
-        let (db, dir) = try tempDatabase()
+    @Test(arguments: StoreEngine.available) func bundledMigrationsApplyOnceAndAreRecorded(_ engine: StoreEngine) throws {
+        let (db, dir) = try tempDatabase(engine)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let migrator = try Migrator.bundled()
-        #expect(migrator.migrations.count >= 5)
+        let migrator = try Migrator.bundled(for: db)
+        #expect(migrator.migrations.count >= 2)
         #expect(migrator.migrations.map(\.version) == migrator.migrations.map(\.version).sorted())
         let applied = try migrator.migrate(db, clock: SystemClock(), logger: quiet)
         #expect(applied.count == migrator.migrations.count)
         #expect(try migrator.migrate(db, clock: SystemClock(), logger: quiet).isEmpty)
         #expect(try migrator.appliedVersion(db) == migrator.latestVersion)
+        #expect(try Set(tableNames(db)).isSuperset(of: ["tenants", "resources", "ledger", "seats", "outbox", "console_sessions"]))
+        guard engine == .sqlite else { return }
         let pragmas = try db.readSync { conn in
             (try conn.queryOne("PRAGMA journal_mode")!.string("journal_mode"), try conn.queryOne("PRAGMA foreign_keys")!.int("foreign_keys"))
         }
         #expect(pragmas.0 == "wal" && pragmas.1 == 1)
     }
 
-    @Test func aFailingMigrationLeavesNoTrace() throws {
-        let (db, dir) = try tempDatabase()
+    @Test(arguments: StoreEngine.available) func aFailingMigrationLeavesNoTrace(_ engine: StoreEngine) throws {
+        let (db, dir) = try tempDatabase(engine)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let bad = Migrator(migrations: [
             .init(version: 1, name: "0001_ok.sql", sql: "CREATE TABLE a (x INTEGER);"),
             .init(version: 2, name: "0002_bad.sql", sql: "CREATE TABLE b (y INTEGER); INSERT INTO nowhere VALUES (1);"),
         ])
-        #expect(throws: SQLiteError.self) { try bad.migrate(db, clock: SystemClock(), logger: quiet) }
-        let tables = try db.readSync { conn in try conn.query("SELECT name FROM sqlite_master WHERE type='table'").map { try $0.string("name") } }
+        #expect(throws: (any Error).self) { try bad.migrate(db, clock: SystemClock(), logger: quiet) }
+        let tables = try tableNames(db)
         #expect(tables.contains("a") && !tables.contains("b"))
         #expect(try bad.appliedVersion(db) == 1)
     }
 
-    @Test func repositoriesAreScopedByTenant() throws {
-        let (db, dir) = try tempDatabase()
+    @Test(arguments: StoreEngine.available) func repositoriesAreScopedByTenant(_ engine: StoreEngine) throws {
+        let (db, dir) = try tempDatabase(engine)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try Migrator.bundled().migrate(db, clock: SystemClock(), logger: quiet)
+        try Migrator.bundled(for: db).migrate(db, clock: SystemClock(), logger: quiet)
         try db.writeSync { conn in
             for t in ["t1", "t2"] {
                 try conn.insertTenant(Tenant(id: t, name: t, createdAt: 1, updatedAt: 1))
@@ -78,15 +87,16 @@ let quiet: Logger = {
             #expect(try conn.project(tenantId: "t1", id: "prj-t1")?.budget.monthlyCapMicros == 5)
             #expect(try conn.liveResourceCount(tenantId: "t1", poolId: "pool-t1") == 1)
         }
-        #expect(throws: SQLiteError.self) {
+        let duplicate = #expect(throws: (any Error).self) {
             try db.writeSync { conn in try conn.insertPool(Pool(id: "dup", tenantId: "t1", name: "main", createdAt: 1, updatedAt: 1)) }
         }
+        #expect(duplicate.map(Database.isUniqueViolation) == true)
     }
 
-    @Test func ledgerWriterCommitsInBatchesAndSettlesAfterCommit() async throws {
-        let (db, dir) = try tempDatabase()
+    @Test(arguments: StoreEngine.available) func ledgerWriterCommitsInBatchesAndSettlesAfterCommit(_ engine: StoreEngine) async throws {
+        let (db, dir) = try tempDatabase(engine)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try Migrator.bundled().migrate(db, clock: SystemClock(), logger: quiet)
+        try Migrator.bundled(for: db).migrate(db, clock: SystemClock(), logger: quiet)
         let settled = Mutex<[Int]>([])
         let writer = LedgerWriter(db: db, logger: quiet, maxBatch: 64) { items, _ in
             // Every row handed over here is already in the file.
@@ -132,7 +142,7 @@ let quiet: Logger = {
             }
         }
         let target = dir + "/copy.db"
-        try db.readSync { conn in try conn.backup(to: target) }
+        try db.readSync { conn in try conn.sqlite!.backup(to: target) }
         let copy = try SQLiteConnection(path: target, readOnly: true)
         #expect(try copy.queryOne("SELECT COUNT(*) AS n FROM tenants")?.int("n") == 1000)
         #expect(try copy.queryOne("PRAGMA integrity_check")?.string("integrity_check") == "ok")

@@ -7,7 +7,7 @@ import QuotaflowStore
 struct Changes: Sendable {
     let publisher: AppState
 
-    func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
         try await publisher.mutate(body)
     }
 }
@@ -52,7 +52,7 @@ struct AdminEnvironment: Sendable {
     }
 
     func audit(
-        _ conn: SQLiteConnection, _ who: AdminIdentity, tenant: String?, _ action: String, _ targetType: String, _ targetId: String,
+        _ conn: StoreConnection, _ who: AdminIdentity, tenant: String?, _ action: String, _ targetType: String, _ targetId: String,
         _ summary: JSONValue = [:]
     ) throws {
         try conn.appendAudit(

@@ -11,8 +11,8 @@ struct LedgerController {
         admin.get("tenants/{tenant_id}/ledger", use: list)
     }
 
-    static func filter(_ q: Query) throws -> SQLiteConnection.LedgerFilter {
-        var f = SQLiteConnection.LedgerFilter()
+    static func filter(_ q: Query) throws -> StoreConnection.LedgerFilter {
+        var f = StoreConnection.LedgerFilter()
         f.projectId = try q.string("project_id", maxLength: 64)
         f.keyId = try q.string("key_id", maxLength: 64)
         f.seatId = try q.string("seat_id", maxLength: 64)

@@ -25,7 +25,7 @@ struct ProjectsController {
     }
 
     /// Reads a project from a body, looking up its parent chain and pools by id (never the whole tenant).
-    static func read(_ b: ObjectReader, into p: inout Project, _ conn: SQLiteConnection) throws {
+    static func read(_ b: ObjectReader, into p: inout Project, _ conn: StoreConnection) throws {
         let tenantId = p.tenantId
         try read(
             b, into: &p, parent: { id in try conn.project(tenantId: tenantId, id: id) },

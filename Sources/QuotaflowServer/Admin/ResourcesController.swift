@@ -46,7 +46,7 @@ struct ResourcesController {
         let oauth: OAuthRow?
         let digest: String?
 
-        func insert(_ conn: SQLiteConnection) throws {
+        func insert(_ conn: StoreConnection) throws {
             try conn.insertResource(resource, ciphertext: ciphertext)
             if let oauth { try conn.insertOAuth(oauth) }
             if let digest { try conn.setCredentialDigest(resourceId: resource.id, digest) }
@@ -144,7 +144,7 @@ struct ResourcesController {
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
         let tenantId = try context.tenantScope(env.catalog)
         let q = request.query
-        let filter = SQLiteConnection.ResourceFilter(
+        let filter = StoreConnection.ResourceFilter(
             poolId: try q.string("pool_id", maxLength: 64), kind: try q.enumeration("kind", ResourceKind.self),
             state: try q.enumeration("state", ResourceState.self), provider: try q.enumeration("provider", Provider.self),
             after: try q.string("cursor", maxLength: 200), limit: try q.limit + 1)

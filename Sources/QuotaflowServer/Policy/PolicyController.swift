@@ -100,7 +100,7 @@ struct PolicyController {
                     throw ProblemError.conflict("the tenant changed while the policy was being planned; nothing was applied, plan again")
                 }
                 // A child may come before its parent in the file: references are checked at the commit.
-                try conn.execute("PRAGMA defer_foreign_keys = ON")
+                try conn.deferForeignKeys()
                 for op in ops { try op(conn) }
                 try env.audit(
                     conn, who, tenant: tenantId, "policy.apply", "tenant", tenantId,
@@ -129,7 +129,7 @@ struct PolicyPlanner {
     let clients: UpstreamClients
 
     var changes: [PolicyChange] = []
-    var ops: [@Sendable (SQLiteConnection) throws -> Void] = []
+    var ops: [@Sendable (StoreConnection) throws -> Void] = []
     /// Secrets issued by the apply (keys, seats, webhook signing secrets): answered once, never stored.
     /// New alert channels, checked against the egress policy before the apply.
     var newChannels: [(String, String)] = []

@@ -17,7 +17,7 @@ struct PolicyState: Sendable {
     var seats: [Seat]
     var webhooks: [Webhook]
 
-    static func read(_ conn: SQLiteConnection, tenantId: String, now: Int64) throws -> PolicyState? {
+    static func read(_ conn: StoreConnection, tenantId: String, now: Int64) throws -> PolicyState? {
         guard let tenant = try conn.tenant(id: tenantId) else { return nil }
         return PolicyState(
             tenant: tenant, pricing: try conn.priceEntries(tenantId: tenantId), pools: try conn.pools(tenantId: tenantId),

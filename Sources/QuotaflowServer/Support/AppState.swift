@@ -54,17 +54,17 @@ public final class AppState: Sendable {
     /// Runs a change in one transaction, then publishes the objects it changed (and any that other
     /// writes changed since the last publication) before returning. A second object with a unique
     /// name throws `DuplicateName`.
-    public func mutate<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+    public func mutate<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
         try await db.write(body, stage: stage, publish: publish)
     }
 
     /// `mutate` on the calling thread.
-    public func mutateSync<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+    public func mutateSync<T: Sendable>(_ body: (StoreConnection) throws -> T) throws -> T {
         try db.writeSync(body, stage: stage, publish: publish)
     }
 
     /// Inside the writer's transaction: the next snapshot, built from the changed rows only.
-    @Sendable func stage(_ conn: SQLiteConnection) throws -> (Catalog, CatalogChanges)? {
+    @Sendable func stage(_ conn: StoreConnection) throws -> (Catalog, CatalogChanges)? {
         let changes = try conn.takeCatalogChanges()
         if changes.isEmpty { return nil }
         return (try CatalogLoader.apply(changes, to: catalog, conn, cipher: cipher, logger: logger, now: clock.nowMs()), changes)

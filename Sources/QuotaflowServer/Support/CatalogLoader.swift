@@ -7,13 +7,13 @@ import QuotaflowStore
 /// start, and object by object after a change. Both go through the same `put` functions, so a
 /// restart rebuilds the state that the changes built.
 struct CatalogLoader {
-    let conn: SQLiteConnection
+    let conn: StoreConnection
     let cipher: CredentialCipher
     let logger: Logger
     let now: Int64
 
     /// The whole catalog, at start.
-    static func load(_ conn: SQLiteConnection, cipher: CredentialCipher, logger: Logger, now: Int64) throws -> Catalog {
+    static func load(_ conn: StoreConnection, cipher: CredentialCipher, logger: Logger, now: Int64) throws -> Catalog {
         let loader = CatalogLoader(conn: conn, cipher: cipher, logger: logger, now: now)
         var d = CatalogDraft()
         for t in try conn.allTenants() { d.setTenant(t) }
@@ -36,7 +36,7 @@ struct CatalogLoader {
 
     /// Replaces the changed objects in `catalog`, reading each by id (inside the writer's transaction).
     static func apply(
-        _ changes: CatalogChanges, to catalog: Catalog, _ conn: SQLiteConnection, cipher: CredentialCipher, logger: Logger, now: Int64
+        _ changes: CatalogChanges, to catalog: Catalog, _ conn: StoreConnection, cipher: CredentialCipher, logger: Logger, now: Int64
     )
         throws -> Catalog
     {

@@ -26,6 +26,10 @@ public enum Secrets {
         let checkBytes = storedCheck.flatMap { Base64.decode($0) }
         let cipher: CredentialCipher
         let source: String
+        // Replicas on PostgreSQL must share one key, so none of them makes one up beside a URL.
+        if db.dialect == .postgres && (explicitKey ?? "").isEmpty && keyFile == nil {
+            throw StartupError("a PostgreSQL database needs the master key from QUOTAFLOW_MASTER_KEY or master_key_file (the same on every replica)")
+        }
         let path = keyFile ?? defaultKeyFile(databasePath: db.path)
         if let explicitKey, !explicitKey.isEmpty {
             do { cipher = try CredentialCipher(encodedKey: explicitKey) } catch {

@@ -70,7 +70,9 @@ public enum Settings {
     public static let all: [Spec] = [
         string("host", "Address to listen on.", \.host),
         int("port", "Port to listen on (0 picks a free one).", \.port, range: 0...65535),
-        string("database", "SQLite database file.", \.databasePath),
+        string(
+            "database", "SQLite database file, or postgres://user@host:port/database (password: QUOTAFLOW_DATABASE_PASSWORD or pgpass).",
+            \.databasePath),
         optionalString("master_key_file", "File holding the master key (default: <database>.key).", \.masterKeyFile),
         choice("log_level", "trace, debug, info, notice, warning, error or critical.", \.logLevel, AppConfig.logLevels),
         choice("log_format", "text or json.", \.logFormat, ["text", "json"]),
@@ -121,7 +123,7 @@ public enum Settings {
     public static func spec(_ name: String) -> Spec? { all.first { $0.name == name } }
 
     /// Secrets read from the environment or the config file, never from flags.
-    public static let secretNames: Set<String> = ["master_key", "operator_token", "metrics_token"]
+    public static let secretNames: Set<String> = ["master_key", "operator_token", "metrics_token", "database_password"]
 
     /// Parses a config file: `key = value` lines (or `QUOTAFLOW_KEY=value`), `#` comments.
     public static func parseFile(_ text: String) throws -> [String: String] {

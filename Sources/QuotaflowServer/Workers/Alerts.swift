@@ -87,7 +87,7 @@ final class Alerts: Sendable {
     /// Queues an approval-requested event for the tenant's and the project's webhooks.
     /// Queues an approval-requested event for the tenant's and the project's webhooks, in the
     /// transaction that opens the request (poke `wake` once it commits).
-    func approvalOpened(_ a: Approval, conn: SQLiteConnection) throws {
+    func approvalOpened(_ a: Approval, conn: StoreConnection) throws {
         let projectName = state.catalog.projects[a.projectId]?.name ?? a.projectId
         try Self.enqueue(
             conn, tenantId: a.tenantId, projectId: a.projectId, eventId: "evt_" + a.id, type: "approval.requested",
@@ -96,7 +96,7 @@ final class Alerts: Sendable {
     }
 
     static func enqueue(
-        _ conn: SQLiteConnection, tenantId: String, projectId: String?, eventId: String, type: String, data: JSONValue, text: String, at: Int64
+        _ conn: StoreConnection, tenantId: String, projectId: String?, eventId: String, type: String, data: JSONValue, text: String, at: Int64
     ) throws {
         for w in try conn.webhooks(tenantId: tenantId) where w.active && (w.projectId == nil || w.projectId == projectId) {
             let payload: JSONValue

@@ -13,7 +13,7 @@ final class StateWriter: Service, Sendable {
     struct Job: Sendable {
         let what: String
         let republish: Bool
-        let body: @Sendable (SQLiteConnection) throws -> Void
+        let body: @Sendable (StoreConnection) throws -> Void
         /// Called once the change is written and, when asked, the catalog republished (or it failed).
         var done: (@Sendable ((any Error)?) -> Void)? = nil
     }
@@ -30,7 +30,7 @@ final class StateWriter: Service, Sendable {
     /// Queues a change and returns at once; it is written before the server stops.
     func submit(
         _ what: String, republish: Bool = false, done: (@Sendable ((any Error)?) -> Void)? = nil,
-        _ body: @escaping @Sendable (SQLiteConnection) throws -> Void
+        _ body: @escaping @Sendable (StoreConnection) throws -> Void
     ) {
         let job = Job(what: what, republish: republish, body: body, done: done)
         // After shutdown there is no queue: write on the caller's thread rather than lose it.
@@ -39,7 +39,7 @@ final class StateWriter: Service, Sendable {
 
     /// Runs a change through the queue and returns its result once it is written and, when asked,
     /// the catalog republished: a caller that reads the catalog next sees the change.
-    func perform<T: Sendable>(_ what: String, republish: Bool = false, _ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+    func perform<T: Sendable>(_ what: String, republish: Bool = false, _ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
         let result = Mutex<T?>(nil)
         return try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
             submit(

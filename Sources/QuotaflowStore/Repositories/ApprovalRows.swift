@@ -1,6 +1,6 @@
 import QuotaflowCore
 
-extension SQLiteConnection {
+extension StoreConnection {
     static let approvalColumns = """
         id, tenant_id, project_id, key_id, requested_by, model, detail, status, requested_at, decided_at, decided_by, grant_micros, \
         grant_model, grant_until, note

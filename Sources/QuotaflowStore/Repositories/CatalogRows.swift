@@ -30,7 +30,7 @@ public struct CatalogChanges: Sendable, Equatable {
     }
 }
 
-extension SQLiteConnection {
+extension StoreConnection {
     /// (table, kind, the column naming the changed object).
     static let trackedTables: [(table: String, kind: String, column: String)] = [
         ("tenants", "tenant", "id"), ("projects", "project", "id"), ("project_keys", "key", "id"), ("seats", "seat", "id"),
@@ -38,8 +38,14 @@ extension SQLiteConnection {
         ("price_entries", "pricing", "tenant_id"), ("approvals", "approvals", "project_id"),
     ]
 
-    /// Installs the change triggers on this connection (the writer), after migrations.
+    /// Installs the change triggers on this connection (the writer), after migrations. On PostgreSQL
+    /// the triggers are part of the schema (migration 0002) and record into this session's temporary
+    /// table, created again whenever the connection is.
     public func trackCatalogChanges() throws {
+        if dialect == .postgres {
+            try addSetup("CREATE TEMP TABLE IF NOT EXISTS catalog_changes (kind TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (kind, id))")
+            return
+        }
         // No OR IGNORE in the trigger: an outer statement's conflict policy (an upsert) would override it.
         try execute("CREATE TEMP TABLE IF NOT EXISTS catalog_changes (kind TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID")
         for (table, kind, column) in Self.trackedTables {
@@ -57,7 +63,8 @@ extension SQLiteConnection {
     /// The changes recorded so far, which are then forgotten (inside the caller's transaction).
     public func takeCatalogChanges() throws -> CatalogChanges {
         var c = CatalogChanges()
-        for row in try query("SELECT kind, id FROM temp.catalog_changes") {
+        let table = dialect == .postgres ? "pg_temp.catalog_changes" : "temp.catalog_changes"
+        for row in try query("SELECT kind, id FROM \(table)") {
             let id = try row.string("id")
             switch try row.string("kind") {
             case "tenant": c.tenants.insert(id)
@@ -70,7 +77,7 @@ extension SQLiteConnection {
             default: c.approvals.insert(id)
             }
         }
-        if !c.isEmpty { try run("DELETE FROM temp.catalog_changes") }
+        if !c.isEmpty { try run("DELETE FROM \(table)") }
         return c
     }
 

@@ -32,7 +32,7 @@ public struct ConsoleSessionRow: Sendable, Equatable {
     }
 }
 
-extension SQLiteConnection {
+extension StoreConnection {
     /// Stores a new sign-in and drops the sessions that have expired (an index range, not a scan).
     public func insertConsoleSession(_ s: ConsoleSessionRow) throws {
         _ = try run("DELETE FROM console_sessions WHERE expires_at <= ?", [.int(s.createdAt)])

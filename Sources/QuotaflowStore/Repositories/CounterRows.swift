@@ -1,6 +1,6 @@
 import QuotaflowCore
 
-extension SQLiteConnection {
+extension StoreConnection {
     /// Budget counters recomputed from the ledger rows of the current and previous periods (of one
     /// tenant, or all), with the thresholds already fired. `known` counters the ledger has nothing
     /// for come back as zero.

@@ -57,7 +57,7 @@ public struct OAuthRefreshResult: Sendable {
     }
 }
 
-extension SQLiteConnection {
+extension StoreConnection {
     static let oauthColumns = """
         resource_id, tenant_id, version, refresh_ciphertext, client_secret_ciphertext, access_ciphertext, access_expires_at, claim_owner, \
         claim_until, failures, next_attempt_at, last_error, refreshed_at, refresh_count, updated_at
@@ -222,7 +222,7 @@ extension WindowSet {
     }
 }
 
-extension SQLiteConnection {
+extension StoreConnection {
     /// Window samples of a tenant in `[from, to)`, optionally of one resource (the index on
     /// tenant, resource and time serves both).
     public func windowSamples(tenantId: String, resourceId: String?, from: Int64, to: Int64) throws -> [WindowUsage.Sample] {

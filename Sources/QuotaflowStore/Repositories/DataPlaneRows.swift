@@ -1,6 +1,6 @@
 import QuotaflowCore
 
-extension SQLiteConnection {
+extension StoreConnection {
     // MARK: pricing
 
     public func priceEntries(tenantId: String) throws -> [PriceEntry] {

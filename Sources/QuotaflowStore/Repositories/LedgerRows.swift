@@ -1,6 +1,6 @@
 import QuotaflowCore
 
-extension SQLiteConnection {
+extension StoreConnection {
     static let ledgerColumns = """
         seq, request_id, at, started_at, tenant_id, project_id, key_id, seat_id, user_digest, resource_id, pool_id, overflow, provider, \
         wire_format, endpoint, model_requested, model_served, stream, tokens_in, tokens_out, tokens_cached, tokens_cache_write, \
@@ -17,17 +17,17 @@ extension SQLiteConnection {
         """
 
     public func insertLedger(_ e: LedgerEntry) throws {
-        let statement = try prepare(Self.insertLedgerSQL)
-        try statement.bind([
-            .text(e.requestId), .int(e.at), .int(e.startedAt), .text(e.tenantId), .text(e.projectId), .text(e.keyId), .text(e.seatId),
-            .text(e.userDigest), .text(e.resourceId), .text(e.poolId), .bool(e.overflow), .text(e.provider), .text(e.wireFormat.rawValue),
-            .text(e.endpoint), .text(e.modelRequested), .text(e.modelServed), .bool(e.stream), .int(e.usage.input), .int(e.usage.output),
-            .int(e.usage.cachedInput), .int(e.usage.cacheWrite), .int(e.costMicros), .int(e.upstreamCostMicros), .int(e.reservedMicros),
-            .int(Int64(e.status)), .text(e.reason?.rawValue), .text(e.flags.map(\.rawValue).joined(separator: ",")), .text(e.overage?.rawValue),
-            .text(e.overageProjectId), .int(e.latencyUs), .int(e.ttfbUs), .int(Int64(e.attempts)), .int(e.usage.serverToolCalls),
-            .int(e.usage.cacheWrite1h), .int(e.usage.reasoning), .text(e.responseId), .text(e.routeReason?.rawValue), .text(e.sessionMovedFrom),
-        ])
-        while try statement.step() {}
+        try run(
+            Self.insertLedgerSQL,
+            [
+                .text(e.requestId), .int(e.at), .int(e.startedAt), .text(e.tenantId), .text(e.projectId), .text(e.keyId), .text(e.seatId),
+                .text(e.userDigest), .text(e.resourceId), .text(e.poolId), .bool(e.overflow), .text(e.provider), .text(e.wireFormat.rawValue),
+                .text(e.endpoint), .text(e.modelRequested), .text(e.modelServed), .bool(e.stream), .int(e.usage.input), .int(e.usage.output),
+                .int(e.usage.cachedInput), .int(e.usage.cacheWrite), .int(e.costMicros), .int(e.upstreamCostMicros), .int(e.reservedMicros),
+                .int(Int64(e.status)), .text(e.reason?.rawValue), .text(e.flags.map(\.rawValue).joined(separator: ",")), .text(e.overage?.rawValue),
+                .text(e.overageProjectId), .int(e.latencyUs), .int(e.ttfbUs), .int(Int64(e.attempts)), .int(e.usage.serverToolCalls),
+                .int(e.usage.cacheWrite1h), .int(e.usage.reasoning), .text(e.responseId), .text(e.routeReason?.rawValue), .text(e.sessionMovedFrom),
+            ])
     }
 
     func ledgerEntry(from r: Row) throws -> LedgerEntry {
@@ -155,7 +155,7 @@ extension SQLiteConnection {
     }
 }
 
-extension SQLiteConnection {
+extension StoreConnection {
     /// Who holds a stored response: the resource that created it for this tenant and key (or seat),
     /// and the model it was asked for. `nil` for an unknown id, and for one another tenant or key
     /// created (the caller cannot tell those apart).

@@ -1,6 +1,6 @@
 import QuotaflowCore
 
-extension SQLiteConnection {
+extension StoreConnection {
     static let poolColumns = "id, tenant_id, name, description, created_at, updated_at"
 
     func pool(from row: Row) throws -> Pool {

@@ -33,7 +33,7 @@ public struct ProbeRecord: Sendable, Equatable {
     }
 }
 
-extension SQLiteConnection {
+extension StoreConnection {
     /// Stores a probe and keeps only the newest `keep` for the resource.
     public func insertProbe(_ p: ProbeRecord, keep: Int) throws {
         try run(

@@ -1,6 +1,6 @@
 import QuotaflowCore
 
-extension SQLiteConnection {
+extension StoreConnection {
     static let projectColumns =
         "id, tenant_id, name, parent_id, pool_ids_json, allowed_models_json, status, policy_json, attributes_json, created_at, updated_at"
 

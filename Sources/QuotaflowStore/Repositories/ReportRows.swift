@@ -1,7 +1,7 @@
 import QuotaflowCore
 
 extension UsageDimension {
-    var sql: String {
+    func sql(_ dialect: SQLDialect) -> String {
         switch self {
         case .project: return "project_id"
         case .key: return "COALESCE(seat_id, key_id)"
@@ -11,18 +11,22 @@ extension UsageDimension {
         case .provider: return "provider"
         case .model: return "COALESCE(model_served, model_requested)"
         case .resource: return "resource_id"
-        case .day: return "strftime('%Y-%m-%d', at / 1000, 'unixepoch')"
-        case .month: return "strftime('%Y-%m', at / 1000, 'unixepoch')"
+        case .day, .month:
+            let days = self == .day
+            switch dialect {
+            case .sqlite: return days ? "strftime('%Y-%m-%d', at / 1000, 'unixepoch')" : "strftime('%Y-%m', at / 1000, 'unixepoch')"
+            case .postgres: return "to_char(to_timestamp(at / 1000) AT TIME ZONE 'UTC', '\(days ? "YYYY-MM-DD" : "YYYY-MM")')"
+            }
         }
     }
 }
 
-extension SQLiteConnection {
+extension StoreConnection {
     public func usage(
         tenantId: String, from: Int64, to: Int64, groupBy: [UsageDimension], projectIds: [String]? = nil
     ) throws -> [UsageGroup] {
         var sql = "SELECT "
-        for (i, d) in groupBy.enumerated() { sql += "\(d.sql) AS g\(i), " }
+        for (i, d) in groupBy.enumerated() { sql += "\(d.sql(dialect)) AS g\(i), " }
         sql += """
             COUNT(*) AS requests, SUM(CASE WHEN status BETWEEN 200 AND 299 THEN 1 ELSE 0 END) AS succeeded, \
             SUM(tokens_in) AS tokens_in, SUM(tokens_out) AS tokens_out, SUM(tokens_cached) AS tokens_cached, \
@@ -113,7 +117,7 @@ extension SQLiteConnection {
         try queryOne(
             """
             SELECT COUNT(*) AS n FROM (SELECT DISTINCT COALESCE(seat_id, key_id || '/' || COALESCE(user_digest, '')) FROM ledger \
-            WHERE tenant_id = ? AND at >= ? AND at < ? AND status BETWEEN 200 AND 299)
+            WHERE tenant_id = ? AND at >= ? AND at < ? AND status BETWEEN 200 AND 299) AS holders
             """, [.text(tenantId), .int(from), .int(to)])?.int("n") ?? 0
     }
 

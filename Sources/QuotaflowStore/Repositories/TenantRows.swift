@@ -1,6 +1,6 @@
 import QuotaflowCore
 
-extension SQLiteConnection {
+extension StoreConnection {
     static let tenantColumns = "id, name, status, settings_json, created_at, updated_at"
 
     func tenant(from row: Row) throws -> Tenant {

@@ -47,7 +47,7 @@ public struct Delivery: Sendable, Equatable {
     public var deliveredAt: Int64?
 }
 
-extension SQLiteConnection {
+extension StoreConnection {
     static let webhookColumns = "id, tenant_id, project_id, url, format, secret_hint, active, created_at, updated_at"
 
     func webhook(from r: Row) throws -> Webhook {
@@ -103,8 +103,8 @@ extension SQLiteConnection {
     public func enqueueDelivery(tenantId: String, webhookId: String, eventId: String, eventType: String, payload: String, at: Int64) throws {
         try run(
             """
-            INSERT OR IGNORE INTO outbox (tenant_id, webhook_id, event_id, event_type, payload_json, status, attempts, next_attempt_at, created_at) \
-            VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+            INSERT INTO outbox (tenant_id, webhook_id, event_id, event_type, payload_json, status, attempts, next_attempt_at, created_at) \
+            VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT DO NOTHING
             """, [.text(tenantId), .text(webhookId), .text(eventId), .text(eventType), .text(payload), .int(at), .int(at)])
     }
 
@@ -159,8 +159,8 @@ extension SQLiteConnection {
     public func recordAlert(key: String, periodStart: Int64, threshold: Int, tenantId: String, at: Int64, spent: Int64, cap: Int64) throws -> Bool {
         try run(
             """
-            INSERT OR IGNORE INTO alerts_fired (budget_key, period_start, threshold, tenant_id, fired_at, spent_micros, cap_micros) \
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO alerts_fired (budget_key, period_start, threshold, tenant_id, fired_at, spent_micros, cap_micros) \
+            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
             """, [.text(key), .int(periodStart), .int(Int64(threshold)), .text(tenantId), .int(at), .int(spent), .int(cap)]) > 0
     }
 

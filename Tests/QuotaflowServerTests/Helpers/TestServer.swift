@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import QuotaflowCore
 import QuotaflowStore
+import QuotaflowTestSupport
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -108,10 +109,16 @@ final class TestServer: Sendable {
     var clock: any WallClock { state.clock }
 
     static func start(
-        clock: any WallClock = SystemClock(), dir existing: String? = nil, operatorToken: String? = nil, resolver: (any HostResolver)? = nil,
-        _ configure: (inout AppConfig) -> Void = { _ in }
+        engine: StoreEngine = .default, clock: any WallClock = SystemClock(), dir existing: String? = nil, operatorToken: String? = nil,
+        resolver: (any HostResolver)? = nil, _ configure: (inout AppConfig) -> Void = { _ in }
     ) async throws -> TestServer {
-        let (state, gateway, dir, token) = try assemble(clock: clock, dir: existing, operatorToken: operatorToken, resolver: resolver, configure)
+        if engine == .postgres {
+            // Each server holds a few connections; the test cluster allows a few hundred.
+            await ScratchDatabases.servers.acquire()
+            TestScope.adopt("a PostgreSQL server slot") { await ScratchDatabases.servers.release() }
+        }
+        let (state, gateway, dir, token) = try assemble(
+            engine: engine, clock: clock, dir: existing, operatorToken: operatorToken, resolver: resolver, configure)
         let app = try await RunningApp.start { onRunning in
             QuotaflowApp.buildApplication(gateway: gateway, onServerRunning: onRunning)
         }
@@ -121,16 +128,24 @@ final class TestServer: Sendable {
         return server
     }
 
-    /// A gateway over a real SQLite file in a temporary directory, with the settings tests use.
+    /// A gateway over a real database (a SQLite file in a temporary directory, or a new PostgreSQL
+    /// database), with the settings tests use. A directory given again reopens its SQLite file.
     static func assemble(
-        clock: any WallClock = SystemClock(), dir existing: String? = nil, operatorToken: String? = nil, resolver: (any HostResolver)? = nil,
-        _ configure: (inout AppConfig) -> Void = { _ in }
+        engine: StoreEngine = .default, clock: any WallClock = SystemClock(), dir existing: String? = nil, operatorToken: String? = nil,
+        resolver: (any HostResolver)? = nil, _ configure: (inout AppConfig) -> Void = { _ in }
     ) throws -> (AppState, Gateway, dir: String, operatorToken: String) {
-        let dir = existing ?? FileManager.default.temporaryDirectory.appendingPathComponent("qf-test-\(Identifier.random(10))").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var config = AppConfig()
+        let dir: String
+        var masterKey: String?
+        if let existing {
+            dir = existing
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            config.databasePath = dir + "/quotaflow.db"
+        } else {
+            (config.databasePath, dir) = try ScratchDatabases.location(engine)
+        }
+        if engine == .postgres { masterKey = Self.postgresMasterKey }
         config.port = 0
-        config.databasePath = dir + "/quotaflow.db"
         config.admissionProbes = 1
         config.admissionSpacingMs = 0
         config.probeTimeoutMs = 2_000
@@ -144,10 +159,14 @@ final class TestServer: Sendable {
         var logger = Logger(label: "quotaflow-test")
         logger.logLevel = .critical
         let state = try QuotaflowApp.bootstrap(
-            config: config, clock: clock, logger: logger, masterKey: nil, masterKeyFile: nil, operatorToken: token, printOperatorToken: { _ in })
+            config: config, clock: clock, logger: logger, masterKey: masterKey, masterKeyFile: nil, operatorToken: token,
+            printOperatorToken: { _ in })
         let gateway = try QuotaflowApp.assemble(state: state, resolver: resolver ?? SystemResolver())
         return (state, gateway, dir, token)
     }
+
+    /// Replicas on PostgreSQL take the master key from the environment; tests share one.
+    static let postgresMasterKey = CredentialCipher.generateEncodedKey()
 
     init(state: AppState, gateway: Gateway, app: RunningApp, dir: String, operatorToken: String) {
         self.state = state
@@ -241,4 +260,12 @@ enum TestClients {
         config.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 512)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }()
+}
+
+extension StoreEngine {
+    /// The engine a server test uses unless it names one: SQLite, or PostgreSQL for the whole suite
+    /// with `QUOTAFLOW_TEST_ENGINE=postgres` (a full run on PostgreSQL; CI runs the chosen subset).
+    static var `default`: StoreEngine {
+        ProcessInfo.processInfo.environment["QUOTAFLOW_TEST_ENGINE"] == "postgres" && ScratchDatabases.postgresURL != nil ? .postgres : .sqlite
+    }
 }
