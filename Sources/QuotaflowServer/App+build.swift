@@ -27,7 +27,13 @@ public enum QuotaflowApp {
         try migrator.migrate(db, clock: clock, logger: logger)
         let cipher = try Secrets.masterKey(db: db, explicitKey: masterKey, keyFile: masterKeyFile, logger: logger)
         let digest = try Secrets.operatorTokenDigest(db: db, explicitToken: operatorToken, printNewToken: printOperatorToken)
-        let state = AppState(config: config, db: db, clock: clock, cipher: cipher, operatorDigest: digest, logger: logger)
+        let replica = try db.replicaLock(logger: logger)
+        if let replica, try !replica.acquire() {
+            throw StartupError(
+                "another Quotaflow process is serving this PostgreSQL database; budgets are not yet shared across replicas, so a second one would double every budget"
+            )
+        }
+        let state = AppState(config: config, db: db, clock: clock, cipher: cipher, operatorDigest: digest, logger: logger, replica: replica)
         try Secrets.backfillCredentialDigests(db: db, cipher: cipher)
         try state.reloadCatalogSync()
         return state
@@ -55,7 +61,7 @@ public enum QuotaflowApp {
         ).register(on: router)
         DataPlaneController(
             catalog: state, config: state.config, clock: state.clock, settler: g.settler, policy: g.policy, forwarder: g.forwarder,
-            endUsers: EndUserDigests(key: state.userDigestKey), reads: state.db
+            endUsers: EndUserDigests(key: state.userDigestKey), reads: state.db, serving: { [state] in state.serving }
         ).register(on: router)
         HolderUsage(catalog: state, engine: g.engine, clock: state.clock, ledger: g.ledger).register(on: router)
         routes.load(router.routes.map { (path: $0.path.description, method: $0.method) })

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import QuotaflowCore
 import QuotaflowStore
 import ServiceLifecycle
@@ -71,8 +72,34 @@ public final class Gateway: Sendable {
             ClosureService(name: "http-client") { [clients, state] in
                 try? await gracefulShutdown()
                 await clients.shutdown()
-                // Last of all: PostgreSQL connections are closed rather than left to time out.
+                // Last of all: PostgreSQL connections are closed rather than left to time out, and the
+                // one-replica lock is let go so that a successor starts at once.
                 state.db.close()
+                state.replica?.release()
+            },
+            ClosureService(name: "replica-lock") { [state] in
+                // Confirms the one-replica lock every second; a replica that lost it serves nothing
+                // until it holds it again (see `ReplicaLock`).
+                // (A service that returns would stop the whole group: on SQLite it waits for the shutdown.)
+                guard let replica = state.replica else {
+                    try? await gracefulShutdown()
+                    return
+                }
+                try? await cancelWhenGracefulShutdown {
+                    var held = true
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .seconds(1))
+                        let now = (try? await NIOThreadPool.singleton.runIfActive { replica.check() }) ?? false
+                        if now != held {
+                            if now {
+                                state.logger.notice("holding the database again; serving")
+                            } else {
+                                state.logger.error("lost the one-replica lock on the database; refusing requests until it is back")
+                            }
+                            held = now
+                        }
+                    }
+                }
             },
             ClosureService(name: "ledger") { [ledger] in
                 try? await gracefulShutdown()

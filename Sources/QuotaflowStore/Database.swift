@@ -11,6 +11,8 @@ public final class Database: Sendable {
     /// The SQLite file, or the PostgreSQL URL (without password).
     public let path: String
     public let dialect: SQLDialect
+    /// Where the PostgreSQL database is (nil on SQLite).
+    public let postgres: PostgresLocation?
     let writer: LockedConnection
     let readers: [LockedConnection]
     let nextReader = Atomic<Int>(0)
@@ -23,6 +25,7 @@ public final class Database: Sendable {
     public init(path: String, readers readerCount: Int = 2, threadPool: NIOThreadPool = .singleton) throws {
         self.path = path
         self.dialect = .sqlite
+        self.postgres = nil
         self.threadPool = threadPool
         writer = LockedConnection(StoreConnection(try SQLiteConnection(path: path)))
         var readers: [LockedConnection] = []
@@ -35,6 +38,7 @@ public final class Database: Sendable {
     public init(postgres location: PostgresLocation, readers readerCount: Int = 3, logger: Logger, threadPool: NIOThreadPool = .singleton) throws {
         self.path = location.description
         self.dialect = .postgres
+        self.postgres = location
         self.threadPool = threadPool
         let loop = Self.postgresLoops.next()
         writer = LockedConnection(StoreConnection(try PostgresSession(location: location, eventLoop: loop, logger: logger)))

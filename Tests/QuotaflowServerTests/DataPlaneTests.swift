@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import QuotaflowCore
 import QuotaflowStore
+import QuotaflowTestSupport
 import Synchronization
 import Testing
 
@@ -50,7 +51,7 @@ import Testing
     }
 
     @Test func ledgerRowIsCommittedBeforeTheResponseCompletes() async throws {
-        let server = try await TestServer.start()
+        let server = try await TestServer.start(engine: .sqlite)
         let upstream = try await Stub.upstream()
         let t = try await TenantFixture.make(server)
         try await t.resource(baseURL: upstream.url + "/v1")

@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import QuotaflowCore
 import QuotaflowStore
+import QuotaflowTestSupport
 import Synchronization
 import Testing
 
@@ -158,7 +159,7 @@ import Testing
     }
 
     @Test func databaseWalAndBackupFilesAreOwnerOnly() async throws {
-        let server = try await TestServer.start()
+        let server = try await TestServer.start(engine: .sqlite)
         let t = try await TenantFixture.make(server)
         _ = t
         let path = server.state.config.databasePath
@@ -176,7 +177,7 @@ import Testing
     }
 
     @Test func backupRefusesTheLiveDatabaseHoweverSpelledAndReplacesAtomically() async throws {
-        let server = try await TestServer.start()
+        let server = try await TestServer.start(engine: .sqlite)
         let t = try await TenantFixture.make(server)
         let path = server.state.config.databasePath
         let dir = server.dir

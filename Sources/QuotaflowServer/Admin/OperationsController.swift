@@ -13,9 +13,11 @@ struct OperationsController {
     func register(on router: Router<AppRequestContext>) {
         router.get("healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
         router.get("readyz") { _, _ in
-            let ready = await state.db.ping() && gateway.migrationsApplied
-            return JSONResponse.make(
-                ["status": .string(ready ? "ready" : "not_ready"), "database": .bool(ready)], status: ready ? .ok : .serviceUnavailable)
+            let database = await state.db.ping() && gateway.migrationsApplied
+            let ready = database && state.serving
+            var fields: [(String, JSONValue)] = [("status", .string(ready ? "ready" : "not_ready")), ("database", .bool(database))]
+            if state.replica != nil { fields.append(("replica_lock", .bool(state.serving))) }
+            return JSONResponse.make(.object(fields), status: ready ? .ok : .serviceUnavailable)
         }
         router.get("metrics") { request, _ in
             guard let token = request.bearerToken, token.utf8.count <= 256 else { throw ProblemError.unauthorized }

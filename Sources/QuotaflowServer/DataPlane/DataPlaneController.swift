@@ -20,6 +20,8 @@ struct DataPlaneController: Sendable {
     let endUsers: EndUserDigests
     /// Where stored responses are looked up (the ledger).
     let reads: Database
+    /// Whether this replica may serve (see `AppState.serving`).
+    let serving: @Sendable () -> Bool
 
     func register(on router: Router<AppRequestContext>) {
         route(router, "v1/chat/completions", ChatCompletions())
@@ -100,6 +102,13 @@ struct DataPlaneController: Sendable {
 
     func handle(_ request: Request, _ context: AppRequestContext, _ dialect: some Dialect, queryKey: Bool = false) async throws -> Response {
         let startNanos = DispatchTime.now().uptimeNanoseconds
+        guard serving() else {
+            throw refusedEarly(
+                Refusal(
+                    .noCapacity, "this replica has lost its hold on the database and serves nothing it cannot prove; retry", status: 503,
+                    retryAfterSeconds: 1),
+                context)
+        }
         let now = clock.nowMs()
         let caller: Caller
         do { caller = try Caller.authenticate(request, catalog: catalog.current, now: now, queryKey: queryKey) } catch {

@@ -14,14 +14,20 @@ public final class AppState: Sendable {
     public let cipher: CredentialCipher
     public let operatorDigest: String
     public let logger: Logger
+    /// On PostgreSQL, the one-replica lock this process serves under (nil on SQLite).
+    public let replica: ReplicaLock?
     /// Keyed-digest key for end-user identifiers (derived from the master key).
     let userDigestKey: SymmetricKeyBox
 
     let catalogBox: Mutex<Catalog>
     let publishHooks = Mutex<[@Sendable (Catalog, Catalog, CatalogChanges) -> Void]>([])
 
-    public init(config: AppConfig, db: Database, clock: any WallClock, cipher: CredentialCipher, operatorDigest: String, logger: Logger) {
+    public init(
+        config: AppConfig, db: Database, clock: any WallClock, cipher: CredentialCipher, operatorDigest: String, logger: Logger,
+        replica: ReplicaLock? = nil
+    ) {
         self.config = config
+        self.replica = replica
         self.db = db
         self.clock = clock
         self.cipher = cipher
@@ -30,6 +36,10 @@ public final class AppState: Sendable {
         self.userDigestKey = SymmetricKeyBox(key: cipher.derivedKey("end-user-digest"))
         self.catalogBox = Mutex(.empty)
     }
+
+    /// Whether this process may serve the data plane: always on SQLite; on PostgreSQL only while it
+    /// holds the one-replica lock.
+    public var serving: Bool { replica?.isHeld ?? true }
 
     /// The current snapshot (cheap: one lock, one reference).
     public var catalog: Catalog { catalogBox.withLock { $0 } }

@@ -111,7 +111,7 @@ extension StoreConnection {
             UPDATE resource_oauth SET version = version + 1, access_ciphertext = ?, access_expires_at = ?, \
             refresh_ciphertext = COALESCE(?, refresh_ciphertext), claim_owner = NULL, claim_until = NULL, failures = 0, \
             next_attempt_at = NULL, last_error = '', refreshed_at = ?, refresh_count = refresh_count + 1, updated_at = ? \
-            WHERE resource_id = ? AND version = ? AND (claim_owner = ? OR (? IS NULL AND (claim_owner IS NULL OR claim_until < ?)))
+            WHERE resource_id = ? AND version = ? AND (claim_owner = ? OR (CAST(? AS TEXT) IS NULL AND (claim_owner IS NULL OR claim_until < ?)))
             """,
             [
                 .blob(result.accessCiphertext), .int(result.expiresAt), result.refreshCiphertext.map { .blob($0) } ?? .null, .int(now), .int(now),

@@ -132,19 +132,24 @@ final class TestServer: Sendable {
     /// database), with the settings tests use. A directory given again reopens its SQLite file.
     static func assemble(
         engine: StoreEngine = .default, clock: any WallClock = SystemClock(), dir existing: String? = nil, operatorToken: String? = nil,
-        resolver: (any HostResolver)? = nil, _ configure: (inout AppConfig) -> Void = { _ in }
+        resolver: (any HostResolver)? = nil, database: String? = nil, _ configure: (inout AppConfig) -> Void = { _ in }
     ) throws -> (AppState, Gateway, dir: String, operatorToken: String) {
         var config = AppConfig()
         let dir: String
         var masterKey: String?
+        // A restart (`dir` again) reopens the same database: the SQLite file in it, or the PostgreSQL
+        // database it names.
+        let pointer = "/postgres-url"
         if let existing {
             dir = existing
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            config.databasePath = dir + "/quotaflow.db"
+            config.databasePath = (try? String(contentsOfFile: dir + pointer, encoding: .utf8)) ?? dir + "/quotaflow.db"
         } else {
             (config.databasePath, dir) = try ScratchDatabases.location(engine)
+            if engine == .postgres { try config.databasePath.write(toFile: dir + pointer, atomically: true, encoding: .utf8) }
         }
-        if engine == .postgres { masterKey = Self.postgresMasterKey }
+        if let database { config.databasePath = database }
+        if PostgresLocation.isURL(config.databasePath) { masterKey = Self.postgresMasterKey }
         config.port = 0
         config.admissionProbes = 1
         config.admissionSpacingMs = 0
