@@ -4,7 +4,6 @@ import Hummingbird
 import NIOCore
 import NIOHTTP1
 import QuotaflowCore
-import QuotaflowTestSupport
 import Synchronization
 import Testing
 
@@ -105,10 +104,7 @@ final class OAuthStub: Sendable {
             ], token: t.adminKey)
     }
 
-    // Open on PostgreSQL (issue 17): after the restart the new process answers with the stored access
-    // token instead of refreshing with rt-4. Runs on SQLite; the PostgreSQL run skips it until fixed.
-    @Test(.disabled(if: StoreEngine.default == .postgres, "a refresh after a restart on PostgreSQL is open (issue 17)"))
-    func oneRefreshForFiftyRequestsARotatedTokenSurvivesARestartAndA401RefreshesOnce() async throws {
+    @Test func oneRefreshForFiftyRequestsARotatedTokenSurvivesARestartAndA401RefreshesOnce() async throws {
         let clock = ManualClock(nowMs: Self.start)
         let server = try await TestServer.start(clock: clock)
         let oauth = OAuthStub()

@@ -59,7 +59,13 @@ final class OAuthCredentials: Sendable {
         let now = state.clock.nowMs()
         let cached = cache.withLock { $0[r.id] }
         if let c = cached, !c.token.isEmpty, c.token != rejected, (c.expiresAt ?? Int64.max) - margin > now { return c.token }
-        do { return try await refresh(r, rejected: rejected).token } catch {
+        do {
+            // A refresh joined in flight may have started before `now` (the background loop's): what
+            // it returns must still be good for the margin from the caller's time, or one more is run.
+            let got = try await refresh(r, rejected: rejected)
+            if (got.expiresAt ?? Int64.max) - margin > now { return got.token }
+            return try await refresh(r, rejected: rejected).token
+        } catch {
             // A refresh ahead of expiry failed: the token in hand still works until it expires.
             if let c = cached, !c.token.isEmpty, c.token != rejected, (c.expiresAt ?? Int64.max) > now { return c.token }
             throw error
