@@ -20,8 +20,6 @@ public struct PostgresStoreError: Error, Sendable, CustomStringConvertible {
     public var isUniqueViolation: Bool { sqlState == "23505" }
     /// A serialization failure or deadlock: the transaction can be run again.
     public var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" }
-    /// The connection is gone (the server went away, a network error, a timeout).
-    public var isConnectionLost: Bool { sqlState.isEmpty || sqlState.hasPrefix("08") || sqlState.hasPrefix("57P") }
 }
 
 /// One PostgreSQL connection driven synchronously: `Database` calls it on its thread pool (never
