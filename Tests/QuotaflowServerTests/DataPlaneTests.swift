@@ -321,7 +321,9 @@ import Testing
     @Test func clientDisconnectCancelsTheUpstreamAndFreesCapacity() async throws {
         let server = try await TestServer.start()
         let gate = AsyncGate()
+        let arrived = AsyncGate()
         let slow = try await Stub.upstream { _, _ in
+            await arrived.open()
             await gate.wait()
             return Stub.openAIAnswer()
         }
@@ -334,7 +336,11 @@ import Testing
         request.method = .POST
         request.headers.add(name: "authorization", value: "Bearer \(key.secret)")
         request.body = .bytes(ByteBuffer(string: #"{"model":"gpt-4.1-mini","messages":[]}"#))
-        _ = try? await client.execute(request, timeout: .milliseconds(300))
+        // The client goes away once the upstream holds the request, however slow the machine is.
+        let call = Task { try? await client.execute(request, timeout: .seconds(60)) }
+        #expect(await arrived.wait(upTo: .seconds(30)))
+        call.cancel()
+        _ = await call.value
         try await client.shutdown()
         try await server.eventually("the slot to be freed") {
             server.gateway.engine.resourceSnapshot().values.allSatisfy { $0.inFlight == 0 }
