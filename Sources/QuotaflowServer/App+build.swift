@@ -27,15 +27,14 @@ public enum QuotaflowApp {
         try migrator.migrate(db, clock: clock, logger: logger)
         let cipher = try Secrets.masterKey(db: db, explicitKey: masterKey, keyFile: masterKeyFile, logger: logger)
         let digest = try Secrets.operatorTokenDigest(db: db, explicitToken: operatorToken, printNewToken: printOperatorToken)
-        let replica = try db.replicaLock(logger: logger)
-        if let replica, try !replica.acquire() {
-            throw StartupError(
-                "another Quotaflow process is serving this PostgreSQL database; budgets are not yet shared across replicas, so a second one would double every budget"
-            )
-        }
-        let state = AppState(config: config, db: db, clock: clock, cipher: cipher, operatorDigest: digest, logger: logger, replica: replica)
+        let fleet = try db.fleetLink(replicaId: "rep_" + Identifier.random(10), logger: logger)
+        let state = AppState(config: config, db: db, clock: clock, cipher: cipher, operatorDigest: digest, logger: logger, fleet: fleet)
         try Secrets.backfillCredentialDigests(db: db, cipher: cipher)
+        // In a fleet: connected (and listening) before the whole catalog is read, so no change is missed.
+        if let fleet, !fleet.tick().connected { throw StartupError("cannot reach the fleet's database \(Database.redacted(config.databasePath))") }
+        let connection = fleet?.connection
         try state.reloadCatalogSync()
+        if let fleet, let connection { fleet.caughtUp(connection: connection) }
         return state
     }
 

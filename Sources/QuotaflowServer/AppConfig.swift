@@ -49,6 +49,12 @@ public struct AppConfig: Sendable {
     /// OAuth access tokens are refreshed this long before they expire.
     public var oauthRefreshMarginMs: Int64 = 300_000
 
+    // A fleet of replicas on PostgreSQL.
+    /// How often a replica heartbeats and checks for catalog changes it was not told about.
+    public var fleetHeartbeatMs: Int64 = 1_000
+    /// A replica silent this long is gone: the leader settles its reservations at their worst case.
+    public var fleetLeaseMs: Int64 = 10_000
+
     // Health verifier.
     public var verifierEnabled = true
     /// Consecutive passing probes that admit a pending resource.

@@ -22,6 +22,8 @@ public final class Gateway: Sendable {
     let counters: Counters
     let windows: WindowRecorder
     let oauth: OAuthCredentials
+    /// In a fleet, the budgets shared by every replica.
+    let fleet: FleetBudgets?
     let migrationsAppliedFlag: Atomic<Bool>
     /// The console's templates and files, read at start (a missing bundle is a startup error).
     let consoleView: ConsoleView
@@ -34,9 +36,15 @@ public final class Gateway: Sendable {
         let alerts = Alerts(state: state, engine: engine, metrics: metrics)
         let clients = UpstreamClients(config: state.config, resolver: resolver, clock: state.clock)
         let writer = StateWriter(state: state)
-        let ledger = LedgerWriter(db: state.db, logger: state.logger, maxBatch: state.config.ledgerBatchSize) { items, micros in
+        let fleet = state.fleet.map { FleetBudgets(db: state.db, engine: engine, replicaId: $0.replicaId) }
+        self.fleet = fleet
+        var settleShared: (@Sendable (StoreConnection, [LedgerWriter.Item]) throws -> [CounterSpend])?
+        if let fleet { settleShared = { conn, items in try fleet.settle(conn, items) } }
+        let ledger = LedgerWriter(
+            db: state.db, logger: state.logger, maxBatch: state.config.ledgerBatchSize, inTransaction: settleShared
+        ) { items, micros, fleetSpend in
             // Counters move only after the ledger commits; then thresholds are checked.
-            alerts.check(engine.settle(items.compactMap { item in item.settlement.map { ($0, item.entry.at) } }))
+            alerts.check(engine.settle(items.compactMap { item in item.settlement.map { ($0, item.entry.at) } }, fleetSpend: fleetSpend))
             metrics.ledgerBatch(items.count, commitMicros: micros)
         }
         self.engine = engine
@@ -73,34 +81,11 @@ public final class Gateway: Sendable {
                 try? await gracefulShutdown()
                 await clients.shutdown()
                 // Last of all: PostgreSQL connections are closed rather than left to time out, and the
-                // one-replica lock is let go so that a successor starts at once.
+                // replica leaves the fleet (its leader's lock, if it held it, goes at once).
+                state.fleet?.depart()
                 state.db.close()
-                state.replica?.release()
             },
-            ClosureService(name: "replica-lock") { [state] in
-                // Confirms the one-replica lock every second; a replica that lost it serves nothing
-                // until it holds it again (see `ReplicaLock`).
-                // (A service that returns would stop the whole group: on SQLite it waits for the shutdown.)
-                guard let replica = state.replica else {
-                    try? await gracefulShutdown()
-                    return
-                }
-                try? await cancelWhenGracefulShutdown {
-                    var held = true
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: .seconds(1))
-                        let now = (try? await NIOThreadPool.singleton.runIfActive { replica.check() }) ?? false
-                        if now != held {
-                            if now {
-                                state.logger.notice("holding the database again; serving")
-                            } else {
-                                state.logger.error("lost the one-replica lock on the database; refusing requests until it is back")
-                            }
-                            held = now
-                        }
-                    }
-                }
-            },
+            FleetService(state: state, ledger: ledger, engine: engine),
             ClosureService(name: "ledger") { [ledger] in
                 try? await gracefulShutdown()
                 await ledger.shutdown()
@@ -148,7 +133,7 @@ public final class Gateway: Sendable {
         AdmissionPolicy(
             engine: engine, approvals: Approvals(writer: writer, alerts: alerts, clock: state.clock),
             windowPolicy: WindowPolicy(
-                threshold: Double(state.config.windowThresholdPercent) / 100, graceMs: state.config.windowGraceMs))
+                threshold: Double(state.config.windowThresholdPercent) / 100, graceMs: state.config.windowGraceMs), fleet: fleet)
     }
 
     var forwarder: Forwarder {

@@ -16,11 +16,22 @@ public final class Database: Sendable {
     let writer: LockedConnection
     let readers: [LockedConnection]
     let nextReader = Atomic<Int>(0)
+    /// PostgreSQL: connections for a fleet's shared counters (holds at admission), apart from the
+    /// writer and the readers so that admission never waits behind a ledger batch or a report.
+    let counters: [LockedConnection]
+    let nextCounter = Atomic<Int>(0)
     let threadPool: NIOThreadPool
 
     /// PostgreSQL connections live on their own loop: a thread that waits for one never holds up a
     /// server loop, and a server loop that (wrongly) waited would not wait on itself.
     static let postgresLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    /// Threads that wait for PostgreSQL: a call mostly waits on the network, so there are more of
+    /// them than cores (the shared pool has one per core, and SQLite calls work rather than wait).
+    public static let postgresThreads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 12)
+        pool.start()
+        return pool
+    }()
 
     public init(path: String, readers readerCount: Int = 2, threadPool: NIOThreadPool = .singleton) throws {
         self.path = path
@@ -33,9 +44,12 @@ public final class Database: Sendable {
             readers.append(LockedConnection(StoreConnection(try SQLiteConnection(path: path))))
         }
         self.readers = readers
+        counters = []
     }
 
-    public init(postgres location: PostgresLocation, readers readerCount: Int = 3, logger: Logger, threadPool: NIOThreadPool = .singleton) throws {
+    public init(
+        postgres location: PostgresLocation, readers readerCount: Int = 3, logger: Logger, threadPool: NIOThreadPool = Database.postgresThreads
+    ) throws {
         self.path = location.description
         self.dialect = .postgres
         self.postgres = location
@@ -47,6 +61,19 @@ public final class Database: Sendable {
             readers.append(LockedConnection(StoreConnection(try PostgresSession(location: location, eventLoop: loop, logger: logger))))
         }
         self.readers = readers
+        var counters: [LockedConnection] = []
+        for _ in 0..<4 {
+            counters.append(LockedConnection(StoreConnection(try PostgresSession(location: location, eventLoop: loop, logger: logger))))
+        }
+        self.counters = counters
+    }
+
+    /// Runs `body` on one of the shared-counter connections on the thread pool, each statement its
+    /// own transaction (PostgreSQL only).
+    public func counters<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
+        precondition(!counters.isEmpty, "shared counters are kept on PostgreSQL only")
+        let index = nextCounter.wrappingAdd(1, ordering: .relaxed).oldValue % counters.count
+        return try await threadPool.runIfActive { try self.counters[index].mutex.withLock { conn in try body(conn) } }
     }
 
     /// Opens `location`: a `postgres://` URL (with `password` from the environment or config file,
@@ -131,7 +158,7 @@ public final class Database: Sendable {
     /// Closes PostgreSQL connections (a later call opens them again); nothing on SQLite.
     public func close() {
         guard dialect == .postgres else { return }
-        for c in [writer] + readers { c.mutex.withLock { $0.disconnect() } }
+        for c in [writer] + readers + counters { c.mutex.withLock { $0.disconnect() } }
     }
 
     /// Whether the database answers a trivial query.

@@ -55,19 +55,35 @@ public final class LedgerWriter: Sendable {
     /// How long the writer must have been idle for a caller to commit its own row (1 ms: at
     /// everyday load requests are tens of milliseconds apart; under load they are microseconds).
     let inlineAfterIdleNs: UInt64 = 1_000_000
-    let afterCommit: @Sendable (_ items: [Item], _ commitMicros: Int64) -> Void
+    let afterCommit: @Sendable (_ items: [Item], _ commitMicros: Int64, _ fleetSpend: [CounterSpend]) -> Void
+    /// Runs inside each batch's transaction (a fleet's shared counters are settled with the rows);
+    /// what it returns is handed to `afterCommit`.
+    let inTransaction: (@Sendable (_ conn: StoreConnection, _ items: [Item]) throws -> [CounterSpend])?
     let queue = Mutex(Queue())
     let condition = NSConditionBox()
     let stats = Mutex(Stats())
     /// Waiters for the writer thread to finish, and whether it has.
     let finished = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
-    public init(db: Database, logger: Logger, maxBatch: Int = 512, afterCommit: @escaping @Sendable (_ items: [Item], _ commitMicros: Int64) -> Void)
-    {
+    public convenience init(
+        db: Database, logger: Logger, maxBatch: Int = 512, afterCommit: @escaping @Sendable (_ items: [Item], _ commitMicros: Int64) -> Void
+    ) {
+        self.init(db: db, logger: logger, maxBatch: maxBatch, inTransaction: nil) { items, micros, _ in afterCommit(items, micros) }
+    }
+
+    /// `inTransaction` (a fleet's settlement) makes each batch a READ COMMITTED transaction on
+    /// PostgreSQL: its statements check what they change themselves, and serializable batches
+    /// would collide on the shared counters every replica settles.
+    public init(
+        db: Database, logger: Logger, maxBatch: Int = 512,
+        inTransaction: (@Sendable (_ conn: StoreConnection, _ items: [Item]) throws -> [CounterSpend])?,
+        afterCommit: @escaping @Sendable (_ items: [Item], _ commitMicros: Int64, _ fleetSpend: [CounterSpend]) -> Void
+    ) {
         self.db = db
         self.logger = logger
         self.maxBatch = maxBatch
         self.afterCommit = afterCommit
+        self.inTransaction = inTransaction
         let thread = Thread { [self] in self.run() }
         thread.name = "quotaflow-ledger"
         thread.start()
@@ -105,9 +121,15 @@ public final class LedgerWriter: Sendable {
     /// Never waits for the connection, so an event loop is never held behind an admin write.
     func commitInline(_ item: Item) -> Bool {
         let start = DispatchTime.now().uptimeNanoseconds
-        let done = (try? db.writeIfFree { conn in try conn.transaction { try conn.insertLedger(item.entry) } }) != nil
-        guard done else { return false }
-        committed([item], micros: Int64((DispatchTime.now().uptimeNanoseconds - start) / 1000), ok: true)
+        let inTransaction = self.inTransaction
+        let spend = try? db.writeIfFree { conn in
+            try conn.transaction(isolation: inTransaction == nil ? .serializable : .readCommitted) {
+                try conn.insertLedger(item.entry)
+                return try inTransaction?(conn, [item]) ?? []
+            }
+        }
+        guard let spend else { return false }
+        committed([item], micros: Int64((DispatchTime.now().uptimeNanoseconds - start) / 1000), ok: true, fleetSpend: spend)
         endInlineTurn(handingOver: nil)
         return true
     }
@@ -252,10 +274,18 @@ public final class LedgerWriter: Sendable {
         guard !rows.isEmpty else { return true }
         let start = DispatchTime.now().uptimeNanoseconds
         var ok = false
+        var spend: [CounterSpend] = []
         var delayMs: UInt32 = 5
+        let inTransaction = self.inTransaction
+        let items = rows.map(\.0)
         for attempt in 0..<12 {
             do {
-                try db.writeSync { conn in try conn.transaction { for (item, _) in rows { try conn.insertLedger(item.entry) } } }
+                spend = try db.writeSync { conn in
+                    try conn.transaction(isolation: inTransaction == nil ? .serializable : .readCommitted) {
+                        for item in items { try conn.insertLedger(item.entry) }
+                        return try inTransaction?(conn, items) ?? []
+                    }
+                }
                 ok = true
                 break
             } catch {
@@ -264,7 +294,7 @@ public final class LedgerWriter: Sendable {
                 delayMs = min(delayMs * 2, 1000)
             }
         }
-        committed(rows.map(\.0), micros: Int64((DispatchTime.now().uptimeNanoseconds - start) / 1000), ok: ok)
+        committed(items, micros: Int64((DispatchTime.now().uptimeNanoseconds - start) / 1000), ok: ok, fleetSpend: spend)
         for (_, c) in rows { c?.resume(returning: ok) }
         rows.removeAll(keepingCapacity: true)
         return ok
@@ -273,7 +303,7 @@ public final class LedgerWriter: Sendable {
 
 extension LedgerWriter {
     /// Counts a batch, and hands committed rows to `afterCommit`.
-    func committed(_ items: [Item], micros: Int64, ok: Bool) {
+    func committed(_ items: [Item], micros: Int64, ok: Bool, fleetSpend: [CounterSpend] = []) {
         stats.withLock {
             $0.batches += 1
             $0.rows += items.count
@@ -281,7 +311,7 @@ extension LedgerWriter {
             $0.totalCommitMicros += micros
             if !ok { $0.failures += items.count }
         }
-        if ok { afterCommit(items, micros) }
+        if ok { afterCommit(items, micros, fleetSpend) }
     }
 }
 

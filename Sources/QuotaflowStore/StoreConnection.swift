@@ -84,13 +84,28 @@ public final class StoreConnection: @unchecked Sendable {
     /// the write lock at once; on PostgreSQL it is SERIALIZABLE and runs again, up to five times, when
     /// the server reports a serialization failure or deadlock. A read is one consistent snapshot.
     public func transaction<T>(immediate: Bool = true, _ body: () throws -> T) throws -> T {
+        try transaction(isolation: immediate ? .serializable : .snapshot, body)
+    }
+
+    /// How a PostgreSQL transaction sees others (SQLite's transactions are all serializable).
+    public enum Isolation: Sendable {
+        /// Writes: as if one at a time.
+        case serializable
+        /// Writes whose statements check what they change themselves (conditional updates of
+        /// counters, inserts): each statement sees what committed before it, rows it changes are locked.
+        case readCommitted
+        /// Reads: one consistent snapshot.
+        case snapshot
+    }
+
+    public func transaction<T>(isolation: Isolation, _ body: () throws -> T) throws -> T {
         switch backend {
-        case .sqlite(let c): return try c.transaction(immediate: immediate, body)
+        case .sqlite(let c): return try c.transaction(immediate: isolation != .snapshot, body)
         case .postgres(let p):
             var attempt = 0
             while true {
                 do {
-                    return try p.transaction(readOnly: !immediate, body)
+                    return try p.transaction(isolation, body)
                 } catch let e as PostgresStoreError where e.isRetryable && attempt < 4 {
                     attempt += 1
                 }
@@ -120,8 +135,14 @@ public final class StoreConnection: @unchecked Sendable {
 }
 
 extension PostgresSession {
-    func transaction<T>(readOnly: Bool, _ body: () throws -> T) throws -> T {
-        _ = try query(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN ISOLATION LEVEL SERIALIZABLE", [])
+    func transaction<T>(_ isolation: StoreConnection.Isolation, _ body: () throws -> T) throws -> T {
+        let begin =
+            switch isolation {
+            case .serializable: "BEGIN ISOLATION LEVEL SERIALIZABLE"
+            case .readCommitted: "BEGIN ISOLATION LEVEL READ COMMITTED"
+            case .snapshot: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+            }
+        _ = try query(begin, [])
         inTransaction = true
         do {
             let result = try body()

@@ -1,4 +1,5 @@
 import Foundation
+import HashTreeCollections
 import Logging
 import NIOHTTP1
 import QuotaflowCore
@@ -8,47 +9,157 @@ import Testing
 
 @testable import QuotaflowServer
 
-/// Until budgets are shared through the database, one process serves a PostgreSQL database: a
-/// second one does not start, and one that loses its lock refuses requests until it has it back.
+/// Replicas on one PostgreSQL database, in one test process: each a whole server with its own
+/// engine, ledger writer and line to the fleet.
 @Suite(.enabled(if: ScratchDatabases.postgresURL != nil)) struct PostgresReplicaTests {
-    @Test func aSecondReplicaIsRefusedAndALostLockStopsServingUntilItIsBack() async throws {
+    func replicas(_ n: Int, _ configure: @escaping @Sendable (inout AppConfig) -> Void = { _ in }) async throws -> [TestServer] {
+        let first = try await TestServer.start(engine: .postgres, configure)
+        var out = [first]
+        for _ in 1..<n {
+            out.append(try await TestServer.start(engine: .postgres, dir: first.dir, operatorToken: first.operatorToken, configure))
+        }
+        return out
+    }
+
+    @Test func oneLeaderAndChangesReachEveryReplicaWithinASecond() async throws {
         try await withTestScope {
-            let server = try await TestServer.start(engine: .postgres)
-            let url = server.state.config.databasePath
-            #expect(try await server.request(.GET, "/readyz").json["replica_lock"] == .bool(true))
+            let servers = try await replicas(2)
+            let (a, b) = (servers[0], servers[1])
+            try await a.eventually("one leader", timeout: .seconds(5)) { [a.state.leads, b.state.leads].filter { $0 }.count == 1 }
+            let ready = try await b.request(.GET, "/readyz")
+            #expect(ready.status == 200 && ready.json["fleet"]?["connected"] == .bool(true) && ready.json["fleet"]?["catalog_synced"] == .bool(true))
 
-            // A second process on the same database stops before serving anything.
-            let second = #expect(throws: StartupError.self) { _ = try TestServer.assemble(engine: .postgres, database: url) }
-            #expect(second?.description.contains("another Quotaflow process is serving this PostgreSQL database") == true)
+            let upstream = try await exactUpstream()
+            let t = try await TenantFixture.exact(a, upstream: upstream)
+            let p = try await t.project()
+            let key = try await t.key(project: p)
+            // Made on a: a key serves on b within a second, and a revoke there is refused on b as fast.
+            try await b.eventually("the new key on b", timeout: .seconds(1)) { try await b.ask(key.secret).status == 200 }
+            try await t.call(.POST, "/projects/\(p)/keys/\(key.id)/revoke")
+            #expect(try await a.ask(key.secret).status == 401)
+            let revoked = ContinuousClock.now
+            try await b.eventually("the revoke on b", timeout: .seconds(1)) { try await b.ask(key.secret).status == 401 }
+            #expect(ContinuousClock.now - revoked < .seconds(1))
+        }
+    }
 
-            // The lock's connection drops and someone else takes the lock meanwhile.
+    @Test func budgetsHoldExactlyAcrossReplicas() async throws {
+        try await withTestScope {
+            let servers = try await replicas(2) { $0.firstByteTimeoutMs = 60_000 }
+            let (a, b) = (servers[0], servers[1])
+            let gate = AsyncGate()
+            let upstream = try await exactUpstream(gate: gate)
+            let t = try await TenantFixture.exact(a, upstream: upstream)
+            let k = 23
+            // Two levels: the parent fits k worst cases, each child could take more alone.
+            let parent = try await t.project(name: "division", extra: [("budget", ["monthly_cap_micros": .int(Int64(k) * 100)])])
+            let childA = try await t.project(name: "a", extra: [("parent_id", .string(parent)), ("budget", ["monthly_cap_micros": 2_000])])
+            let childB = try await t.project(name: "b", extra: [("parent_id", .string(parent)), ("budget", ["monthly_cap_micros": 2_000])])
+            let keyA = try await t.key(project: childA)
+            let keyB = try await t.key(project: childB)
+            try await b.eventually("the keys on b", timeout: .seconds(2)) { b.state.catalog.keysById[keyB.id] != nil }
+            let done = Counter()
+            let n = 80
+            let results = try await withThrowingTaskGroup(of: TestResponse.self) { group in
+                for i in 0..<n {
+                    let server = i % 2 == 0 ? a : b
+                    let key = i % 3 == 0 ? keyA.secret : keyB.secret
+                    group.addTask {
+                        let r = try await server.ask(key)
+                        done.add()
+                        return r
+                    }
+                }
+                try await a.eventually("every refusal answered", timeout: .seconds(30)) { done.value == n - k }
+                await gate.open()
+                var out: [TestResponse] = []
+                for try await r in group { out.append(r) }
+                return out
+            }
+            #expect(results.filter { $0.status == 200 }.count == k)
+            #expect(results.filter { $0.status != 200 }.allSatisfy { $0.status == 429 })
+            await b.gateway.ledger.flush()
+            let rows = try await a.ledger(t.id)
+            #expect(rows.count == n && rows.filter { $0.status == 200 }.map(\.costMicros).reduce(0, +) == Int64(k) * 100)
+            // Nothing fits now, on either replica; reconcile on each sees no drift.
+            #expect(try await a.ask(keyA.secret).status == 429)
+            #expect(try await b.ask(keyB.secret).status == 429)
+            for s in [a, b] {
+                let r = try await s.request(.POST, "/admin/v1/tenants/\(t.id)/budgets/reconcile", token: s.operatorToken)
+                #expect(r.json["drift"]?.arrayValue?.isEmpty == true, "\(r.text)")
+            }
+        }
+    }
+
+    @Test func aLostLinkStopsServingAndLeadingUntilCaughtUp() async throws {
+        try await withTestScope {
+            let servers = try await replicas(2)
+            let (a, b) = (servers[0], servers[1])
+            try await a.eventually("one leader", timeout: .seconds(5)) { [a.state.leads, b.state.leads].filter { $0 }.count == 1 }
+            let (leader, other) = a.state.leads ? (a, b) : (b, a)
+            let upstream = try await exactUpstream()
+            let t = try await TenantFixture.exact(other, upstream: upstream)
+            let p = try await t.project()
+            let key = try await t.key(project: p)
+            try await leader.eventually("the key on the leader", timeout: .seconds(2)) { try await leader.ask(key.secret).status == 200 }
+
+            // The leader's link drops (the server ends its session): it stops leading at once and refuses
+            // requests; the other replica takes over within seconds.
             var logger = Logger(label: "test")
             logger.logLevel = .critical
-            let other = try Database.open(url, password: nil, logger: logger)
-            try other.writeSync { conn in
-                _ = try conn.query(
+            let admin = try Database.open(leader.state.config.databasePath, password: nil, logger: logger)
+            defer { admin.close() }
+            let cut = try admin.writeSync { conn in
+                try conn.query(
                     """
-                    SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() \
-                    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                    """)
-                _ = try conn.query("SELECT pg_advisory_lock(\(0x7166_2d72_6570 as Int64))")
+                    SELECT pg_terminate_backend(pid) AS cut FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() \
+                    AND objid = \(0x2d72_6570 as Int64) AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    """
+                ).count
             }
-            try await server.eventually("the replica notices", timeout: .seconds(5)) {
-                try await server.request(.GET, "/readyz").status == 503
+            #expect(cut == 1)
+            try await leader.eventually("the old leader stops leading", timeout: .seconds(2)) { !leader.state.leads }
+            // A revoke made meanwhile (its announcement may be lost) must be applied before the old leader serves again.
+            try await t.call(.POST, "/projects/\(p)/keys/\(key.id)/revoke")
+            try await other.eventually("the other replica leads", timeout: .seconds(5)) { other.state.leads }
+            try await leader.eventually("the old leader serves again", timeout: .seconds(5)) {
+                try await leader.request(.GET, "/readyz").status == 200
             }
-            let ready = try await server.request(.GET, "/readyz")
-            #expect(ready.json["replica_lock"] == .bool(false) && ready.json["database"] == .bool(true))
-            let refused = try await server.chat(key: "qf_sk_whatever")
-            #expect(refused.status == 503 && refused.header("x-quotaflow-reason") == "no_capacity")
-            #expect(refused.header("retry-after") == "1")
+            #expect(!leader.state.leads)
+            #expect(try await leader.ask(key.secret).status == 401)
+        }
+    }
 
-            // The other holder lets go: the replica takes the lock again and serves.
-            try other.writeSync { conn in _ = try conn.query("SELECT pg_advisory_unlock(\(0x7166_2d72_6570 as Int64))") }
-            try await server.eventually("the replica holds the lock again", timeout: .seconds(5)) {
-                try await server.request(.GET, "/readyz").status == 200
+    @Test func aStoppedReplicasReservationsAreSettledAtTheirWorstCase() async throws {
+        try await withTestScope {
+            let servers = try await replicas(1) { $0.fleetLeaseMs = 1_000 }
+            let a = servers[0]
+            let upstream = try await exactUpstream()
+            let t = try await TenantFixture.exact(a, upstream: upstream)
+            let p = try await t.project(extra: [("budget", ["monthly_cap_micros": 1_000])])
+            let key = try await t.key(project: p)
+            #expect(try await a.ask(key.secret, tokens: 100).status == 200)
+            // A replica that admitted a request for 700 and died: its row never came.
+            let period = try #require(a.gateway.engine.counterSnapshot(.project(p))?.period.start)
+            try await a.state.db.counters { conn in
+                _ = try conn.fleetHold(
+                    FleetReservation(
+                        id: "rep_gone/req-1", replica: "rep_gone", startedAt: 1, tenantId: t.id, projectId: p, keyId: key.id, seatId: nil,
+                        resourceId: nil, overflow: false, overage: nil, overageProjectId: nil, wireFormat: .openai, endpoint: "/v1/chat/completions",
+                        model: "exact-model", worstMicros: 700, upstreamWorst: 0),
+                    levels: [FleetLevel(key: "project:\(p)", periodStart: period, limit: 1_000, amount: 700, initial: 100)])
             }
-            #expect(try await server.chat(key: "qf_sk_whatever").status == 401)
-            other.close()
+            // Held: 200 more does not fit (100 spent + 700 held).
+            #expect(try await a.ask(key.secret, tokens: 250).status == 429)
+            try await a.eventually("the reservation settled", timeout: .seconds(10)) {
+                try await a.ledger(t.id).contains { $0.flags.contains(.reservationRecovered) }
+            }
+            let row = try #require(try await a.ledger(t.id).first { $0.flags.contains(.reservationRecovered) })
+            #expect(row.requestId == "req-1" && row.costMicros == 700 && row.keyId == key.id)
+            // Spent 800 of 1,000: 200 fits, 201 does not; the counters equal the ledger.
+            #expect(try await a.ask(key.secret, tokens: 201).status == 429)
+            #expect(try await a.ask(key.secret, tokens: 200).status == 200)
+            #expect((try await t.call(.POST, "/budgets/reconcile"))["drift"]?.arrayValue?.isEmpty == true)
         }
     }
 }

@@ -77,11 +77,23 @@ extension AdmissionEngine {
 extension AdmissionEngine {
     /// Moves holds to spend for committed rows (on the ledger thread, after the commit). Returns the
     /// counters that changed, for threshold alerts.
-    public func settle(_ items: [(Settlement, Int64)]) -> [(BudgetKey, BudgetCounter)] {
+    /// `fleetSpend`: a fleet's spend on the counters it changed (by key and period start), which
+    /// replaces what this process counted; the fleet counts every replica's rows.
+    public func settle(_ items: [(Settlement, Int64)], fleetSpend: [CounterSpend] = []) -> [(BudgetKey, BudgetCounter)] {
         state.withLock { s in
             var touched: [BudgetKey: BudgetCounter] = [:]
             for (settlement, at) in items { s.book.settle(settlement, at: at, touched: &touched) }
+            s.book.adopt(fleetSpend, touched: &touched)
             return touched.map { ($0.key, $0.value) }
+        }
+    }
+
+    /// Takes the fleet's spend on counters a hold just read.
+    public func adopt(_ spend: [CounterSpend]) {
+        guard !spend.isEmpty else { return }
+        state.withLock { s in
+            var touched: [BudgetKey: BudgetCounter] = [:]
+            s.book.adopt(spend, touched: &touched)
         }
     }
 

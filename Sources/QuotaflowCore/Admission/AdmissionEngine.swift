@@ -19,6 +19,27 @@ public struct Admission: Sendable {
     /// Why the router chose the resource, and the resource a moved conversation was bound to.
     public var routeReason: RouteReason = .leastLoaded
     public var movedFrom: String?
+    /// Each counter held, in the period held, with the limit it was checked against: what a fleet
+    /// of replicas checks again on the shared counters.
+    public var levels: [HeldLevel] = []
+}
+
+/// One counter an admission holds on: its period, the limit checked (`nil`: no cap, or audit
+/// enforcement), the amount held, and the spend this process counted.
+public struct HeldLevel: Sendable, Equatable {
+    public var key: BudgetKey
+    public var periodStart: Int64
+    public var limit: Int64?
+    public var amount: Int64
+    public var spent: Int64
+
+    public init(key: BudgetKey, periodStart: Int64, limit: Int64?, amount: Int64, spent: Int64) {
+        self.key = key
+        self.periodStart = periodStart
+        self.limit = limit
+        self.amount = amount
+        self.spent = spent
+    }
 }
 
 /// All hot-path state behind one lock: budget counters, resource load and leases, cooldowns and
@@ -52,6 +73,7 @@ public final class AdmissionEngine: Sendable {
         return state.withLock { s -> Outcome in
             var flags: [LedgerFlag] = []
             var holds: [(BudgetKey, Int64)] = []
+            var levels: [HeldLevel] = []
             var remaining: Int64?
             for key in Charging.budgetCounters(facts) {
                 let grants: Int64 = if case .project(let id) = key { r.grants[id] ?? 0 } else { 0 }
@@ -73,6 +95,9 @@ public final class AdmissionEngine: Sendable {
                     remaining = min(remaining ?? Int64.max, left - worst)
                 }
                 holds.append((key, worst))
+                levels.append(
+                    HeldLevel(
+                        key: key, periodStart: c.period.start, limit: r.enforce ? spec.cap.map { $0 + c.carry } : nil, amount: worst, spent: c.spent))
             }
             var choice: Selection?
             if r.overage?.kind != .overflow { choice = Self.select(&s, r, overflow: false, excluding: []) }
@@ -96,18 +121,16 @@ public final class AdmissionEngine: Sendable {
             let (resource, upstreamWorst) = (choice.resource, choice.upstreamWorst)
             facts.overflow = resource.resource.kind == .overflow
             facts.resourceId = resource.id
-            for key in Charging.upstreamCounters(facts) {
-                _ = s.book.counter(
-                    key, spec: CounterSpec.of(key, catalog: r.catalog, tenantId: r.tenant.id, projectId: r.project.id, keyCap: nil), now: r.now)
-                holds.append((key, upstreamWorst))
-            }
+            levels += Self.holdUpstream(&s, r, facts: facts, amount: upstreamWorst, overflow: facts.overflow)
+            for key in Charging.upstreamCounters(facts) { holds.append((key, upstreamWorst)) }
             for (key, amount) in holds { s.book.hold(key, amount) }
             s.book.reservationsHeld += 1
             s.board.take(resource, request: r)
             return .admitted(
                 Admission(
                     reservation: Reservation(holds: holds), resource: resource, facts: facts, worstCase: worst, upstreamWorstCase: upstreamWorst,
-                    flags: flags, budgetRemaining: remaining, tried: [resource.id], routeReason: choice.reason, movedFrom: choice.movedFrom))
+                    flags: flags, budgetRemaining: remaining, tried: [resource.id], routeReason: choice.reason, movedFrom: choice.movedFrom,
+                    levels: levels))
         }
     }
 
@@ -135,9 +158,10 @@ public final class AdmissionEngine: Sendable {
             let (resource, upstreamWorst) = (choice.resource, choice.upstreamWorst)
             facts.overflow = resource.resource.kind == .overflow
             facts.resourceId = resource.id
+            admission.levels =
+                admission.levels.filter { !oldUpstream.contains($0.key) }
+                + Self.holdUpstream(&s, r, facts: facts, amount: upstreamWorst, overflow: facts.overflow)
             for key in Charging.upstreamCounters(facts) {
-                _ = s.book.counter(
-                    key, spec: CounterSpec.of(key, catalog: r.catalog, tenantId: r.tenant.id, projectId: r.project.id, keyCap: nil), now: r.now)
                 s.book.hold(key, upstreamWorst)
                 kept.append((key, upstreamWorst))
             }
@@ -153,18 +177,46 @@ public final class AdmissionEngine: Sendable {
         }
     }
 
+    /// The levels of the serving resource's counters (its spending cap, or the overflow caps).
+    static func holdUpstream(_ s: inout State, _ r: AdmissionRequest, facts: Charging.Facts, amount: Int64, overflow: Bool) -> [HeldLevel] {
+        Charging.upstreamCounters(facts).map { key in
+            let spec = CounterSpec.of(key, catalog: r.catalog, tenantId: r.tenant.id, projectId: r.project.id, keyCap: nil)
+            let c = s.book.counter(key, spec: spec, now: r.now)
+            // The overflow caps of projects carry nothing over; a resource's cap has the tenant's carry (none).
+            return HeldLevel(key: key, periodStart: c.period.start, limit: spec.cap.map { $0 + c.carry }, amount: amount, spent: c.spent)
+        }
+    }
+
+    static func budgetName(_ key: BudgetKey, catalog: Catalog) -> String {
+        switch key {
+        case .project(let id): "the budget of project '\(catalog.projects[id]?.name ?? id)'"
+        case .tenant: "the tenant's monthly limit"
+        case .key: "this key's budget"
+        case .seat: "this seat's budget"
+        case .projectFallback(let id): "the fallback budget of project '\(catalog.projects[id]?.name ?? id)'"
+        default: "a spending cap"
+        }
+    }
+
+    /// Why a request does not fit a budget shared by a fleet of replicas.
+    public static func describeShared(_ key: BudgetKey, catalog: Catalog, periodEnd: Int64, worst: Int64) -> String {
+        "this request's worst case (\(Money.format(worst))) does not fit what is left of \(budgetName(key, catalog: catalog)) this period, "
+            + "counting what requests on every replica have spent and hold; the period ends \(Timestamp.format(periodEnd))"
+    }
+
+    /// Gives back everything an admission took (the fleet refused it): its holds and its slot.
+    public func abandon(_ a: Admission, now: Int64, estimatedTokens: Int64, releasingSlot: Bool = true) {
+        state.withLock { s in
+            for (key, amount) in a.reservation.holds { s.book.unhold(key, amount) }
+            s.book.reservationsHeld -= 1
+            if releasingSlot { s.board.release(a.resource.id, estimatedTokens: estimatedTokens, actualTokens: 0, now: now) }
+        }
+    }
+
     /// Why a request does not fit a budget. When money is left but not enough for this request's
     /// worst case, the message says so and how to lower it, instead of blaming the budget.
     static func describe(_ key: BudgetKey, catalog: Catalog, used: Int64, limit: Int64, periodEnd: Int64, worst: Int64, shape: CostShape) -> String {
-        let name: String
-        switch key {
-        case .project(let id): name = "the budget of project '\(catalog.projects[id]?.name ?? id)'"
-        case .tenant: name = "the tenant's monthly limit"
-        case .key: name = "this key's budget"
-        case .seat: name = "this seat's budget"
-        case .projectFallback(let id): name = "the fallback budget of project '\(catalog.projects[id]?.name ?? id)'"
-        default: name = "a spending cap"
-        }
+        let name = budgetName(key, catalog: catalog)
         let left = limit - used
         if left > 0 {
             return "this request's worst case (\(Money.format(worst)) at \(shape.explanation)) exceeds the \(Money.format(left)) left of "

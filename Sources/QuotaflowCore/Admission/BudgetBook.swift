@@ -33,6 +33,19 @@ public struct BudgetCounter: Sendable, Equatable {
     }
 }
 
+/// A counter's spend in one period, as counted elsewhere (a fleet's shared counters).
+public struct CounterSpend: Sendable, Equatable {
+    public var key: BudgetKey
+    public var periodStart: Int64
+    public var spent: Int64
+
+    public init(key: BudgetKey, periodStart: Int64, spent: Int64) {
+        self.key = key
+        self.periodStart = periodStart
+        self.spent = spent
+    }
+}
+
 /// Where a counter's period comes from and what caps it.
 public struct CounterSpec: Sendable, Equatable {
     public var anchor: PeriodAnchor
@@ -122,6 +135,16 @@ public struct BudgetBook: Sendable {
             }
             counters[key] = c
             touched[key] = c
+        }
+    }
+
+    /// Replaces spend with the fleet's, for counters still in the period it counted.
+    mutating func adopt(_ spend: [CounterSpend], touched: inout [BudgetKey: BudgetCounter]) {
+        for v in spend {
+            guard var c = counters[v.key], c.period.start == v.periodStart, c.spent != v.spent else { continue }
+            c.spent = v.spent
+            counters[v.key] = c
+            touched[v.key] = c
         }
     }
 

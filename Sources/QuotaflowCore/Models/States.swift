@@ -37,6 +37,9 @@ public enum LedgerFlag: Sendable, Hashable, CustomStringConvertible {
     case resourceRefused
     /// The platform's content filter stopped the output or refused the prompt (Azure OpenAI).
     case contentFiltered
+    /// The replica that admitted the request stopped before its row was written: another replica
+    /// settled its reservation at the worst case.
+    case reservationRecovered
 
     public var rawValue: String {
         switch self {
@@ -54,6 +57,7 @@ public enum LedgerFlag: Sendable, Hashable, CustomStringConvertible {
         case .upstreamRedirect: return "upstream_redirect"
         case .resourceRefused: return "resource_refused"
         case .contentFiltered: return "content_filtered"
+        case .reservationRecovered: return "reservation_recovered"
         }
     }
 
@@ -63,6 +67,7 @@ public enum LedgerFlag: Sendable, Hashable, CustomStringConvertible {
         uniqueKeysWithValues: [
             LedgerFlag.fallback, .clientClosed, .abandoned, .usageMissing, .usageEstimated, .streamError, .streamUnterminated,
             .streamInterrupted, .streamTimeout, .upstreamBodyFailed, .upstreamRedirect, .resourceRefused, .contentFiltered,
+            .reservationRecovered,
         ].map { ($0.rawValue, $0) })
 
     public init?(rawValue: String) {

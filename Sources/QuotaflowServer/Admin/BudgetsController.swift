@@ -88,8 +88,16 @@ struct BudgetsController {
         let now = env.now
         let engine = self.engine
         let report = try await ledger.barrier { conn -> JSONValue in
-            let counters = engine.allCounters()
+            var counters = engine.allCounters()
             let computed = try conn.recomputeCounters(catalog: catalog, now: now, known: counters, tenantId: tenantId)
+            if conn.dialect == .postgres {
+                // A fleet counts every replica's spend on its shared counters: those are what must
+                // equal the ledger (this replica's own counters see only what it last read of them).
+                let shared = try conn.fleetSpend(keys: counters.keys.map(\.description))
+                for (key, c) in counters {
+                    if let spent = shared[key.description]?[c.period.start] { counters[key]?.spent = spent }
+                }
+            }
             var checked = 0
             var drift: [JSONValue] = []
             var keys = Set(computed.spend.keys.filter { Reconciler.belongs($0, to: tenantId, catalog: catalog) })

@@ -16,7 +16,16 @@ struct OperationsController {
             let database = await state.db.ping() && gateway.migrationsApplied
             let ready = database && state.serving
             var fields: [(String, JSONValue)] = [("status", .string(ready ? "ready" : "not_ready")), ("database", .bool(database))]
-            if state.replica != nil { fields.append(("replica_lock", .bool(state.serving))) }
+            if let fleet = state.fleet {
+                fields.append(
+                    (
+                        "fleet",
+                        [
+                            "replica": .string(fleet.replicaId), "connected": .bool(fleet.isConnected),
+                            "catalog_synced": .bool(fleet.isCurrent), "leader": .bool(fleet.isLeader),
+                        ]
+                    ))
+            }
             return JSONResponse.make(.object(fields), status: ready ? .ok : .serviceUnavailable)
         }
         router.get("metrics") { request, _ in

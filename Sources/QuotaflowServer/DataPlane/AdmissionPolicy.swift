@@ -8,6 +8,8 @@ struct AdmissionPolicy: Sendable {
     let engine: AdmissionEngine
     let approvals: Approvals
     let windowPolicy: WindowPolicy
+    /// In a fleet, the shared counters that every admission must also fit.
+    let fleet: FleetBudgets?
 
     func admit(_ x: Exchange, price: TokenPrice?, limits: RequestLimits, now: Int64) async throws {
         let caller = x.caller
@@ -41,7 +43,8 @@ struct AdmissionPolicy: Sendable {
         x.rateLimited(charges: tokenCharges, flags: flags)
         var overage: (kind: OverageKind, projectId: String)?
         while true {
-            switch engine.admit(request(x, plan: plan, price: listPrice, overage: overage, grants: grants, now: now)) {
+            let r = request(x, plan: plan, price: listPrice, overage: overage, grants: grants, now: now)
+            switch try await fleetChecked(engine.admit(r), x: x, request: r) {
             case .admitted(let a):
                 x.admitted(a, plan: plan, listPrice: listPrice, overage: overage)
                 return
@@ -69,6 +72,38 @@ struct AdmissionPolicy: Sendable {
                     guard caller.project.overflowAllowed else { throw Refusal(.quotaExceeded, detail, resetsAt: periodEnd) }
                     overage = (kind: .overflow, projectId: projectId)
                 }
+            }
+        }
+    }
+
+    /// In a fleet, an admission must also fit the shared counters. A level they refuse becomes the
+    /// refusal the engine would have given for it (a project's budget goes to its overage policy);
+    /// when a resource's cap is what refuses, another resource is tried. If the database cannot be
+    /// reached nothing is proven, so the request is refused (fail closed).
+    func fleetChecked(_ outcome: AdmissionEngine.Outcome, x: Exchange, request r: AdmissionRequest) async throws -> AdmissionEngine.Outcome {
+        guard let fleet, case .admitted(var a) = outcome else { return outcome }
+        while true {
+            do {
+                try await fleet.hold(a, x: x, model: r.model)
+                return .admitted(a)
+            } catch let refused as FleetBudgets.Refused {
+                let key = refused.level.key
+                var slotHeld = true
+                if key.countsUpstreamCost {
+                    engine.release(resourceId: a.resource.id, estimatedTokens: r.shape.worstTokens, actualTokens: 0, now: r.now)
+                    if engine.reselect(&a, request: r) { continue }
+                    slotHeld = false
+                }
+                engine.abandon(a, now: r.now, estimatedTokens: r.shape.worstTokens, releasingSlot: slotHeld)
+                let periodEnd = engine.counterSnapshot(key)?.period.end ?? r.now
+                let detail = AdmissionEngine.describeShared(key, catalog: r.catalog, periodEnd: periodEnd, worst: refused.level.amount)
+                if case .project(let id) = key { return .overBudget(projectId: id, detail: detail, periodEnd: periodEnd) }
+                if key.countsUpstreamCost { return .denied(Denial(.noCapacity, detail, retryAfterSeconds: 60)) }
+                return .denied(Denial(.quotaExceeded, detail, resetsAt: periodEnd))
+            } catch {
+                engine.abandon(a, now: r.now, estimatedTokens: r.shape.worstTokens)
+                throw Refusal(
+                    .noCapacity, "the shared budget counters cannot be reached right now, so this request cannot be admitted", retryAfterSeconds: 1)
             }
         }
     }
@@ -143,11 +178,27 @@ struct AdmissionPolicy: Sendable {
 
     /// Frees the failed resource and picks another; `false` when none is left. A passthrough request
     /// never moves: its token belongs to one provider, and another seat could be another provider's.
-    func retry(_ x: Exchange, now: Int64) -> Bool {
+    func retry(_ x: Exchange, now: Int64) async -> Bool {
         guard var a = x.admission, !x.caller.passthrough else { return false }
         engine.release(resourceId: a.resource.id, estimatedTokens: x.plan.shape.worstTokens, actualTokens: 0, now: now)
-        let found = engine.reselect(&a, request: request(for: x, now: now))
-        x.replace(a)
-        return found
+        let r = request(for: x, now: now)
+        while true {
+            let before = Set(a.levels.map(\.key))
+            let found = engine.reselect(&a, request: r)
+            x.replace(a)
+            guard found, let fleet else { return found }
+            // The new resource's cap is held on the fleet's counters too (the old one's stays held
+            // until the row settles: fail closed).
+            do {
+                try await fleet.extend(a, added: a.levels.filter { !before.contains($0.key) }, requestId: x.requestId)
+                return true
+            } catch is FleetBudgets.Refused {
+                engine.release(resourceId: a.resource.id, estimatedTokens: x.plan.shape.worstTokens, actualTokens: 0, now: now)
+                continue
+            } catch {
+                engine.release(resourceId: a.resource.id, estimatedTokens: x.plan.shape.worstTokens, actualTokens: 0, now: now)
+                return false
+            }
+        }
     }
 }

@@ -33,7 +33,7 @@ struct Forwarder: Sendable {
         /// Ends the request with `refusal` unless another resource can take it.
         func failOver(_ refusal: Refusal, attempt: Int) async throws {
             lastFailure = refusal
-            if attempt < config.maxAttempts, policy.retry(x, now: clock.nowMs()) { return }
+            if attempt < config.maxAttempts, await policy.retry(x, now: clock.nowMs()) { return }
             await x.finish(.init(status: refusal.status, reason: refusal.reason))
             throw refusal
         }
@@ -231,7 +231,7 @@ struct Forwarder: Sendable {
                     // at once and meanwhile try another. Only a failed probe takes it out of service.
                     let verifier = self.verifier
                     refusals.append((answer, Task { await verifier.recheck(resource) }))
-                    if attempt < config.maxAttempts, policy.retry(x, now: clock.nowMs()) { continue }
+                    if attempt < config.maxAttempts, await policy.retry(x, now: clock.nowMs()) { continue }
                     for (refused, recheck) in refusals.reversed() where await recheck.value?.ok ?? true {
                         // The resource is fine: the refusal was about this request, and reaches the client verbatim.
                         return await answers.complete(x, answer: refused)
@@ -244,7 +244,7 @@ struct Forwarder: Sendable {
                     throw failure
                 case .model:
                     cooldowns.coolModel(resource, model: plan.model, evidence: body)
-                    if attempt < config.maxAttempts, policy.retry(x, now: clock.nowMs()) { continue }
+                    if attempt < config.maxAttempts, await policy.retry(x, now: clock.nowMs()) { continue }
                 case .request:
                     break
                 }

@@ -14,8 +14,12 @@ public final class AppState: Sendable {
     public let cipher: CredentialCipher
     public let operatorDigest: String
     public let logger: Logger
-    /// On PostgreSQL, the one-replica lock this process serves under (nil on SQLite).
-    public let replica: ReplicaLock?
+    /// On PostgreSQL, this replica's line to the fleet (nil on SQLite).
+    public let fleet: FleetLink?
+    /// Pokes the fleet service: a catalog change was announced.
+    let fleetWake = Wakeup()
+    /// The last catalog change (in the fleet's change log) this replica has applied.
+    let catalogHead = Atomic<Int64>(0)
     /// Keyed-digest key for end-user identifiers (derived from the master key).
     let userDigestKey: SymmetricKeyBox
 
@@ -24,10 +28,10 @@ public final class AppState: Sendable {
 
     public init(
         config: AppConfig, db: Database, clock: any WallClock, cipher: CredentialCipher, operatorDigest: String, logger: Logger,
-        replica: ReplicaLock? = nil
+        fleet: FleetLink? = nil
     ) {
         self.config = config
-        self.replica = replica
+        self.fleet = fleet
         self.db = db
         self.clock = clock
         self.cipher = cipher
@@ -35,11 +39,25 @@ public final class AppState: Sendable {
         self.logger = logger
         self.userDigestKey = SymmetricKeyBox(key: cipher.derivedKey("end-user-digest"))
         self.catalogBox = Mutex(.empty)
+        fleet?.onNotify { [fleetWake] in fleetWake.poke() }
     }
 
-    /// Whether this process may serve the data plane: always on SQLite; on PostgreSQL only while it
-    /// holds the one-replica lock.
-    public var serving: Bool { replica?.isHeld ?? true }
+    /// Whether this process may serve the data plane: always on SQLite; in a fleet only while its
+    /// link is up and its catalog caught up since the link last connected (changes announced while
+    /// it was down are lost, and a revoked key must not pass).
+    public var serving: Bool {
+        fleet?.isCurrent ?? true
+    }
+
+    /// Whether this process runs the fleet's once-only workers (verifier, outbox, maintenance,
+    /// stranded reservations): always on SQLite; in a fleet only while it holds the leader's lock.
+    public var leads: Bool { fleet?.isLeader ?? true }
+
+    /// Waits about a second (real time: leadership is decided on the database's clock) or until
+    /// shutdown; workers that only the leader runs wait here while another replica leads.
+    func untilLeading() async {
+        try? await Task.sleep(for: .milliseconds(500))
+    }
 
     /// The current snapshot (cheap: one lock, one reference).
     public var catalog: Catalog { catalogBox.withLock { $0 } }
@@ -49,6 +67,8 @@ public final class AppState: Sendable {
         try db.writeSync { conn in
             try conn.trackCatalogChanges()
             try conn.transaction {
+                // First, so that the snapshot loaded holds every change up to it.
+                if fleet != nil { catalogHead.store(try conn.catalogLogHead(), ordering: .releasing) }
                 _ = try conn.takeCatalogChanges()
                 let catalog = try CatalogLoader.load(conn, cipher: cipher, logger: logger, now: clock.nowMs())
                 catalogBox.withLock { $0 = catalog }
@@ -71,6 +91,24 @@ public final class AppState: Sendable {
     /// `mutate` on the calling thread.
     public func mutateSync<T: Sendable>(_ body: (StoreConnection) throws -> T) throws -> T {
         try db.writeSync(body, stage: stage, publish: publish)
+    }
+
+    /// Applies the catalog changes other replicas made (and this one's own, again) since the last
+    /// ones applied, and publishes them as a local write would. The change log is read first in the
+    /// transaction: changes are numbered in commit order, so every change up to the last one read
+    /// has committed and the rows loaded after it hold them all.
+    public func syncCatalogSync() throws {
+        try db.writeSync { conn in
+            let head = catalogHead.load(ordering: .acquiring)
+            let (staged, next) = try conn.transaction { () -> ((Catalog, CatalogChanges)?, Int64) in
+                var (changes, next) = try conn.catalogLog(after: head)
+                changes.formUnion(try conn.takeCatalogChanges())
+                if changes.isEmpty { return (nil, next) }
+                return ((try CatalogLoader.apply(changes, to: catalog, conn, cipher: cipher, logger: logger, now: clock.nowMs()), changes), next)
+            }
+            publish(staged)
+            catalogHead.store(next, ordering: .releasing)
+        }
     }
 
     /// Inside the writer's transaction: the next snapshot, built from the changed rows only.

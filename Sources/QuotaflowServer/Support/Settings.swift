@@ -98,6 +98,12 @@ public enum Settings {
         int(
             "oauth_refresh_margin_ms", "OAuth access tokens are refreshed this long before they expire.", \.oauthRefreshMarginMs,
             range: 0...86_400_000),
+        int(
+            "fleet_heartbeat_ms", "In a fleet on PostgreSQL, how often each replica heartbeats and looks for catalog changes.",
+            \.fleetHeartbeatMs, range: 100...10_000),
+        int(
+            "fleet_lease_ms", "A replica silent this long is gone; the leader settles its reservations at their worst case.", \.fleetLeaseMs,
+            range: 1_000...3_600_000),
         bool("verifier_enabled", "Run the health verifier.", \.verifierEnabled),
         int("admission_probes", "Passing probes in a row that admit a resource.", \.admissionProbes, range: 1...20),
         int("suspend_after_failures", "Failing probes in a row that suspend a resource.", \.suspendAfterFailures, range: 1...100),

@@ -28,6 +28,8 @@ struct MaintenanceService: Service {
         let now = state.clock.nowMs()
         engine.pruneLimiters(now: now)
         await clients.sweep()
+        // The rest changes shared rows: once per fleet, by the leader.
+        guard state.leads else { return }
         do {
             _ = try await expireSeats(now: now)
         } catch {

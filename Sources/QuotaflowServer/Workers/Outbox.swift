@@ -29,11 +29,15 @@ struct OutboxService: Service {
     func run() async throws {
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                if !state.leads {
+                    await state.untilLeading()
+                    continue
+                }
                 let now = state.clock.nowMs()
                 var next: Int64?
                 do {
                     let due = try await state.db.read { conn in try conn.dueDeliveries(now: now, limit: 20) }
-                    for d in due { await deliver(d) }
+                    for d in due where state.leads { await deliver(d) }
                     if due.count == 20 { continue }
                     next = try await state.db.read { conn in try conn.nextDeliveryTime() }
                 } catch {

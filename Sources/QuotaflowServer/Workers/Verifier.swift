@@ -78,6 +78,11 @@ final class Verifier: Sendable {
     /// The worker loop: probe what is due, then sleep until the next due time or a change.
     func run() async {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            // Once per fleet: only the leader probes on schedule (a replica that stops leading stops here).
+            if !state.leads {
+                await state.untilLeading()
+                continue
+            }
             let now = state.clock.nowMs()
             var nextDue: Int64?
             do {
@@ -85,7 +90,7 @@ final class Verifier: Sendable {
                 nextDue = next
                 await withTaskGroup(of: Void.self) { group in
                     var active = 0
-                    for d in due {
+                    for d in due where state.leads {
                         if active >= 4 {
                             await group.next()
                             active -= 1

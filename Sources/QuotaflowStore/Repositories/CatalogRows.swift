@@ -28,6 +28,32 @@ public struct CatalogChanges: Sendable, Equatable {
     public var count: Int {
         tenants.count + projects.count + keys.count + seats.count + resources.count + offers.count + pricing.count + approvals.count
     }
+
+    /// Records one changed object by its kind, as the change triggers name it.
+    public mutating func insert(kind: String, id: String) {
+        switch kind {
+        case "tenant": tenants.insert(id)
+        case "project": projects.insert(id)
+        case "key": keys.insert(id)
+        case "seat": seats.insert(id)
+        case "resource": resources.insert(id)
+        case "offer": offers.insert(id)
+        case "pricing": pricing.insert(id)
+        default: approvals.insert(id)
+        }
+    }
+
+    /// Both sets of changes.
+    public mutating func formUnion(_ other: CatalogChanges) {
+        tenants.formUnion(other.tenants)
+        projects.formUnion(other.projects)
+        keys.formUnion(other.keys)
+        seats.formUnion(other.seats)
+        resources.formUnion(other.resources)
+        offers.formUnion(other.offers)
+        pricing.formUnion(other.pricing)
+        approvals.formUnion(other.approvals)
+    }
 }
 
 extension StoreConnection {
@@ -64,19 +90,7 @@ extension StoreConnection {
     public func takeCatalogChanges() throws -> CatalogChanges {
         var c = CatalogChanges()
         let table = dialect == .postgres ? "pg_temp.catalog_changes" : "temp.catalog_changes"
-        for row in try query("SELECT kind, id FROM \(table)") {
-            let id = try row.string("id")
-            switch try row.string("kind") {
-            case "tenant": c.tenants.insert(id)
-            case "project": c.projects.insert(id)
-            case "key": c.keys.insert(id)
-            case "seat": c.seats.insert(id)
-            case "resource": c.resources.insert(id)
-            case "offer": c.offers.insert(id)
-            case "pricing": c.pricing.insert(id)
-            default: c.approvals.insert(id)
-            }
-        }
+        for row in try query("SELECT kind, id FROM \(table)") { c.insert(kind: try row.string("kind"), id: try row.string("id")) }
         if !c.isEmpty { try run("DELETE FROM \(table)") }
         return c
     }

@@ -1,0 +1,103 @@
+import QuotaflowCore
+import QuotaflowStore
+
+/// Budgets shared by a fleet of replicas on PostgreSQL.
+///
+/// Each replica admits in memory first (its own holds, its resource choice), exactly as a single
+/// node does; that check is looser than the fleet's, never stricter, since a replica counts only
+/// its own holds. Then the fleet's counters decide: one statement holds the worst case on every
+/// capped level, in a fixed order, each only if it still fits (`qf_fleet_hold`), and records the
+/// reservation with this replica's id. The ledger's batch transaction releases the reservations
+/// it settles and adds the charges. A replica that dies leaves its reservations behind; the
+/// leader settles them at their worst case (`FleetService`).
+struct FleetBudgets: Sendable {
+    let db: Database
+    let engine: AdmissionEngine
+    let replicaId: String
+
+    /// A level the fleet refused, as admission would have described it.
+    struct Refused: Error {
+        let level: HeldLevel
+    }
+
+    /// Holds an admission's capped levels on the fleet's counters; throws `Refused` with the level
+    /// that does not fit (the local holds are then the caller's to give back), or a database error
+    /// (fail closed: nothing is proven).
+    func hold(_ a: Admission, x: Exchange, model: String) async throws {
+        let capped = a.levels.filter { $0.limit != nil }
+        guard !capped.isEmpty else { return }
+        let f = a.facts
+        let reservation = FleetReservation(
+            id: reservationId(x.requestId), replica: replicaId, startedAt: x.startedAt, tenantId: f.tenantId,
+            projectId: f.chain.first ?? x.caller.project.id,
+            keyId: f.keyId, seatId: f.seatId, resourceId: f.resourceId, overflow: f.overflow, overage: f.overage,
+            overageProjectId: f.overageProjectId,
+            wireFormat: x.dialect.family.wireFormat, endpoint: x.dialect.endpoint, model: model, worstMicros: a.worstCase,
+            upstreamWorst: a.upstreamWorstCase)
+        let levels = capped.map(Self.level)
+        do {
+            let spent = try await db.counters { conn in try conn.fleetHold(reservation, levels: levels) }
+            engine.adopt(zip(capped, spent).map { CounterSpend(key: $0.key, periodStart: $0.periodStart, spent: $1) })
+        } catch let refusal as FleetRefusal {
+            throw Refused(level: capped[refusal.index])
+        }
+    }
+
+    /// A retry moved the request to another resource: holds that resource's capped counters too.
+    func extend(_ a: Admission, added: [HeldLevel], requestId: String) async throws {
+        let capped = added.filter { $0.limit != nil }
+        guard !capped.isEmpty, let resourceId = a.facts.resourceId else { return }
+        let levels = capped.map(Self.level)
+        do {
+            let spent = try await db.counters { conn in
+                try conn.fleetExtend(
+                    id: reservationId(requestId), resourceId: resourceId, overflow: a.facts.overflow, upstreamWorst: a.upstreamWorstCase,
+                    levels: levels)
+            }
+            engine.adopt(zip(capped, spent).map { CounterSpend(key: $0.key, periodStart: $0.periodStart, spent: $1) })
+        } catch let refusal as FleetRefusal {
+            throw Refused(level: capped[refusal.index])
+        }
+    }
+
+    /// Request ids are unique within a process; the replica's id makes them unique in the fleet.
+    func reservationId(_ requestId: String) -> String { replicaId + "/" + requestId }
+
+    static func level(_ l: HeldLevel) -> FleetLevel {
+        FleetLevel(key: l.key.description, periodStart: l.periodStart, limit: l.limit, amount: l.amount, initial: l.spent)
+    }
+
+    /// Inside the ledger's batch transaction: releases the batch's reservations and adds its
+    /// charges, each to the period of the counter holding the row's time.
+    func settle(_ conn: StoreConnection, _ items: [LedgerWriter.Item]) throws -> [CounterSpend] {
+        var ids: [String] = []
+        var charges: [FleetLevel] = []
+        for item in items {
+            guard let settlement = item.settlement else { continue }
+            ids.append(reservationId(item.entry.requestId))
+            charges += Self.charges(
+                settlement.charges, at: item.entry.at, engine: engine, catalog: nil, tenantId: item.entry.tenantId, projectId: item.entry.projectId)
+        }
+        guard !ids.isEmpty || !charges.isEmpty else { return [] }
+        return try conn.fleetApply(settling: ids, charges: charges).compactMap { row in
+            BudgetKey(row.key).map { CounterSpend(key: $0, periodStart: row.periodStart, spent: row.spentMicros) }
+        }
+    }
+
+    /// Charges on the fleet's counters, in the periods this replica's counters place `at` in (or,
+    /// for a counter it has never held, the period its definition in `catalog` gives).
+    static func charges(
+        _ charges: [(BudgetKey, Int64)], at: Int64, engine: AdmissionEngine, catalog: Catalog?, tenantId: String, projectId: String
+    ) -> [FleetLevel] {
+        charges.compactMap { key, amount in
+            guard amount != 0 else { return nil }
+            if let c = engine.counterSnapshot(key) {
+                let period = c.period.contains(at) ? c.period : BillingPeriod.containing(at, anchor: c.anchor)
+                return FleetLevel(key: key.description, periodStart: period.start, amount: amount, initial: c.period == period ? c.spent : 0)
+            }
+            guard let catalog else { return nil }
+            let anchor = CounterSpec.of(key, catalog: catalog, tenantId: tenantId, projectId: projectId, keyCap: nil).anchor
+            return FleetLevel(key: key.description, periodStart: BillingPeriod.containing(at, anchor: anchor).start, amount: amount, initial: 0)
+        }
+    }
+}

@@ -1,0 +1,254 @@
+import Foundation
+import QuotaflowCore
+
+/// One budget counter in one period, as the fleet shares it (PostgreSQL's `fleet_counters`).
+public struct FleetLevel: Sendable, Equatable {
+    public var key: String
+    public var periodStart: Int64
+    /// Admission: the most spend plus holds may reach (`nil`: no cap). Unused when settling.
+    public var limit: Int64?
+    /// What is held (admission) or charged (settlement).
+    public var amount: Int64
+    /// The counter's spend as this replica counted it from the ledger, for a counter the fleet has
+    /// no row for yet (then no replica has charged it since this replica counted).
+    public var initial: Int64
+
+    public init(key: String, periodStart: Int64, limit: Int64? = nil, amount: Int64, initial: Int64) {
+        self.key = key
+        self.periodStart = periodStart
+        self.limit = limit
+        self.amount = amount
+        self.initial = initial
+    }
+}
+
+/// What a replica holds for one admitted request until its ledger row commits, and what a ledger
+/// row needs if the replica dies first.
+public struct FleetReservation: Sendable, Equatable {
+    public var id: String
+    public var replica: String
+    public var startedAt: Int64
+    public var tenantId: String
+    public var projectId: String
+    public var keyId: String?
+    public var seatId: String?
+    public var resourceId: String?
+    public var overflow: Bool
+    public var overage: OverageKind?
+    public var overageProjectId: String?
+    public var wireFormat: WireFormat
+    public var endpoint: String
+    public var model: String
+    public var worstMicros: Int64
+    public var upstreamWorst: Int64
+
+    public init(
+        id: String, replica: String, startedAt: Int64, tenantId: String, projectId: String, keyId: String?, seatId: String?, resourceId: String?,
+        overflow: Bool, overage: OverageKind?, overageProjectId: String?, wireFormat: WireFormat, endpoint: String, model: String,
+        worstMicros: Int64, upstreamWorst: Int64
+    ) {
+        self.id = id
+        self.replica = replica
+        self.startedAt = startedAt
+        self.tenantId = tenantId
+        self.projectId = projectId
+        self.keyId = keyId
+        self.seatId = seatId
+        self.resourceId = resourceId
+        self.overflow = overflow
+        self.overage = overage
+        self.overageProjectId = overageProjectId
+        self.wireFormat = wireFormat
+        self.endpoint = endpoint
+        self.model = model
+        self.worstMicros = worstMicros
+        self.upstreamWorst = upstreamWorst
+    }
+}
+
+/// A hold the fleet refused: the index of the first level that did not fit.
+public struct FleetRefusal: Error, Sendable {
+    public let index: Int
+}
+
+/// The fleet's shared state on PostgreSQL (migration `postgres/0003_fleet.sql`): budget counters,
+/// reservations, replicas' heartbeats and the catalog change log.
+extension StoreConnection {
+    /// The database's clock in milliseconds: heartbeats and leases are compared on one clock.
+    public func databaseNowMs() throws -> Int64 {
+        try queryOne("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT AS now", []).map { try $0.int("now") } ?? 0
+    }
+
+    /// Holds `levels` (sorted here, so every replica locks counters in one order) for reservation
+    /// `r`, in one statement: all of them or none. Returns each level's spend (in `levels`' order);
+    /// throws `FleetRefusal` naming the first level (in `levels`' order) that does not fit.
+    public func fleetHold(_ r: FleetReservation, levels: [FleetLevel]) throws -> [Int64] {
+        let order = levels.indices.sorted { (levels[$0].key, levels[$0].periodStart) < (levels[$1].key, levels[$1].periodStart) }
+        let sorted = order.map { levels[$0] }
+        let sql = """
+            WITH r AS (INSERT INTO fleet_reservations (id, replica, created_at, started_at, tenant_id, project_id, key_id, seat_id, \
+            resource_id, overflow, overage, overage_project_id, wire_format, endpoint, model, worst_micros, upstream_worst, \
+            hold_keys, hold_periods, hold_amounts) \
+            VALUES (?, ?, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
+            CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[])) RETURNING id) \
+            SELECT qf_fleet_hold(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]))::TEXT AS spent FROM r
+            """
+        let keys = Self.textArray(sorted.map(\.key))
+        let periods = Self.intArray(sorted.map(\.periodStart))
+        let amounts = Self.intArray(sorted.map(\.amount))
+        let values: [SQLValue] = [
+            .text(r.id), .text(r.replica), .int(r.startedAt), .text(r.tenantId), .text(r.projectId), .text(r.keyId), .text(r.seatId),
+            .text(r.resourceId), .bool(r.overflow), .text(r.overage?.rawValue), .text(r.overageProjectId), .text(r.wireFormat.rawValue),
+            .text(r.endpoint), .text(r.model), .int(r.worstMicros), .int(r.upstreamWorst), .text(keys), .text(periods), .text(amounts),
+            .text(keys), .text(periods), .text(Self.intArray(sorted.map { $0.limit ?? -1 })), .text(amounts),
+            .text(Self.intArray(sorted.map(\.initial))),
+        ]
+        return try spendOrRefusal(sql, values, order: order)
+    }
+
+    /// Adds holds to a reservation still held (a retry moved the request to another resource);
+    /// nothing when it is gone.
+    public func fleetExtend(id: String, resourceId: String, overflow: Bool, upstreamWorst: Int64, levels: [FleetLevel]) throws -> [Int64] {
+        let order = levels.indices.sorted { (levels[$0].key, levels[$0].periodStart) < (levels[$1].key, levels[$1].periodStart) }
+        let sorted = order.map { levels[$0] }
+        let keys = Self.textArray(sorted.map(\.key))
+        let periods = Self.intArray(sorted.map(\.periodStart))
+        let amounts = Self.intArray(sorted.map(\.amount))
+        let sql = """
+            WITH r AS (UPDATE fleet_reservations SET resource_id = ?, overflow = ?, upstream_worst = ?, \
+            hold_keys = hold_keys || CAST(? AS TEXT[]), hold_periods = hold_periods || CAST(? AS BIGINT[]), \
+            hold_amounts = hold_amounts || CAST(? AS BIGINT[]) WHERE id = ? RETURNING id) \
+            SELECT qf_fleet_hold(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]))::TEXT AS spent FROM r
+            """
+        let values: [SQLValue] = [
+            .text(resourceId), .bool(overflow), .int(upstreamWorst), .text(keys), .text(periods), .text(amounts), .text(id),
+            .text(keys), .text(periods), .text(Self.intArray(sorted.map { $0.limit ?? -1 })), .text(amounts),
+            .text(Self.intArray(sorted.map(\.initial))),
+        ]
+        return try spendOrRefusal(sql, values, order: order)
+    }
+
+    func spendOrRefusal(_ sql: String, _ values: [SQLValue], order: [Int]) throws -> [Int64] {
+        do {
+            guard let row = try queryOne(sql, values) else { return [] }
+            let spent = try Self.parseIntArray(try row.string("spent"))
+            var out = [Int64](repeating: 0, count: order.count)
+            for (i, original) in order.enumerated() where i < spent.count { out[original] = spent[i] }
+            return out
+        } catch let e as PostgresStoreError where e.sqlState == "QF001" {
+            let i = Int(e.message.trimmingCharacters(in: .whitespaces)) ?? 0
+            throw FleetRefusal(index: order.indices.contains(i) ? order[i] : 0)
+        }
+    }
+
+    /// Inside the ledger's transaction: releases what the named reservations still hold and adds
+    /// `charges`; returns each changed counter's spend.
+    public func fleetApply(settling ids: [String], charges: [FleetLevel]) throws -> [(key: String, periodStart: Int64, spentMicros: Int64)] {
+        try query(
+            "SELECT key, period_start, spent FROM qf_fleet_apply(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]))",
+            [
+                .text(Self.textArray(ids)), .text(Self.textArray(charges.map(\.key))), .text(Self.intArray(charges.map(\.periodStart))),
+                .text(Self.intArray(charges.map(\.amount))), .text(Self.intArray(charges.map(\.initial))),
+            ]
+        ).map { (try $0.string("key"), try $0.int("period_start"), try $0.int("spent")) }
+    }
+
+    /// The spend the fleet counted on `keys`, by (key, period start).
+    public func fleetSpend(keys: [String]) throws -> [String: [Int64: Int64]] {
+        var out: [String: [Int64: Int64]] = [:]
+        for row in try query("SELECT key, period_start, spent FROM fleet_counters WHERE key = ANY(CAST(? AS TEXT[]))", [.text(Self.textArray(keys))])
+        {
+            out[try row.string("key"), default: [:]][try row.int("period_start")] = try row.int("spent")
+        }
+        return out
+    }
+
+    // MARK: replicas and stranded reservations
+
+    /// Says this replica is alive (on the database's clock).
+    public func fleetHeartbeat(replica: String) throws {
+        try run(
+            """
+            INSERT INTO fleet_replicas (id, started_at, heartbeat_at) VALUES (?, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT, \
+            (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
+            """, [.text(replica)])
+    }
+
+    /// A replica that stopped cleanly (its reservations are all settled).
+    public func fleetDepart(replica: String) throws {
+        try run("DELETE FROM fleet_replicas WHERE id = ?", [.text(replica)])
+    }
+
+    /// Replicas that heartbeated within `leaseMs`, by id.
+    public func fleetReplicas(leaseMs: Int64) throws -> [String] {
+        try query(
+            "SELECT id FROM fleet_replicas WHERE heartbeat_at >= (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT - ? ORDER BY id",
+            [.int(leaseMs)]
+        ).map { try $0.string("id") }
+    }
+
+    /// Reservations whose replica has not heartbeated within `leaseMs` (at most `limit`).
+    public func fleetStranded(leaseMs: Int64, limit: Int = 100) throws -> [FleetReservation] {
+        try query(
+            """
+            SELECT * FROM fleet_reservations r WHERE NOT EXISTS (SELECT 1 FROM fleet_replicas p WHERE p.id = r.replica AND \
+            p.heartbeat_at >= (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT - ?) \
+            AND r.created_at < (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT - ? ORDER BY r.created_at LIMIT ?
+            """, [.int(leaseMs), .int(leaseMs), .int(Int64(limit))]
+        ).map { row in
+            FleetReservation(
+                id: try row.string("id"), replica: try row.string("replica"), startedAt: try row.int("started_at"),
+                tenantId: try row.string("tenant_id"),
+                projectId: try row.string("project_id"), keyId: try row.optionalString("key_id"), seatId: try row.optionalString("seat_id"),
+                resourceId: try row.optionalString("resource_id"), overflow: try row.bool("overflow"),
+                overage: try row.optionalEnumeration("overage", OverageKind.self), overageProjectId: try row.optionalString("overage_project_id"),
+                wireFormat: try row.enumeration("wire_format", WireFormat.self), endpoint: try row.string("endpoint"), model: try row.string("model"),
+                worstMicros: try row.int("worst_micros"), upstreamWorst: try row.int("upstream_worst"))
+        }
+    }
+
+    /// Settles one stranded reservation with `entry` (its worst case, flagged), in one transaction;
+    /// `false` when someone settled it first.
+    public func fleetRecover(_ id: String, entry: LedgerEntry, charges: [FleetLevel]) throws -> Bool {
+        try transaction(isolation: .readCommitted) {
+            guard try queryOne("SELECT id FROM fleet_reservations WHERE id = ? FOR UPDATE", [.text(id)]) != nil else { return false }
+            try insertLedger(entry)
+            _ = try fleetApply(settling: [id], charges: charges)
+            return true
+        }
+    }
+
+    // MARK: catalog change log
+
+    /// The last catalog change's number (0 when none).
+    public func catalogLogHead() throws -> Int64 {
+        try queryOne("SELECT coalesce(max(seq), 0) AS head FROM catalog_log", []).map { try $0.int("head") } ?? 0
+    }
+
+    /// Catalog changes numbered after `seq`, and the last number read.
+    public func catalogLog(after seq: Int64, limit: Int = 10_000) throws -> (changes: CatalogChanges, head: Int64) {
+        var c = CatalogChanges()
+        var head = seq
+        for row in try query("SELECT seq, kind, id FROM catalog_log WHERE seq > ? ORDER BY seq LIMIT ?", [.int(seq), .int(Int64(limit))]) {
+            head = try row.int("seq")
+            c.insert(kind: try row.string("kind"), id: try row.string("id"))
+        }
+        return (c, head)
+    }
+
+    // MARK: array literals
+
+    static func textArray(_ values: [String]) -> String {
+        "{"
+            + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+            .joined(separator: ",") + "}"
+    }
+
+    static func intArray(_ values: [Int64]) -> String { "{" + values.map(String.init).joined(separator: ",") + "}" }
+
+    static func parseIntArray(_ text: String) throws -> [Int64] {
+        let inner = text.trimmingCharacters(in: CharacterSet(charactersIn: "{}"))
+        if inner.isEmpty { return [] }
+        return inner.split(separator: ",").compactMap { Int64($0) }
+    }
+}

@@ -1,0 +1,126 @@
+-- A fleet of replicas on one database.
+--
+-- catalog_log: every catalog change, in commit order, for the other replicas to apply. The trigger
+-- takes a transaction-scoped advisory lock before it numbers a change, so a change's number is drawn
+-- only after every earlier catalog transaction committed: a replica that read up to n has seen every
+-- change numbered n or less. Each change also notifies channel qf_catalog (delivered at commit).
+--
+-- fleet_counters: each budget counter's spend and holds for one period, shared by every replica.
+-- Admission holds a request's worst case on every capped level in one statement (qf_fleet_hold),
+-- in a fixed order, each only if it still fits; settlement moves holds to spend in the ledger's
+-- transaction (qf_fleet_apply).
+--
+-- fleet_reservations: the holds of each admitted request until its ledger row commits, with the
+-- replica that holds them. A replica that stops heartbeating in fleet_replicas leaves them behind;
+-- the leader settles them at their worst case with a flagged ledger row.
+
+CREATE TABLE catalog_log (
+    seq  BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind TEXT NOT NULL,
+    id   TEXT NOT NULL
+);
+
+CREATE OR REPLACE FUNCTION qf_track_catalog() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    changed TEXT;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        changed := to_jsonb(OLD) ->> TG_ARGV[1];
+    ELSE
+        changed := to_jsonb(NEW) ->> TG_ARGV[1];
+    END IF;
+    PERFORM pg_advisory_xact_lock(124788441408882);
+    INSERT INTO catalog_log (kind, id) VALUES (TG_ARGV[0], changed);
+    PERFORM pg_notify('qf_catalog', '');
+    IF to_regclass('pg_temp.catalog_changes') IS NOT NULL THEN
+        INSERT INTO pg_temp.catalog_changes (kind, id) VALUES (TG_ARGV[0], changed) ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TABLE fleet_counters (
+    key          TEXT NOT NULL,
+    period_start BIGINT NOT NULL,
+    spent        BIGINT NOT NULL DEFAULT 0,
+    reserved     BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (key, period_start)
+);
+
+CREATE TABLE fleet_replicas (
+    id           TEXT PRIMARY KEY,
+    started_at   BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL
+);
+
+CREATE TABLE fleet_reservations (
+    id                 TEXT PRIMARY KEY,
+    replica            TEXT NOT NULL,
+    created_at         BIGINT NOT NULL,
+    -- What a ledger row needs if the replica dies: who, what, and the worst cases.
+    started_at         BIGINT NOT NULL,
+    tenant_id          TEXT NOT NULL,
+    project_id         TEXT NOT NULL,
+    key_id             TEXT,
+    seat_id            TEXT,
+    resource_id        TEXT,
+    overflow           BIGINT NOT NULL,
+    overage            TEXT,
+    overage_project_id TEXT,
+    wire_format        TEXT NOT NULL,
+    endpoint           TEXT NOT NULL,
+    model              TEXT NOT NULL,
+    worst_micros       BIGINT NOT NULL,
+    upstream_worst     BIGINT NOT NULL,
+    hold_keys          TEXT[] NOT NULL,
+    hold_periods       BIGINT[] NOT NULL,
+    hold_amounts       BIGINT[] NOT NULL
+);
+CREATE INDEX fleet_reservations_replica ON fleet_reservations(replica);
+
+-- Holds amounts(i) on counter (keys(i), periods(i)) for every i, in the order given (callers sort
+-- them), each only while spent + reserved + amount <= limits(i) (a negative limit: no cap). A new
+-- counter starts at initials(i), the creator's count from the ledger. Raises SQLSTATE QF001 with the
+-- index of the first level that does not fit, undoing every hold; returns each counter's spend.
+CREATE FUNCTION qf_fleet_hold(keys TEXT[], periods BIGINT[], limits BIGINT[], amounts BIGINT[], initials BIGINT[])
+RETURNS BIGINT[] LANGUAGE plpgsql AS $$
+DECLARE
+    out BIGINT[] := '{}';
+    s BIGINT;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(keys, 1), 0) LOOP
+        INSERT INTO fleet_counters (key, period_start, spent) VALUES (keys[i], periods[i], initials[i]) ON CONFLICT DO NOTHING;
+        UPDATE fleet_counters SET reserved = reserved + amounts[i]
+         WHERE key = keys[i] AND period_start = periods[i] AND (limits[i] < 0 OR spent + reserved + amounts[i] <= limits[i])
+        RETURNING spent INTO s;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'QF001', MESSAGE = (i - 1)::TEXT;
+        END IF;
+        out := out || s;
+    END LOOP;
+    RETURN out;
+END
+$$;
+
+-- Settles: deletes the reservations named (releasing exactly what each still holds; one already
+-- settled by someone else releases nothing) and adds spend. Every counter is changed once, in key
+-- order, so concurrent settlements and holds cannot deadlock. Returns (key, period_start, spent).
+CREATE FUNCTION qf_fleet_apply(ids TEXT[], keys TEXT[], periods BIGINT[], amounts BIGINT[], initials BIGINT[])
+RETURNS TABLE (key TEXT, period_start BIGINT, spent BIGINT) LANGUAGE sql AS $$
+    WITH gone AS (
+        DELETE FROM fleet_reservations r WHERE r.id = ANY(ids) RETURNING r.hold_keys, r.hold_periods, r.hold_amounts
+    ), deltas AS (
+        SELECT c.k, c.p, sum(c.released)::BIGINT AS released, sum(c.charged)::BIGINT AS charged, max(c.initial) AS initial FROM (
+            SELECT u.k, u.p, u.a AS released, 0::BIGINT AS charged, 0::BIGINT AS initial
+              FROM gone, unnest(gone.hold_keys, gone.hold_periods, gone.hold_amounts) AS u(k, p, a)
+            UNION ALL
+            SELECT u.k, u.p, 0, u.a, u.i FROM unnest(keys, periods, amounts, initials) AS u(k, p, a, i)
+        ) c GROUP BY c.k, c.p
+    )
+    INSERT INTO fleet_counters AS f (key, period_start, spent, reserved)
+    SELECT d.k, d.p, d.initial + d.charged, -d.released FROM deltas d ORDER BY d.k, d.p
+    ON CONFLICT (key, period_start) DO UPDATE
+       SET spent = f.spent + excluded.spent - (SELECT d2.initial FROM deltas d2 WHERE d2.k = f.key AND d2.p = f.period_start),
+           reserved = greatest(f.reserved + excluded.reserved, 0)
+    RETURNING f.key, f.period_start, f.spent
+$$;
