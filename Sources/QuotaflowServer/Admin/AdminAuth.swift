@@ -11,6 +11,9 @@ struct AdminAuthMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let token = request.bearerToken else { throw ProblemError.unauthorized }
+        // In a fleet, an admin sees every change committed anywhere before the call, whichever
+        // replica the load balancer picked (a tenant made on one is at once usable on another).
+        try await state.catchUp()
         let identity = try await Self.identify(token: token, state: state)
         try Self.checkScope(identity, method: request.method)
         var context = context

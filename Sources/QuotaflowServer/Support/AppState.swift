@@ -111,6 +111,12 @@ public final class AppState: Sendable {
         }
     }
 
+    /// In a fleet, applies every catalog change committed so far (nothing on SQLite).
+    func catchUp() async throws {
+        guard fleet != nil else { return }
+        try await Database.postgresThreads.runIfActive { try self.syncCatalogSync() }
+    }
+
     /// Inside the writer's transaction: the next snapshot, built from the changed rows only.
     @Sendable func stage(_ conn: StoreConnection) throws -> (Catalog, CatalogChanges)? {
         let changes = try conn.takeCatalogChanges()
