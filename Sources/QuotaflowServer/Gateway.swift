@@ -126,7 +126,8 @@ public final class Gateway: Sendable {
 
     var settler: Settler {
         Settler(
-            engine: engine, ledger: ledger, metrics: metrics, accessLog: AccessLog(logger: state.logger), clock: state.clock, logger: state.logger)
+            engine: engine, ledger: ledger, metrics: metrics, accessLog: AccessLog(logger: state.logger), clock: state.clock, logger: state.logger,
+            fleet: fleet)
     }
 
     var policy: AdmissionPolicy {

@@ -91,6 +91,24 @@ import Testing
         }
     }
 
+    @Test func rateLimitsCountEveryReplicasRequests() async throws {
+        try await withTestScope {
+            let servers = try await replicas(2)
+            let (a, b) = (servers[0], servers[1])
+            let upstream = try await exactUpstream()
+            let t = try await TenantFixture.exact(a, upstream: upstream)
+            let key = try await t.key(project: try await t.project(), extra: [("rpm", 6)])
+            try await b.eventually("the key on b", timeout: .seconds(2)) { b.state.catalog.keysById[key.id] != nil }
+            var statuses: [Int] = []
+            for i in 0..<12 { statuses.append(try await (i % 2 == 0 ? a : b).ask(key.secret, tokens: 1).status) }
+            // Six a minute for the key, whichever replica counts them; each alone would have let six through.
+            #expect(statuses.filter { $0 == 200 }.count == 6, "\(statuses)")
+            #expect(statuses.filter { $0 != 200 }.allSatisfy { $0 == 429 })
+            let refused = try await b.ask(key.secret, tokens: 1)
+            #expect(refused.status == 429 && refused.text.contains("across the fleet") || refused.text.contains("rate limit"))
+        }
+    }
+
     @Test func aLostLinkStopsServingAndLeadingUntilCaughtUp() async throws {
         try await withTestScope {
             let servers = try await replicas(2)

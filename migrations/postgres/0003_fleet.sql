@@ -124,3 +124,30 @@ RETURNS TABLE (key TEXT, period_start BIGINT, spent BIGINT) LANGUAGE sql AS $$
            reserved = greatest(f.reserved + excluded.reserved, 0)
     RETURNING f.key, f.period_start, f.spent
 $$;
+
+-- Rate limits shared by the fleet: one GCRA state (theoretical arrival time, ms) per limiter.
+CREATE TABLE fleet_limiters (
+    key TEXT PRIMARY KEY,
+    tat DOUBLE PRECISION NOT NULL
+);
+
+-- Takes costs(i) units of limits(i) per minute from every limiter keys(i) (in the order given;
+-- callers sort them), or none: raises SQLSTATE QF002 with "index wait_ms" for the first that is
+-- exhausted. now_ms is the caller's clock.
+CREATE FUNCTION qf_fleet_take(keys TEXT[], limits BIGINT[], costs BIGINT[], now_ms BIGINT)
+RETURNS VOID LANGUAGE plpgsql AS $$
+DECLARE
+    cur DOUBLE PRECISION;
+    nt DOUBLE PRECISION;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(keys, 1), 0) LOOP
+        INSERT INTO fleet_limiters (key, tat) VALUES (keys[i], 0) ON CONFLICT DO NOTHING;
+        SELECT l.tat INTO cur FROM fleet_limiters l WHERE l.key = keys[i] FOR UPDATE;
+        nt := greatest(cur, now_ms::DOUBLE PRECISION) + 60000.0 / limits[i] * greatest(costs[i], 0);
+        IF now_ms < nt - 60000 THEN
+            RAISE EXCEPTION USING ERRCODE = 'QF002', MESSAGE = (i - 1)::TEXT || ' ' || ceil(nt - 60000 - now_ms)::BIGINT::TEXT;
+        END IF;
+        UPDATE fleet_limiters SET tat = nt WHERE key = keys[i];
+    END LOOP;
+END
+$$;

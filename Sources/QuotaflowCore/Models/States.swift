@@ -104,4 +104,14 @@ public enum LimiterKey: Hashable, Sendable {
     case user(projectId: String, user: String)
     /// Tokens across a project.
     case projectTokens(String)
+
+    /// A stable name (the fleet's shared limiters are keyed by it).
+    public var name: String {
+        switch self {
+        case .key(let id): "key:\(id)"
+        case .project(let id): "project:\(id)"
+        case .user(let projectId, let user): "user:\(projectId):\(user)"
+        case .projectTokens(let id): "project_tokens:\(id)"
+        }
+    }
 }

@@ -39,6 +39,8 @@ struct AdmissionPolicy: Sendable {
             case .failure(let denial): throw Refusal(denial)
             case .success(let auditFlags): flags += auditFlags
             }
+            // A fleet counts every replica's requests; audit enforcement only records (locally).
+            if enforce, let fleet { try await fleet.take(checks, now: now) }
         }
         x.rateLimited(charges: tokenCharges, flags: flags)
         var overage: (kind: OverageKind, projectId: String)?

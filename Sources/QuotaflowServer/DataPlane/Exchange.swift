@@ -13,6 +13,8 @@ struct Settler: Sendable {
     let accessLog: AccessLog
     let clock: any WallClock
     let logger: Logger
+    /// In a fleet, the shared limiters get unused tokens back too.
+    var fleet: FleetBudgets? = nil
 }
 
 /// One data-plane request from admission to its ledger row. Finishing is idempotent: whichever
@@ -206,6 +208,7 @@ final class Exchange: Sendable {
         if let actual {
             for charge in s.rateCharged where charge.tokens > actual {
                 settler.engine.refundTokens(key: charge.key, limit: charge.limit, tokens: charge.tokens - actual)
+                settler.fleet?.refund(key: charge.key, limit: charge.limit, tokens: charge.tokens - actual)
             }
         }
         let settlement = Settlement(

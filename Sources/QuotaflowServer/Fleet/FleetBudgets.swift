@@ -43,6 +43,31 @@ struct FleetBudgets: Sendable {
         }
     }
 
+    /// Takes the rate limits on the fleet's shared limiters too (this replica's were taken and are
+    /// given back when the fleet refuses).
+    func take(_ checks: [RateCheck], now: Int64) async throws {
+        let shared = checks.map { (key: $0.key.name, limit: $0.limit, cost: $0.cost) }
+        do {
+            try await db.counters { conn in try conn.fleetTake(shared, now: now) }
+        } catch let refusal as FleetRateRefusal {
+            for c in checks { engine.refundTokens(key: c.key, limit: c.limit, tokens: c.cost) }
+            let check = checks[refusal.index]
+            let seconds = max(1, (refusal.waitMs + 999) / 1000)
+            throw Refusal(
+                Denial(.rateLimited, "\(check.what) is reached across the fleet; retry after \(seconds) s", retryAfterSeconds: seconds))
+        } catch {
+            for c in checks { engine.refundTokens(key: c.key, limit: c.limit, tokens: c.cost) }
+            throw Refusal(
+                .noCapacity, "the shared rate limiters cannot be reached right now, so this request cannot be admitted", retryAfterSeconds: 1)
+        }
+    }
+
+    /// Gives back unused tokens on a shared limiter, in the background.
+    func refund(key: LimiterKey, limit: Int64, tokens: Int64) {
+        let db = self.db
+        Task { try? await db.counters { conn in try conn.fleetRefund(key: key.name, limit: limit, cost: tokens) } }
+    }
+
     /// A retry moved the request to another resource: holds that resource's capped counters too.
     func extend(_ a: Admission, added: [HeldLevel], requestId: String) async throws {
         let capped = added.filter { $0.limit != nil }

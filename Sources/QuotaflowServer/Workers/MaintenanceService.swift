@@ -30,6 +30,13 @@ struct MaintenanceService: Service {
         await clients.sweep()
         // The rest changes shared rows: once per fleet, by the leader.
         guard state.leads else { return }
+        if state.fleet != nil {
+            do {
+                try await state.db.counters { conn in try conn.pruneFleetLimiters(now: now) }
+            } catch {
+                state.logger.error("pruning the fleet's rate limiters failed", metadata: ["error": "\(error)"])
+            }
+        }
         do {
             _ = try await expireSeats(now: now)
         } catch {

@@ -71,6 +71,12 @@ public struct FleetRefusal: Error, Sendable {
     public let index: Int
 }
 
+/// A rate limit the fleet refused: the index of the check, and how long until it has room.
+public struct FleetRateRefusal: Error, Sendable {
+    public let index: Int
+    public let waitMs: Int64
+}
+
 /// The fleet's shared state on PostgreSQL (migration `postgres/0003_fleet.sql`): budget counters,
 /// reservations, replicas' heartbeats and the catalog change log.
 extension StoreConnection {
@@ -161,6 +167,38 @@ extension StoreConnection {
             out[try row.string("key"), default: [:]][try row.int("period_start")] = try row.int("spent")
         }
         return out
+    }
+
+    // MARK: rate limits
+
+    /// Takes every limit (`cost` units of `limit` per minute) or none, on the fleet's shared
+    /// limiters; throws `FleetRateRefusal` for the first exhausted (in `checks`' order).
+    public func fleetTake(_ checks: [(key: String, limit: Int64, cost: Int64)], now: Int64) throws {
+        let order = checks.indices.sorted { checks[$0].key < checks[$1].key }
+        let sorted = order.map { checks[$0] }
+        do {
+            _ = try query(
+                "SELECT qf_fleet_take(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), ?)::TEXT AS done",
+                [
+                    .text(Self.textArray(sorted.map(\.key))), .text(Self.intArray(sorted.map(\.limit))), .text(Self.intArray(sorted.map(\.cost))),
+                    .int(now),
+                ])
+        } catch let e as PostgresStoreError where e.sqlState == "QF002" {
+            let parts = e.message.split(separator: " ").compactMap { Int64($0) }
+            let i = parts.first.map(Int.init) ?? 0
+            throw FleetRateRefusal(index: order.indices.contains(i) ? order[i] : 0, waitMs: parts.count > 1 ? parts[1] : 60_000)
+        }
+    }
+
+    /// Gives back `cost` units of a shared limiter (an over-estimate of tokens).
+    public func fleetRefund(key: String, limit: Int64, cost: Int64) throws {
+        guard limit > 0, cost > 0 else { return }
+        try run("UPDATE fleet_limiters SET tat = tat - ? WHERE key = ?", [.double(60_000.0 / Double(limit) * Double(cost)), .text(key)])
+    }
+
+    /// Drops shared limiters with no debt left (the leader's maintenance).
+    public func pruneFleetLimiters(now: Int64) throws {
+        try run("DELETE FROM fleet_limiters WHERE tat <= ?", [.double(Double(now))])
     }
 
     // MARK: replicas and stranded reservations
