@@ -12,11 +12,13 @@ import Testing
 /// Replicas on one PostgreSQL database, in one test process: each a whole server with its own
 /// engine, ledger writer and line to the fleet.
 @Suite(.enabled(if: ScratchDatabases.postgresURL != nil)) struct PostgresReplicaTests {
-    func replicas(_ n: Int, _ configure: @escaping @Sendable (inout AppConfig) -> Void = { _ in }) async throws -> [TestServer] {
-        let first = try await TestServer.start(engine: .postgres, configure)
+    func replicas(
+        _ n: Int, clock: any WallClock = SystemClock(), _ configure: @escaping @Sendable (inout AppConfig) -> Void = { _ in }
+    ) async throws -> [TestServer] {
+        let first = try await TestServer.start(engine: .postgres, clock: clock, configure)
         var out = [first]
         for _ in 1..<n {
-            out.append(try await TestServer.start(engine: .postgres, dir: first.dir, operatorToken: first.operatorToken, configure))
+            out.append(try await TestServer.start(engine: .postgres, clock: clock, dir: first.dir, operatorToken: first.operatorToken, configure))
         }
         return out
     }
@@ -106,6 +108,34 @@ import Testing
             #expect(statuses.filter { $0 != 200 }.allSatisfy { $0 == 429 })
             let refused = try await b.ask(key.secret, tokens: 1)
             #expect(refused.status == 429 && refused.text.contains("across the fleet") || refused.text.contains("rate limit"))
+        }
+    }
+
+    @Test func anExclusiveSeatIsLeasedToOneHolderAcrossReplicas() async throws {
+        try await withTestScope {
+            let clock = ManualClock(nowMs: Timestamp.parse("2026-11-21T10:00:00Z")!)
+            let servers = try await replicas(2, clock: clock)
+            let (a, b) = (servers[0], servers[1])
+            let upstream = try await Stub.upstream()
+            let t = try await TenantFixture.make(a, settings: ["lease_idle_seconds": 60])
+            let seat = try await t.resource(
+                kind: "seat", baseURL: upstream.url + "/v1", extra: [("cost_basis", ["type": "flat_monthly", "monthly_fee_micros": 1])])
+            let p = try await t.project()
+            let alice = try await t.key(project: p)
+            let bob = try await t.key(project: p)
+            try await b.eventually("the seat and keys on b", timeout: .seconds(2)) {
+                b.state.catalog.keysById[bob.id] != nil && b.state.catalog.resourcesById[seat]?.resource.state == .active
+            }
+            #expect(try await a.chat(key: alice.secret).status == 200)
+            // Bob asks another replica: the seat is still Alice's there too.
+            #expect(try await b.chat(key: bob.secret).status == 503)
+            clock.advance(byMs: 30_000)
+            #expect(try await b.chat(key: alice.secret).status == 200)
+            #expect(try await a.chat(key: bob.secret).status == 503)
+            // A minute idle, fleet-wide: the seat goes to Bob, and Alice waits.
+            clock.advance(byMs: 61_000)
+            #expect(try await b.chat(key: bob.secret).status == 200)
+            #expect(try await a.chat(key: alice.secret).status == 503)
         }
     }
 

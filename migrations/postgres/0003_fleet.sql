@@ -74,9 +74,27 @@ CREATE TABLE fleet_reservations (
     upstream_worst     BIGINT NOT NULL,
     hold_keys          TEXT[] NOT NULL,
     hold_periods       BIGINT[] NOT NULL,
-    hold_amounts       BIGINT[] NOT NULL
+    hold_amounts       BIGINT[] NOT NULL,
+    -- Exclusive seats this request leased (released when it settles).
+    lease_resources    TEXT[] NOT NULL DEFAULT '{}'
 );
 CREATE INDEX fleet_reservations_replica ON fleet_reservations(replica);
+
+-- Exclusive seats: one holder at a time across the fleet, until the seat has been idle (nothing in
+-- flight on any replica) for idle_ms. Each replica counts its own requests in flight, so a dead
+-- replica's count can be dropped without touching the others'.
+CREATE TABLE fleet_leases (
+    resource_id TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    last_active BIGINT NOT NULL
+);
+
+CREATE TABLE fleet_lease_uses (
+    resource_id TEXT NOT NULL,
+    replica     TEXT NOT NULL,
+    in_flight   BIGINT NOT NULL,
+    PRIMARY KEY (resource_id, replica)
+);
 
 -- Holds amounts(i) on counter (keys(i), periods(i)) for every i, in the order given (callers sort
 -- them), each only while spent + reserved + amount <= limits(i) (a negative limit: no cap). A new
@@ -105,10 +123,19 @@ $$;
 -- Settles: deletes the reservations named (releasing exactly what each still holds; one already
 -- settled by someone else releases nothing) and adds spend. Every counter is changed once, in key
 -- order, so concurrent settlements and holds cannot deadlock. Returns (key, period_start, spent).
-CREATE FUNCTION qf_fleet_apply(ids TEXT[], keys TEXT[], periods BIGINT[], amounts BIGINT[], initials BIGINT[])
+CREATE FUNCTION qf_fleet_apply(ids TEXT[], keys TEXT[], periods BIGINT[], amounts BIGINT[], initials BIGINT[], now_ms BIGINT)
 RETURNS TABLE (key TEXT, period_start BIGINT, spent BIGINT) LANGUAGE sql AS $$
     WITH gone AS (
-        DELETE FROM fleet_reservations r WHERE r.id = ANY(ids) RETURNING r.hold_keys, r.hold_periods, r.hold_amounts
+        DELETE FROM fleet_reservations r WHERE r.id = ANY(ids)
+        RETURNING r.replica, r.hold_keys, r.hold_periods, r.hold_amounts, r.lease_resources
+    ), leases AS (
+        SELECT u.res, gone.replica, count(*) AS n FROM gone, unnest(gone.lease_resources) AS u(res) GROUP BY u.res, gone.replica
+    ), used AS (
+        UPDATE fleet_lease_uses f SET in_flight = greatest(f.in_flight - l.n, 0) FROM leases l
+         WHERE f.resource_id = l.res AND f.replica = l.replica RETURNING f.resource_id
+    ), touched AS (
+        UPDATE fleet_leases f SET last_active = greatest(f.last_active, now_ms) WHERE f.resource_id IN (SELECT resource_id FROM used)
+        RETURNING f.resource_id
     ), deltas AS (
         SELECT c.k, c.p, sum(c.released)::BIGINT AS released, sum(c.charged)::BIGINT AS charged, max(c.initial) AS initial FROM (
             SELECT u.k, u.p, u.a AS released, 0::BIGINT AS charged, 0::BIGINT AS initial
@@ -149,5 +176,29 @@ BEGIN
         END IF;
         UPDATE fleet_limiters SET tat = nt WHERE key = keys[i];
     END LOOP;
+END
+$$;
+
+-- Leases res to who for one more request on replica rep, or raises SQLSTATE QF003 when another
+-- holder has it and it is not idle.
+CREATE FUNCTION qf_fleet_lease(res TEXT, who TEXT, rep TEXT, idle_ms BIGINT, now_ms BIGINT)
+RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+DECLARE
+    cur_holder TEXT;
+    cur_active BIGINT;
+    busy BIGINT;
+BEGIN
+    INSERT INTO fleet_leases (resource_id, holder, last_active) VALUES (res, who, now_ms) ON CONFLICT DO NOTHING;
+    SELECT l.holder, l.last_active INTO cur_holder, cur_active FROM fleet_leases l WHERE l.resource_id = res FOR UPDATE;
+    IF cur_holder <> who THEN
+        SELECT coalesce(sum(u.in_flight), 0) INTO busy FROM fleet_lease_uses u WHERE u.resource_id = res;
+        IF busy > 0 OR now_ms - cur_active < idle_ms THEN
+            RAISE EXCEPTION USING ERRCODE = 'QF003', MESSAGE = res;
+        END IF;
+    END IF;
+    UPDATE fleet_leases SET holder = who, last_active = greatest(last_active, now_ms) WHERE resource_id = res;
+    INSERT INTO fleet_lease_uses (resource_id, replica, in_flight) VALUES (res, rep, 1)
+    ON CONFLICT (resource_id, replica) DO UPDATE SET in_flight = fleet_lease_uses.in_flight + 1;
+    RETURN TRUE;
 END
 $$;

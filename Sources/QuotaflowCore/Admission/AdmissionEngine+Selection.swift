@@ -66,7 +66,7 @@ extension AdmissionEngine {
         if let windows, r.windowPolicy.refusingUntil(windows, now: r.now) != nil { return nil }
         guard Routing.hasRoom(load, limits: res.limits, tokens: r.shape.worstTokens) else { return nil }
         var held = false
-        if res.leaseMode == .exclusive, let holder = rt.leaseHolder, holder != r.holder {
+        if res.leaseMode == .exclusive, let holder = rt.leaseHolder, holder != r.holder, !r.leasesShared {
             let idle = rt.inFlight == 0 && r.now - rt.lastActive >= r.leaseIdleMs
             if !idle { return nil }
         } else if res.leaseMode == .exclusive, rt.leaseHolder == r.holder {

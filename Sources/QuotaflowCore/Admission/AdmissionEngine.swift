@@ -22,6 +22,8 @@ public struct Admission: Sendable {
     /// Each counter held, in the period held, with the limit it was checked against: what a fleet
     /// of replicas checks again on the shared counters.
     public var levels: [HeldLevel] = []
+    /// In a fleet: a reservation row holds this request's shared holds and leases.
+    public var sharedHold = false
 }
 
 /// One counter an admission holds on: its period, the limit checked (`nil`: no cap, or audit

@@ -33,14 +33,18 @@ public final class AdmissionRequest: Sendable {
     /// The `anthropic-beta` features asked for: a cloud resource that lacks one is not eligible.
     public let betas: [String]
     public let now: Int64
+    /// In a fleet, exclusive seats are leased on shared rows: this replica's view of who holds
+    /// one orders the choice but does not refuse it (the fleet's lease does).
+    public let leasesShared: Bool
 
     public init(
         catalog: Catalog, tenant: Tenant, chain: [Project], key: DataPlaneKey, model: String, family: ApiFamily, pinnedResourceId: String? = nil,
         holder: String,
         shape: CostShape, listPrice: TokenPrice, enforce: Bool, overage: (kind: OverageKind, projectId: String)?, grants: [String: Int64],
         leaseIdleMs: Int64, session: String? = nil, passthrough: Bool = false, windowPolicy: WindowPolicy = .init(), betas: [String] = [],
-        now: Int64
+        now: Int64, leasesShared: Bool = false
     ) {
+        self.leasesShared = leasesShared
         self.catalog = catalog
         self.tenant = tenant
         self.chain = chain

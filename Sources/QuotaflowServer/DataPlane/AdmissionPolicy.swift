@@ -86,8 +86,15 @@ struct AdmissionPolicy: Sendable {
         guard let fleet, case .admitted(var a) = outcome else { return outcome }
         while true {
             do {
-                try await fleet.hold(a, x: x, model: r.model)
+                try await fleet.hold(&a, x: x, request: r)
                 return .admitted(a)
+            } catch is FleetBudgets.SeatTaken {
+                // Leased to another holder on another replica: another resource, if any.
+                engine.release(resourceId: a.resource.id, estimatedTokens: r.shape.worstTokens, actualTokens: 0, now: r.now)
+                if engine.reselect(&a, request: r) { continue }
+                engine.abandon(a, now: r.now, estimatedTokens: r.shape.worstTokens, releasingSlot: false)
+                return .denied(
+                    Denial(.noCapacity, "no resource in this project's pools can take a \(r.model) request right now", retryAfterSeconds: 1))
             } catch let refused as FleetBudgets.Refused {
                 let key = refused.level.key
                 var slotHeld = true
@@ -168,7 +175,7 @@ struct AdmissionPolicy: Sendable {
             pinnedResourceId: x.pinnedResourceId,
             holder: c.holder(userDigest: x.userDigest), shape: plan.shape, listPrice: price, enforce: c.enforce, overage: overage,
             grants: grants.budget, leaseIdleMs: c.tenant.settings.leaseIdleSeconds * 1000, session: x.parsed.session,
-            passthrough: c.passthrough, windowPolicy: windowPolicy, betas: x.parsed.betas, now: now)
+            passthrough: c.passthrough, windowPolicy: windowPolicy, betas: x.parsed.betas, now: now, leasesShared: fleet != nil)
     }
 
     /// The engine's view of the request as it stands (model, price and overage after admission).
@@ -189,12 +196,13 @@ struct AdmissionPolicy: Sendable {
             let found = engine.reselect(&a, request: r)
             x.replace(a)
             guard found, let fleet else { return found }
-            // The new resource's cap is held on the fleet's counters too (the old one's stays held
-            // until the row settles: fail closed).
+            // The new resource's cap is held on the fleet's counters too, and an exclusive seat leased
+            // (the old ones stay held until the row settles: fail closed).
             do {
-                try await fleet.extend(a, added: a.levels.filter { !before.contains($0.key) }, requestId: x.requestId)
+                try await fleet.extend(&a, added: a.levels.filter { !before.contains($0.key) }, x: x, request: r)
+                x.replace(a)
                 return true
-            } catch is FleetBudgets.Refused {
+            } catch is FleetBudgets.Refused, is FleetBudgets.SeatTaken {
                 engine.release(resourceId: a.resource.id, estimatedTokens: x.plan.shape.worstTokens, actualTokens: 0, now: now)
                 continue
             } catch {

@@ -20,12 +20,24 @@ struct FleetBudgets: Sendable {
         let level: HeldLevel
     }
 
-    /// Holds an admission's capped levels on the fleet's counters; throws `Refused` with the level
-    /// that does not fit (the local holds are then the caller's to give back), or a database error
-    /// (fail closed: nothing is proven).
-    func hold(_ a: Admission, x: Exchange, model: String) async throws {
+    /// The exclusive seat chosen is leased to another holder on another replica.
+    struct SeatTaken: Error {}
+
+    /// The lease an admission on an exclusive seat takes on the fleet's leases.
+    static func lease(_ a: Admission, request r: AdmissionRequest) -> FleetLease? {
+        guard a.resource.resource.leaseMode == .exclusive else { return nil }
+        return FleetLease(resourceId: a.resource.id, holder: r.holder, idleMs: r.leaseIdleMs, now: r.now)
+    }
+
+    /// Holds an admission's capped levels on the fleet's counters, and leases its seat if it is
+    /// exclusive; throws `Refused` with the level that does not fit or `SeatTaken` (the local holds
+    /// are then the caller's to give back), or a database error (fail closed: nothing is proven).
+    /// Marks the admission as holding a reservation row when it made one.
+    func hold(_ a: inout Admission, x: Exchange, request r: AdmissionRequest) async throws {
         let capped = a.levels.filter { $0.limit != nil }
-        guard !capped.isEmpty else { return }
+        let lease = Self.lease(a, request: r)
+        guard !capped.isEmpty || lease != nil else { return }
+        let model = r.model
         let f = a.facts
         let reservation = FleetReservation(
             id: reservationId(x.requestId), replica: replicaId, startedAt: x.startedAt, tenantId: f.tenantId,
@@ -36,10 +48,13 @@ struct FleetBudgets: Sendable {
             upstreamWorst: a.upstreamWorstCase)
         let levels = capped.map(Self.level)
         do {
-            let spent = try await db.counters { conn in try conn.fleetHold(reservation, levels: levels) }
+            let spent = try await db.counters { conn in try conn.fleetHold(reservation, levels: levels, lease: lease) }
+            a.sharedHold = true
             engine.adopt(zip(capped, spent).map { CounterSpend(key: $0.key, periodStart: $0.periodStart, spent: $1) })
         } catch let refusal as FleetRefusal {
             throw Refused(level: capped[refusal.index])
+        } catch is FleetLeaseRefusal {
+            throw SeatTaken()
         }
     }
 
@@ -68,20 +83,28 @@ struct FleetBudgets: Sendable {
         Task { try? await db.counters { conn in try conn.fleetRefund(key: key.name, limit: limit, cost: tokens) } }
     }
 
-    /// A retry moved the request to another resource: holds that resource's capped counters too.
-    func extend(_ a: Admission, added: [HeldLevel], requestId: String) async throws {
+    /// A retry moved the request to another resource: holds that resource's capped counters too,
+    /// and leases it if it is an exclusive seat. Nothing when the request held nothing shared (no
+    /// reservation row): then it is held now, in full.
+    func extend(_ a: inout Admission, added: [HeldLevel], x: Exchange, request r: AdmissionRequest) async throws {
+        guard a.sharedHold else { return try await hold(&a, x: x, request: r) }
         let capped = added.filter { $0.limit != nil }
-        guard !capped.isEmpty, let resourceId = a.facts.resourceId else { return }
+        let lease = Self.lease(a, request: r)
+        guard !capped.isEmpty || lease != nil, let resourceId = a.facts.resourceId else { return }
         let levels = capped.map(Self.level)
+        let (id, replica) = (reservationId(x.requestId), replicaId)
+        let (overflow, upstreamWorst) = (a.facts.overflow, a.upstreamWorstCase)
         do {
             let spent = try await db.counters { conn in
                 try conn.fleetExtend(
-                    id: reservationId(requestId), resourceId: resourceId, overflow: a.facts.overflow, upstreamWorst: a.upstreamWorstCase,
-                    levels: levels)
+                    id: id, replica: replica, resourceId: resourceId, overflow: overflow, upstreamWorst: upstreamWorst, levels: levels,
+                    lease: lease)
             }
             engine.adopt(zip(capped, spent).map { CounterSpend(key: $0.key, periodStart: $0.periodStart, spent: $1) })
         } catch let refusal as FleetRefusal {
             throw Refused(level: capped[refusal.index])
+        } catch is FleetLeaseRefusal {
+            throw SeatTaken()
         }
     }
 
@@ -104,7 +127,8 @@ struct FleetBudgets: Sendable {
                 settlement.charges, at: item.entry.at, engine: engine, catalog: nil, tenantId: item.entry.tenantId, projectId: item.entry.projectId)
         }
         guard !ids.isEmpty || !charges.isEmpty else { return [] }
-        return try conn.fleetApply(settling: ids, charges: charges).compactMap { row in
+        let now = items.map(\.entry.at).max() ?? 0
+        return try conn.fleetApply(settling: ids, charges: charges, now: now).compactMap { row in
             BudgetKey(row.key).map { CounterSpend(key: $0, periodStart: row.periodStart, spent: row.spentMicros) }
         }
     }

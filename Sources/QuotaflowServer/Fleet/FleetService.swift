@@ -105,6 +105,7 @@ struct FleetService: Service, CustomStringConvertible {
                         metadata: ["request_id": "\(r.id)", "replica": "\(r.replica)", "worst_micros": "\(r.worstMicros)"])
                 }
             }
+            try await db.counters { conn in try conn.fleetForgetGone(leaseMs: leaseMs) }
         } catch {
             state.logger.error("recovering stranded reservations failed", metadata: ["error": "\(error)"])
         }

@@ -37,6 +37,8 @@ public final class FleetLink: Sendable {
     /// Bumped by each new connection, so that a close seen late does not clear a newer one's state.
     let generation = Atomic<Int>(0)
     let notify = Mutex<@Sendable () -> Void>({})
+    /// The connection the listener and the fencing are set up on.
+    let listenedOn = Mutex<ObjectIdentifier?>(nil)
     /// After a lost connection, this replica does not try to lead until then (uptime nanoseconds):
     /// the others, which heartbeat every second, take over first.
     let yieldUntil = Atomic<UInt64>(0)
@@ -75,13 +77,15 @@ public final class FleetLink: Sendable {
         session.withLock { s -> Status in
             var fresh = false
             let lostBefore = generation.load(ordering: .acquiring) > 0
-            if s.connection == nil || s.connection?.isClosed == true {
+            let live = s.connection.map { !$0.isClosed } ?? false
+            if !live || s.connection.map(ObjectIdentifier.init) != listenedOn.withLock({ $0 }) {
                 current.store(false, ordering: .releasing)
                 connected.store(false, ordering: .releasing)
                 leading.store(false, ordering: .releasing)
                 guard let c = try? s.connected() else { return Status(connected: false, leader: false, fresh: false) }
                 fresh = true
                 let gen = generation.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue
+                listenedOn.withLock { $0 = ObjectIdentifier(c) }
                 c.addListener(channel: "qf_catalog") { [weak self] _, _ in self?.notify.withLock { $0 }() }
                 c.closeFuture.whenComplete { [weak self] _ in
                     // Fencing: the lock went with the connection.

@@ -66,6 +66,25 @@ public struct FleetReservation: Sendable, Equatable {
     }
 }
 
+/// An exclusive seat to lease with a hold: to `holder`, unless another holder has it and it has
+/// not been idle for `idleMs` (at `now`, the caller's clock).
+public struct FleetLease: Sendable, Equatable {
+    public var resourceId: String
+    public var holder: String
+    public var idleMs: Int64
+    public var now: Int64
+
+    public init(resourceId: String, holder: String, idleMs: Int64, now: Int64) {
+        self.resourceId = resourceId
+        self.holder = holder
+        self.idleMs = idleMs
+        self.now = now
+    }
+}
+
+/// An exclusive seat another holder has leased, somewhere in the fleet.
+public struct FleetLeaseRefusal: Error, Sendable {}
+
 /// A hold the fleet refused: the index of the first level that did not fit.
 public struct FleetRefusal: Error, Sendable {
     public let index: Int
@@ -88,16 +107,17 @@ extension StoreConnection {
     /// Holds `levels` (sorted here, so every replica locks counters in one order) for reservation
     /// `r`, in one statement: all of them or none. Returns each level's spend (in `levels`' order);
     /// throws `FleetRefusal` naming the first level (in `levels`' order) that does not fit.
-    public func fleetHold(_ r: FleetReservation, levels: [FleetLevel]) throws -> [Int64] {
+    public func fleetHold(_ r: FleetReservation, levels: [FleetLevel], lease: FleetLease? = nil) throws -> [Int64] {
         let order = levels.indices.sorted { (levels[$0].key, levels[$0].periodStart) < (levels[$1].key, levels[$1].periodStart) }
         let sorted = order.map { levels[$0] }
         let sql = """
             WITH r AS (INSERT INTO fleet_reservations (id, replica, created_at, started_at, tenant_id, project_id, key_id, seat_id, \
             resource_id, overflow, overage, overage_project_id, wire_format, endpoint, model, worst_micros, upstream_worst, \
-            hold_keys, hold_periods, hold_amounts) \
+            hold_keys, hold_periods, hold_amounts, lease_resources) \
             VALUES (?, ?, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
-            CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[])) RETURNING id) \
-            SELECT qf_fleet_hold(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]))::TEXT AS spent FROM r
+            CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS TEXT[])) RETURNING id) \
+            SELECT qf_fleet_hold(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]))::TEXT AS spent\
+            \(lease == nil ? "" : ", qf_fleet_lease(?, ?, ?, ?, ?) AS leased") FROM r
             """
         let keys = Self.textArray(sorted.map(\.key))
         let periods = Self.intArray(sorted.map(\.periodStart))
@@ -106,15 +126,18 @@ extension StoreConnection {
             .text(r.id), .text(r.replica), .int(r.startedAt), .text(r.tenantId), .text(r.projectId), .text(r.keyId), .text(r.seatId),
             .text(r.resourceId), .bool(r.overflow), .text(r.overage?.rawValue), .text(r.overageProjectId), .text(r.wireFormat.rawValue),
             .text(r.endpoint), .text(r.model), .int(r.worstMicros), .int(r.upstreamWorst), .text(keys), .text(periods), .text(amounts),
+            .text(Self.textArray(lease.map { [$0.resourceId] } ?? [])),
             .text(keys), .text(periods), .text(Self.intArray(sorted.map { $0.limit ?? -1 })), .text(amounts),
             .text(Self.intArray(sorted.map(\.initial))),
         ]
-        return try spendOrRefusal(sql, values, order: order)
+        return try spendOrRefusal(sql, values + Self.leaseValues(lease, replica: r.replica), order: order)
     }
 
     /// Adds holds to a reservation still held (a retry moved the request to another resource);
     /// nothing when it is gone.
-    public func fleetExtend(id: String, resourceId: String, overflow: Bool, upstreamWorst: Int64, levels: [FleetLevel]) throws -> [Int64] {
+    public func fleetExtend(
+        id: String, replica: String, resourceId: String, overflow: Bool, upstreamWorst: Int64, levels: [FleetLevel], lease: FleetLease? = nil
+    ) throws -> [Int64] {
         let order = levels.indices.sorted { (levels[$0].key, levels[$0].periodStart) < (levels[$1].key, levels[$1].periodStart) }
         let sorted = order.map { levels[$0] }
         let keys = Self.textArray(sorted.map(\.key))
@@ -123,15 +146,23 @@ extension StoreConnection {
         let sql = """
             WITH r AS (UPDATE fleet_reservations SET resource_id = ?, overflow = ?, upstream_worst = ?, \
             hold_keys = hold_keys || CAST(? AS TEXT[]), hold_periods = hold_periods || CAST(? AS BIGINT[]), \
-            hold_amounts = hold_amounts || CAST(? AS BIGINT[]) WHERE id = ? RETURNING id) \
-            SELECT qf_fleet_hold(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]))::TEXT AS spent FROM r
+            hold_amounts = hold_amounts || CAST(? AS BIGINT[]), lease_resources = lease_resources || CAST(? AS TEXT[]) \
+            WHERE id = ? RETURNING id) \
+            SELECT qf_fleet_hold(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]))::TEXT AS spent\
+            \(lease == nil ? "" : ", qf_fleet_lease(?, ?, ?, ?, ?) AS leased") FROM r
             """
         let values: [SQLValue] = [
-            .text(resourceId), .bool(overflow), .int(upstreamWorst), .text(keys), .text(periods), .text(amounts), .text(id),
+            .text(resourceId), .bool(overflow), .int(upstreamWorst), .text(keys), .text(periods), .text(amounts),
+            .text(Self.textArray(lease.map { [$0.resourceId] } ?? [])), .text(id),
             .text(keys), .text(periods), .text(Self.intArray(sorted.map { $0.limit ?? -1 })), .text(amounts),
             .text(Self.intArray(sorted.map(\.initial))),
         ]
-        return try spendOrRefusal(sql, values, order: order)
+        return try spendOrRefusal(sql, values + Self.leaseValues(lease, replica: replica), order: order)
+    }
+
+    static func leaseValues(_ lease: FleetLease?, replica: String) -> [SQLValue] {
+        guard let lease else { return [] }
+        return [.text(lease.resourceId), .text(lease.holder), .text(replica), .int(lease.idleMs), .int(lease.now)]
     }
 
     func spendOrRefusal(_ sql: String, _ values: [SQLValue], order: [Int]) throws -> [Int64] {
@@ -141,6 +172,8 @@ extension StoreConnection {
             var out = [Int64](repeating: 0, count: order.count)
             for (i, original) in order.enumerated() where i < spent.count { out[original] = spent[i] }
             return out
+        } catch let e as PostgresStoreError where e.sqlState == "QF003" {
+            throw FleetLeaseRefusal()
         } catch let e as PostgresStoreError where e.sqlState == "QF001" {
             let i = Int(e.message.trimmingCharacters(in: .whitespaces)) ?? 0
             throw FleetRefusal(index: order.indices.contains(i) ? order[i] : 0)
@@ -149,12 +182,18 @@ extension StoreConnection {
 
     /// Inside the ledger's transaction: releases what the named reservations still hold and adds
     /// `charges`; returns each changed counter's spend.
-    public func fleetApply(settling ids: [String], charges: [FleetLevel]) throws -> [(key: String, periodStart: Int64, spentMicros: Int64)] {
+    /// `now` (the caller's clock) is when the settled requests left the seats they leased.
+    public func fleetApply(
+        settling ids: [String], charges: [FleetLevel], now: Int64
+    ) throws -> [(key: String, periodStart: Int64, spentMicros: Int64)] {
         try query(
-            "SELECT key, period_start, spent FROM qf_fleet_apply(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]))",
+            """
+            SELECT key, period_start, spent FROM qf_fleet_apply(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), \
+            CAST(? AS BIGINT[]), ?)
+            """,
             [
                 .text(Self.textArray(ids)), .text(Self.textArray(charges.map(\.key))), .text(Self.intArray(charges.map(\.periodStart))),
-                .text(Self.intArray(charges.map(\.amount))), .text(Self.intArray(charges.map(\.initial))),
+                .text(Self.intArray(charges.map(\.amount))), .text(Self.intArray(charges.map(\.initial))), .int(now),
             ]
         ).map { (try $0.string("key"), try $0.int("period_start"), try $0.int("spent")) }
     }
@@ -245,13 +284,25 @@ extension StoreConnection {
         }
     }
 
+    /// Forgets what replicas silent for `leaseMs` had in flight on exclusive seats (their
+    /// reservations are settled first), and replicas gone for a day.
+    public func fleetForgetGone(leaseMs: Int64) throws {
+        try run(
+            """
+            DELETE FROM fleet_lease_uses u WHERE NOT EXISTS (SELECT 1 FROM fleet_replicas p WHERE p.id = u.replica AND \
+            p.heartbeat_at >= (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT - ?) \
+            AND NOT EXISTS (SELECT 1 FROM fleet_reservations r WHERE r.replica = u.replica)
+            """, [.int(leaseMs)])
+        try run("DELETE FROM fleet_replicas WHERE heartbeat_at < (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT - 86400000")
+    }
+
     /// Settles one stranded reservation with `entry` (its worst case, flagged), in one transaction;
     /// `false` when someone settled it first.
     public func fleetRecover(_ id: String, entry: LedgerEntry, charges: [FleetLevel]) throws -> Bool {
         try transaction(isolation: .readCommitted) {
             guard try queryOne("SELECT id FROM fleet_reservations WHERE id = ? FOR UPDATE", [.text(id)]) != nil else { return false }
             try insertLedger(entry)
-            _ = try fleetApply(settling: [id], charges: charges)
+            _ = try fleetApply(settling: [id], charges: charges, now: entry.at)
             return true
         }
     }
