@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import PostgresNIO
 import Synchronization
 
 /// The database: one writer connection and a few readers, SQLite (embedded, the default) or
@@ -68,12 +69,34 @@ public final class Database: Sendable {
         self.counters = counters
     }
 
-    /// Runs `body` on one of the shared-counter connections on the thread pool, each statement its
-    /// own transaction (PostgreSQL only).
-    public func counters<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
+    /// Runs a hold or a take on one of the shared-counter connections without holding a thread:
+    /// the connection takes the query and answers on its event loop (several may be in flight on
+    /// one connection). A lost connection is reopened on the thread pool first.
+    public func counters(_ statement: FleetStatement) async throws -> [Int64] {
         precondition(!counters.isEmpty, "shared counters are kept on PostgreSQL only")
-        let index = nextCounter.wrappingAdd(1, ordering: .relaxed).oldValue % counters.count
-        return try await threadPool.runIfActive { try self.counters[index].mutex.withLock { conn in try body(conn) } }
+        let box = counters[nextCounter.wrappingAdd(1, ordering: .relaxed).oldValue % counters.count]
+        var prepared = box.mutex.withLock { $0.postgresPrepared(statement.sql) }
+        if prepared == nil {
+            prepared = try await threadPool.runIfActive { try box.mutex.withLock { try $0.postgresReconnected(statement.sql) } }
+        }
+        guard let (connection, text, logger) = prepared else { return [] }
+        do {
+            let result = try await connection.query(PostgresQuery(unsafeSQL: text, binds: PostgresSession.bindings(statement.values)), logger: logger)
+                .get()
+            return try statement.result(try PostgresSession.rows(result))
+        } catch let e as PostgresStoreError {
+            throw statement.error(e)
+        } catch {
+            throw statement.error(PostgresSession.storeError(error, sql: statement.sql))
+        }
+    }
+
+    /// Runs `body` on the writer connection on the thread pool, outside any transaction it does not
+    /// open itself: the fleet's upkeep (stranded reservations, idle limiters), which is rare and may
+    /// need a transaction of its own (the shared-counter connections carry other requests' statements
+    /// in between, so they never hold one open).
+    public func fleetUpkeep<T: Sendable>(_ body: @escaping @Sendable (StoreConnection) throws -> T) async throws -> T {
+        try await threadPool.runIfActive { try self.writer.mutex.withLock { conn in try body(conn) } }
     }
 
     /// Opens `location`: a `postgres://` URL (with `password` from the environment or config file,

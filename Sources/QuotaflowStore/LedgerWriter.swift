@@ -282,7 +282,7 @@ public final class LedgerWriter: Sendable {
             do {
                 spend = try db.writeSync { conn in
                     try conn.transaction(isolation: inTransaction == nil ? .serializable : .readCommitted) {
-                        for item in items { try conn.insertLedger(item.entry) }
+                        try conn.insertLedger(items.map(\.entry))
                         return try inTransaction?(conn, items) ?? []
                     }
                 }

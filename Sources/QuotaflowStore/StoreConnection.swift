@@ -1,3 +1,4 @@
+import Logging
 import PostgresNIO
 
 /// The SQL a connection speaks. Almost every statement is written once for both; the few that
@@ -116,6 +117,19 @@ public final class StoreConnection: @unchecked Sendable {
     /// Checks foreign keys at the commit instead of per statement, for the rest of this transaction.
     public func deferForeignKeys() throws {
         try execute(dialect == .sqlite ? "PRAGMA defer_foreign_keys = ON" : "SET CONSTRAINTS ALL DEFERRED")
+    }
+
+    /// A live PostgreSQL connection and `sql` numbered for it, to run without this object's lock
+    /// (`nil` when it must reconnect first, or on SQLite).
+    func postgresPrepared(_ sql: String) -> (PostgresConnection, String, Logger)? {
+        guard case .postgres(let p) = backend, let c = p.connection, !c.isClosed else { return nil }
+        return (c, p.numberedSQL(sql), p.logger)
+    }
+
+    /// `postgresPrepared` after reconnecting (blocking; on the thread pool).
+    func postgresReconnected(_ sql: String) throws -> (PostgresConnection, String, Logger)? {
+        guard case .postgres(let p) = backend else { return nil }
+        return (try p.connected(), p.numberedSQL(sql), p.logger)
     }
 
     /// Closes a PostgreSQL connection (the next call reconnects); nothing on SQLite.

@@ -166,7 +166,10 @@ import Testing
                 ).count
             }
             #expect(cut == 1)
-            try await leader.eventually("the old leader stops leading", timeout: .seconds(2)) { !leader.state.leads }
+            try await leader.eventually("the old leader stops leading and serving", timeout: .seconds(3)) {
+                let ready = try await leader.request(.GET, "/readyz").status
+                return !leader.state.leads && ready == 503
+            }
             // A revoke made meanwhile (its announcement may be lost) must be applied before the old leader serves again.
             try await t.call(.POST, "/projects/\(p)/keys/\(key.id)/revoke")
             try await other.eventually("the other replica leads", timeout: .seconds(5)) { other.state.leads }
@@ -189,7 +192,7 @@ import Testing
             #expect(try await a.ask(key.secret, tokens: 100).status == 200)
             // A replica that admitted a request for 700 and died: its row never came.
             let period = try #require(a.gateway.engine.counterSnapshot(.project(p))?.period.start)
-            try await a.state.db.counters { conn in
+            try await a.state.db.fleetUpkeep { conn in
                 _ = try conn.fleetHold(
                     FleetReservation(
                         id: "rep_gone/req-1", replica: "rep_gone", startedAt: 1, tenantId: t.id, projectId: p, keyId: key.id, seatId: nil,

@@ -66,7 +66,7 @@ public enum ScratchDatabases {
 
 extension ScratchDatabases {
     /// Test servers on PostgreSQL running at once (each holds four connections).
-    public static let servers = Slots(40)
+    public static let servers = Slots(30)
 
     /// A counting semaphore for tasks.
     public actor Slots {

@@ -78,7 +78,6 @@ CREATE TABLE fleet_reservations (
     -- Exclusive seats this request leased (released when it settles).
     lease_resources    TEXT[] NOT NULL DEFAULT '{}'
 );
-CREATE INDEX fleet_reservations_replica ON fleet_reservations(replica);
 
 -- Exclusive seats: one holder at a time across the fleet, until the seat has been idle (nothing in
 -- flight on any replica) for idle_ms. Each replica counts its own requests in flight, so a dead
@@ -107,10 +106,16 @@ DECLARE
     s BIGINT;
 BEGIN
     FOR i IN 1 .. coalesce(array_length(keys, 1), 0) LOOP
-        INSERT INTO fleet_counters (key, period_start, spent) VALUES (keys[i], periods[i], initials[i]) ON CONFLICT DO NOTHING;
         UPDATE fleet_counters SET reserved = reserved + amounts[i]
          WHERE key = keys[i] AND period_start = periods[i] AND (limits[i] < 0 OR spent + reserved + amounts[i] <= limits[i])
         RETURNING spent INTO s;
+        IF NOT FOUND AND NOT EXISTS (SELECT 1 FROM fleet_counters WHERE key = keys[i] AND period_start = periods[i]) THEN
+            -- A new counter: made once (by whoever comes first), then held as any other.
+            INSERT INTO fleet_counters (key, period_start, spent) VALUES (keys[i], periods[i], initials[i]) ON CONFLICT DO NOTHING;
+            UPDATE fleet_counters SET reserved = reserved + amounts[i]
+             WHERE key = keys[i] AND period_start = periods[i] AND (limits[i] < 0 OR spent + reserved + amounts[i] <= limits[i])
+            RETURNING spent INTO s;
+        END IF;
         IF NOT FOUND THEN
             RAISE EXCEPTION USING ERRCODE = 'QF001', MESSAGE = (i - 1)::TEXT;
         END IF;
@@ -124,7 +129,10 @@ $$;
 -- settled by someone else releases nothing) and adds spend. Every counter is changed once, in key
 -- order, so concurrent settlements and holds cannot deadlock. Returns (key, period_start, spent).
 CREATE FUNCTION qf_fleet_apply(ids TEXT[], keys TEXT[], periods BIGINT[], amounts BIGINT[], initials BIGINT[], now_ms BIGINT)
-RETURNS TABLE (key TEXT, period_start BIGINT, spent BIGINT) LANGUAGE sql AS $$
+RETURNS TABLE (key TEXT, period_start BIGINT, spent BIGINT) LANGUAGE plpgsql AS $$
+BEGIN
+    -- plpgsql rather than SQL: its statements' plans are kept for the session.
+    RETURN QUERY
     WITH gone AS (
         DELETE FROM fleet_reservations r WHERE r.id = ANY(ids)
         RETURNING r.replica, r.hold_keys, r.hold_periods, r.hold_amounts, r.lease_resources
@@ -134,7 +142,7 @@ RETURNS TABLE (key TEXT, period_start BIGINT, spent BIGINT) LANGUAGE sql AS $$
         UPDATE fleet_lease_uses f SET in_flight = greatest(f.in_flight - l.n, 0) FROM leases l
          WHERE f.resource_id = l.res AND f.replica = l.replica RETURNING f.resource_id
     ), touched AS (
-        UPDATE fleet_leases f SET last_active = greatest(f.last_active, now_ms) WHERE f.resource_id IN (SELECT resource_id FROM used)
+        UPDATE fleet_leases f SET last_active = greatest(f.last_active, now_ms) WHERE f.resource_id IN (SELECT u.resource_id FROM used u)
         RETURNING f.resource_id
     ), deltas AS (
         SELECT c.k, c.p, sum(c.released)::BIGINT AS released, sum(c.charged)::BIGINT AS charged, max(c.initial) AS initial FROM (
@@ -146,10 +154,11 @@ RETURNS TABLE (key TEXT, period_start BIGINT, spent BIGINT) LANGUAGE sql AS $$
     )
     INSERT INTO fleet_counters AS f (key, period_start, spent, reserved)
     SELECT d.k, d.p, d.initial + d.charged, -d.released FROM deltas d ORDER BY d.k, d.p
-    ON CONFLICT (key, period_start) DO UPDATE
+    ON CONFLICT ON CONSTRAINT fleet_counters_pkey DO UPDATE
        SET spent = f.spent + excluded.spent - (SELECT d2.initial FROM deltas d2 WHERE d2.k = f.key AND d2.p = f.period_start),
            reserved = greatest(f.reserved + excluded.reserved, 0)
-    RETURNING f.key, f.period_start, f.spent
+    RETURNING f.key, f.period_start, f.spent;
+END
 $$;
 
 -- Rate limits shared by the fleet: one GCRA state (theoretical arrival time, ms) per limiter.
@@ -200,5 +209,33 @@ BEGIN
     INSERT INTO fleet_lease_uses (resource_id, replica, in_flight) VALUES (res, rep, 1)
     ON CONFLICT (resource_id, replica) DO UPDATE SET in_flight = fleet_lease_uses.in_flight + 1;
     RETURN TRUE;
+END
+$$;
+
+-- Admission's one round trip: records reservation id (the fields a ledger row needs if its replica
+-- dies), holds its levels (qf_fleet_hold) and leases its exclusive seat (when lease_res is not null),
+-- all or nothing. Returns each level's spend as text. One function call, so its statements' plans
+-- are kept for the session.
+CREATE FUNCTION qf_fleet_reserve(
+    p_id TEXT, p_replica TEXT, p_started_at BIGINT, p_tenant TEXT, p_project TEXT, p_key TEXT, p_seat TEXT, p_resource TEXT,
+    p_overflow BIGINT, p_overage TEXT, p_overage_project TEXT, p_wire_format TEXT, p_endpoint TEXT, p_model TEXT,
+    p_worst BIGINT, p_upstream_worst BIGINT,
+    keys TEXT[], periods BIGINT[], limits BIGINT[], amounts BIGINT[], initials BIGINT[],
+    lease_res TEXT, lease_holder TEXT, lease_idle_ms BIGINT, lease_now BIGINT)
+RETURNS TEXT LANGUAGE plpgsql AS $$
+DECLARE
+    spent BIGINT[];
+BEGIN
+    INSERT INTO fleet_reservations (id, replica, created_at, started_at, tenant_id, project_id, key_id, seat_id, resource_id, overflow,
+        overage, overage_project_id, wire_format, endpoint, model, worst_micros, upstream_worst, hold_keys, hold_periods, hold_amounts,
+        lease_resources)
+    VALUES (p_id, p_replica, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT, p_started_at, p_tenant, p_project, p_key, p_seat,
+        p_resource, p_overflow, p_overage, p_overage_project, p_wire_format, p_endpoint, p_model, p_worst, p_upstream_worst, keys, periods,
+        amounts, CASE WHEN lease_res IS NULL THEN '{}'::TEXT[] ELSE ARRAY[lease_res] END);
+    spent := qf_fleet_hold(keys, periods, limits, amounts, initials);
+    IF lease_res IS NOT NULL THEN
+        PERFORM qf_fleet_lease(lease_res, lease_holder, p_replica, lease_idle_ms, lease_now);
+    END IF;
+    RETURN spent::TEXT;
 END
 $$;

@@ -24,6 +24,8 @@ public struct Admission: Sendable {
     public var levels: [HeldLevel] = []
     /// In a fleet: a reservation row holds this request's shared holds and leases.
     public var sharedHold = false
+    /// Who held the chosen exclusive seat here before this admission (given back if the fleet refuses).
+    public var previousLeaseHolder: String?
 }
 
 /// One counter an admission holds on: its period, the limit checked (`nil`: no cap, or audit
@@ -127,12 +129,13 @@ public final class AdmissionEngine: Sendable {
             for key in Charging.upstreamCounters(facts) { holds.append((key, upstreamWorst)) }
             for (key, amount) in holds { s.book.hold(key, amount) }
             s.book.reservationsHeld += 1
+            let previousLeaseHolder = s.board.resources[resource.id]?.leaseHolder
             s.board.take(resource, request: r)
             return .admitted(
                 Admission(
                     reservation: Reservation(holds: holds), resource: resource, facts: facts, worstCase: worst, upstreamWorstCase: upstreamWorst,
                     flags: flags, budgetRemaining: remaining, tried: [resource.id], routeReason: choice.reason, movedFrom: choice.movedFrom,
-                    levels: levels))
+                    levels: levels, previousLeaseHolder: previousLeaseHolder))
         }
     }
 
@@ -167,6 +170,7 @@ public final class AdmissionEngine: Sendable {
                 s.book.hold(key, upstreamWorst)
                 kept.append((key, upstreamWorst))
             }
+            admission.previousLeaseHolder = s.board.resources[resource.id]?.leaseHolder
             s.board.take(resource, request: r)
             admission.reservation = Reservation(holds: kept)
             admission.facts = facts
@@ -206,9 +210,18 @@ public final class AdmissionEngine: Sendable {
             + "counting what requests on every replica have spent and hold; the period ends \(Timestamp.format(periodEnd))"
     }
 
+    /// Gives an exclusive seat chosen for `holder` back to whoever held it here before.
+    public func unlease(_ a: Admission, holder: String, now: Int64) {
+        guard a.resource.resource.leaseMode == .exclusive else { return }
+        state.withLock { $0.board.unlease(a.resource.id, holder: holder, previous: a.previousLeaseHolder, now: now) }
+    }
+
     /// Gives back everything an admission took (the fleet refused it): its holds and its slot.
-    public func abandon(_ a: Admission, now: Int64, estimatedTokens: Int64, releasingSlot: Bool = true) {
+    public func abandon(_ a: Admission, now: Int64, estimatedTokens: Int64, releasingSlot: Bool = true, holder: String? = nil) {
         state.withLock { s in
+            if let holder, a.resource.resource.leaseMode == .exclusive {
+                s.board.unlease(a.resource.id, holder: holder, previous: a.previousLeaseHolder, now: now)
+            }
             for (key, amount) in a.reservation.holds { s.book.unhold(key, amount) }
             s.book.reservationsHeld -= 1
             if releasingSlot { s.board.release(a.resource.id, estimatedTokens: estimatedTokens, actualTokens: 0, now: now) }

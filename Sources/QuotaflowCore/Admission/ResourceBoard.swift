@@ -119,6 +119,18 @@ public struct ResourceBoard: Sendable {
         refreshDue(now: r.now)
     }
 
+    /// Gives an exclusive seat back to `previous` (a fleet refused the lease `holder` was given here).
+    mutating func unlease(_ resourceId: String, holder: String, previous: String?, now: Int64) {
+        guard var rt = resources[resourceId], rt.leaseHolder == holder, previous != holder else { return }
+        index.leases[holder]?.remove(resourceId)
+        if index.leases[holder]?.isEmpty == true { index.leases[holder] = nil }
+        rt.leaseHolder = previous
+        rt.leaseGrants -= 1
+        if let previous { index.leases[previous, default: []].insert(resourceId) }
+        resources[resourceId] = rt
+        reindex(resourceId, now: now)
+    }
+
     /// The request left the resource: frees its slot and corrects the token estimate.
     mutating func release(_ resourceId: String, estimatedTokens: Int64, actualTokens: Int64?, now: Int64) {
         guard var rt = resources[resourceId] else { return }

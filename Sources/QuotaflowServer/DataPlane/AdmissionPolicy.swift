@@ -89,8 +89,10 @@ struct AdmissionPolicy: Sendable {
                 try await fleet.hold(&a, x: x, request: r)
                 return .admitted(a)
             } catch is FleetBudgets.SeatTaken {
-                // Leased to another holder on another replica: another resource, if any.
+                // Leased to another holder on another replica: another resource, if any (and the seat's
+                // holder here is who it was).
                 engine.release(resourceId: a.resource.id, estimatedTokens: r.shape.worstTokens, actualTokens: 0, now: r.now)
+                engine.unlease(a, holder: r.holder, now: r.now)
                 if engine.reselect(&a, request: r) { continue }
                 engine.abandon(a, now: r.now, estimatedTokens: r.shape.worstTokens, releasingSlot: false)
                 return .denied(

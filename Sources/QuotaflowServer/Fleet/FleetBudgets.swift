@@ -48,7 +48,7 @@ struct FleetBudgets: Sendable {
             upstreamWorst: a.upstreamWorstCase)
         let levels = capped.map(Self.level)
         do {
-            let spent = try await db.counters { conn in try conn.fleetHold(reservation, levels: levels, lease: lease) }
+            let spent = try await db.counters(StoreConnection.holdStatement(reservation, levels: levels, lease: lease))
             a.sharedHold = true
             engine.adopt(zip(capped, spent).map { CounterSpend(key: $0.key, periodStart: $0.periodStart, spent: $1) })
         } catch let refusal as FleetRefusal {
@@ -63,7 +63,7 @@ struct FleetBudgets: Sendable {
     func take(_ checks: [RateCheck], now: Int64) async throws {
         let shared = checks.map { (key: $0.key.name, limit: $0.limit, cost: $0.cost) }
         do {
-            try await db.counters { conn in try conn.fleetTake(shared, now: now) }
+            _ = try await db.counters(StoreConnection.takeStatement(shared, now: now))
         } catch let refusal as FleetRateRefusal {
             for c in checks { engine.refundTokens(key: c.key, limit: c.limit, tokens: c.cost) }
             let check = checks[refusal.index]
@@ -80,7 +80,8 @@ struct FleetBudgets: Sendable {
     /// Gives back unused tokens on a shared limiter, in the background.
     func refund(key: LimiterKey, limit: Int64, tokens: Int64) {
         let db = self.db
-        Task { try? await db.counters { conn in try conn.fleetRefund(key: key.name, limit: limit, cost: tokens) } }
+        guard limit > 0, tokens > 0 else { return }
+        Task { _ = try? await db.counters(StoreConnection.refundStatement(key: key.name, limit: limit, cost: tokens)) }
     }
 
     /// A retry moved the request to another resource: holds that resource's capped counters too,
@@ -95,11 +96,10 @@ struct FleetBudgets: Sendable {
         let (id, replica) = (reservationId(x.requestId), replicaId)
         let (overflow, upstreamWorst) = (a.facts.overflow, a.upstreamWorstCase)
         do {
-            let spent = try await db.counters { conn in
-                try conn.fleetExtend(
+            let spent = try await db.counters(
+                StoreConnection.extendStatement(
                     id: id, replica: replica, resourceId: resourceId, overflow: overflow, upstreamWorst: upstreamWorst, levels: levels,
-                    lease: lease)
-            }
+                    lease: lease))
             engine.adopt(zip(capped, spent).map { CounterSpend(key: $0.key, periodStart: $0.periodStart, spent: $1) })
         } catch let refusal as FleetRefusal {
             throw Refused(level: capped[refusal.index])

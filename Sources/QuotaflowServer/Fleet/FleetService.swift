@@ -75,7 +75,7 @@ struct FleetService: Service, CustomStringConvertible {
         let leaseMs = state.config.fleetLeaseMs
         let db = state.db
         do {
-            let stranded = try await db.counters { conn in try conn.fleetStranded(leaseMs: leaseMs) }
+            let stranded = try await db.fleetUpkeep { conn in try conn.fleetStranded(leaseMs: leaseMs) }
             for r in stranded where state.leads {
                 let catalog = state.catalog
                 let now = state.clock.nowMs()
@@ -98,14 +98,14 @@ struct FleetService: Service, CustomStringConvertible {
                 let charges = Charging.charges(entry.chargingFacts(chain: chain), cost: r.worstMicros, upstream: r.upstreamWorst)
                 let levels = FleetBudgets.charges(charges, at: now, engine: engine, catalog: catalog, tenantId: r.tenantId, projectId: r.projectId)
                 let row = entry
-                let recovered = try await db.counters { conn in try conn.fleetRecover(r.id, entry: row, charges: levels) }
+                let recovered = try await db.fleetUpkeep { conn in try conn.fleetRecover(r.id, entry: row, charges: levels) }
                 if recovered {
                     state.logger.warning(
                         "settled a reservation left by a stopped replica at its worst case",
                         metadata: ["request_id": "\(r.id)", "replica": "\(r.replica)", "worst_micros": "\(r.worstMicros)"])
                 }
             }
-            try await db.counters { conn in try conn.fleetForgetGone(leaseMs: leaseMs) }
+            try await db.fleetUpkeep { conn in try conn.fleetForgetGone(leaseMs: leaseMs) }
         } catch {
             state.logger.error("recovering stranded reservations failed", metadata: ["error": "\(error)"])
         }

@@ -32,7 +32,7 @@ struct MaintenanceService: Service {
         guard state.leads else { return }
         if state.fleet != nil {
             do {
-                try await state.db.counters { conn in try conn.pruneFleetLimiters(now: now) }
+                try await state.db.fleetUpkeep { conn in try conn.pruneFleetLimiters(now: now) }
             } catch {
                 state.logger.error("pruning the fleet's rate limiters failed", metadata: ["error": "\(error)"])
             }

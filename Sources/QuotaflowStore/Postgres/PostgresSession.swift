@@ -73,6 +73,18 @@ final class PostgresSession: @unchecked Sendable {
     /// Runs `sql` with `values` bound to its `?` placeholders; the rows and the number of rows changed.
     func query(_ sql: String, _ values: [SQLValue]) throws -> (rows: [Row], changed: Int) {
         let text = numberedSQL(sql)
+        let result: PostgresQueryResult
+        do {
+            result = try connected().query(PostgresQuery(unsafeSQL: text, binds: Self.bindings(values)), logger: logger).wait()
+        } catch let e as PostgresStoreError {
+            throw e
+        } catch {
+            throw Self.storeError(error, sql: sql)
+        }
+        return (try Self.rows(result), result.metadata.rows ?? 0)
+    }
+
+    static func bindings(_ values: [SQLValue]) -> PostgresBindings {
         var binds = PostgresBindings(capacity: values.count)
         for value in values {
             switch value {
@@ -83,19 +95,15 @@ final class PostgresSession: @unchecked Sendable {
             case .blob(let b): binds.append(ByteBuffer(bytes: b))
             }
         }
-        let result: PostgresQueryResult
-        do {
-            result = try connected().query(PostgresQuery(unsafeSQL: text, binds: binds), logger: logger).wait()
-        } catch let e as PostgresStoreError {
-            throw e
-        } catch {
-            throw Self.storeError(error, sql: sql)
-        }
+        return binds
+    }
+
+    static func rows(_ result: PostgresQueryResult) throws -> [Row] {
         var rows: [Row] = []
         rows.reserveCapacity(result.rows.count)
         var columns: ColumnIndex?
         for row in result.rows { rows.append(try Self.row(row, columns: &columns)) }
-        return (rows, result.metadata.rows ?? 0)
+        return rows
     }
 
     /// Runs statements separated by `;` at line ends (migrations, setup), one by one.

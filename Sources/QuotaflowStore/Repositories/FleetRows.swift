@@ -96,6 +96,37 @@ public struct FleetRateRefusal: Error, Sendable {
     public let waitMs: Int64
 }
 
+/// One statement on the fleet's shared rows (a hold or a take), with the order its levels were
+/// sorted into; run on a connection or, on the hot path, asynchronously on `Database.counters`.
+public struct FleetStatement: Sendable {
+    public let sql: String
+    public let values: [SQLValue]
+    /// Position in the statement -> position in the caller's list.
+    public let order: [Int]
+
+    /// Each level's spend, in the caller's order (a hold); empty for a take or a reservation gone.
+    func result(_ rows: [Row]) throws -> [Int64] {
+        guard let row = rows.first, row.has("spent") else { return [] }
+        let spent = try StoreConnection.parseIntArray(try row.string("spent"))
+        var out = [Int64](repeating: 0, count: order.count)
+        for (i, original) in order.enumerated() where i < spent.count { out[original] = spent[i] }
+        return out
+    }
+
+    /// A refusal the statement raised, named in the caller's terms; other errors as they are.
+    func error(_ e: PostgresStoreError) -> any Error {
+        func original(_ i: Int) -> Int { order.indices.contains(i) ? order[i] : 0 }
+        switch e.sqlState {
+        case "QF001": return FleetRefusal(index: original(Int(e.message.trimmingCharacters(in: .whitespaces)) ?? 0))
+        case "QF002":
+            let parts = e.message.split(separator: " ").compactMap { Int64($0) }
+            return FleetRateRefusal(index: original(parts.first.map(Int.init) ?? 0), waitMs: parts.count > 1 ? parts[1] : 60_000)
+        case "QF003": return FleetLeaseRefusal()
+        default: return e
+        }
+    }
+}
+
 /// The fleet's shared state on PostgreSQL (migration `postgres/0003_fleet.sql`): budget counters,
 /// reservations, replicas' heartbeats and the catalog change log.
 extension StoreConnection {
@@ -108,29 +139,7 @@ extension StoreConnection {
     /// `r`, in one statement: all of them or none. Returns each level's spend (in `levels`' order);
     /// throws `FleetRefusal` naming the first level (in `levels`' order) that does not fit.
     public func fleetHold(_ r: FleetReservation, levels: [FleetLevel], lease: FleetLease? = nil) throws -> [Int64] {
-        let order = levels.indices.sorted { (levels[$0].key, levels[$0].periodStart) < (levels[$1].key, levels[$1].periodStart) }
-        let sorted = order.map { levels[$0] }
-        let sql = """
-            WITH r AS (INSERT INTO fleet_reservations (id, replica, created_at, started_at, tenant_id, project_id, key_id, seat_id, \
-            resource_id, overflow, overage, overage_project_id, wire_format, endpoint, model, worst_micros, upstream_worst, \
-            hold_keys, hold_periods, hold_amounts, lease_resources) \
-            VALUES (?, ?, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
-            CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS TEXT[])) RETURNING id) \
-            SELECT qf_fleet_hold(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]))::TEXT AS spent\
-            \(lease == nil ? "" : ", qf_fleet_lease(?, ?, ?, ?, ?) AS leased") FROM r
-            """
-        let keys = Self.textArray(sorted.map(\.key))
-        let periods = Self.intArray(sorted.map(\.periodStart))
-        let amounts = Self.intArray(sorted.map(\.amount))
-        let values: [SQLValue] = [
-            .text(r.id), .text(r.replica), .int(r.startedAt), .text(r.tenantId), .text(r.projectId), .text(r.keyId), .text(r.seatId),
-            .text(r.resourceId), .bool(r.overflow), .text(r.overage?.rawValue), .text(r.overageProjectId), .text(r.wireFormat.rawValue),
-            .text(r.endpoint), .text(r.model), .int(r.worstMicros), .int(r.upstreamWorst), .text(keys), .text(periods), .text(amounts),
-            .text(Self.textArray(lease.map { [$0.resourceId] } ?? [])),
-            .text(keys), .text(periods), .text(Self.intArray(sorted.map { $0.limit ?? -1 })), .text(amounts),
-            .text(Self.intArray(sorted.map(\.initial))),
-        ]
-        return try spendOrRefusal(sql, values + Self.leaseValues(lease, replica: r.replica), order: order)
+        try run(Self.holdStatement(r, levels: levels, lease: lease))
     }
 
     /// Adds holds to a reservation still held (a retry moved the request to another resource);
@@ -138,11 +147,46 @@ extension StoreConnection {
     public func fleetExtend(
         id: String, replica: String, resourceId: String, overflow: Bool, upstreamWorst: Int64, levels: [FleetLevel], lease: FleetLease? = nil
     ) throws -> [Int64] {
+        try run(
+            Self.extendStatement(
+                id: id, replica: replica, resourceId: resourceId, overflow: overflow, upstreamWorst: upstreamWorst, levels: levels, lease: lease))
+    }
+
+    /// Runs a hold (or a take) on this connection.
+    func run(_ statement: FleetStatement) throws -> [Int64] {
+        do {
+            return try statement.result(try query(statement.sql, statement.values))
+        } catch let e as PostgresStoreError {
+            throw statement.error(e)
+        }
+    }
+
+    public static func holdStatement(_ r: FleetReservation, levels: [FleetLevel], lease: FleetLease?) -> FleetStatement {
         let order = levels.indices.sorted { (levels[$0].key, levels[$0].periodStart) < (levels[$1].key, levels[$1].periodStart) }
         let sorted = order.map { levels[$0] }
-        let keys = Self.textArray(sorted.map(\.key))
-        let periods = Self.intArray(sorted.map(\.periodStart))
-        let amounts = Self.intArray(sorted.map(\.amount))
+        let values: [SQLValue] = [
+            .text(r.id), .text(r.replica), .int(r.startedAt), .text(r.tenantId), .text(r.projectId), .text(r.keyId), .text(r.seatId),
+            .text(r.resourceId), .bool(r.overflow), .text(r.overage?.rawValue), .text(r.overageProjectId), .text(r.wireFormat.rawValue),
+            .text(r.endpoint), .text(r.model), .int(r.worstMicros), .int(r.upstreamWorst), .text(textArray(sorted.map(\.key))),
+            .text(intArray(sorted.map(\.periodStart))), .text(intArray(sorted.map { $0.limit ?? -1 })), .text(intArray(sorted.map(\.amount))),
+            .text(intArray(sorted.map(\.initial))), .text(lease?.resourceId), .text(lease?.holder), .int(lease?.idleMs ?? 0),
+            .int(lease?.now ?? 0),
+        ]
+        return FleetStatement(
+            sql: """
+                SELECT qf_fleet_reserve(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT[]), CAST(? AS BIGINT[]), \
+                CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS TEXT), CAST(? AS TEXT), ?, ?) AS spent
+                """, values: values, order: order)
+    }
+
+    public static func extendStatement(
+        id: String, replica: String, resourceId: String, overflow: Bool, upstreamWorst: Int64, levels: [FleetLevel], lease: FleetLease?
+    ) -> FleetStatement {
+        let order = levels.indices.sorted { (levels[$0].key, levels[$0].periodStart) < (levels[$1].key, levels[$1].periodStart) }
+        let sorted = order.map { levels[$0] }
+        let keys = textArray(sorted.map(\.key))
+        let periods = intArray(sorted.map(\.periodStart))
+        let amounts = intArray(sorted.map(\.amount))
         let sql = """
             WITH r AS (UPDATE fleet_reservations SET resource_id = ?, overflow = ?, upstream_worst = ?, \
             hold_keys = hold_keys || CAST(? AS TEXT[]), hold_periods = hold_periods || CAST(? AS BIGINT[]), \
@@ -153,31 +197,16 @@ extension StoreConnection {
             """
         let values: [SQLValue] = [
             .text(resourceId), .bool(overflow), .int(upstreamWorst), .text(keys), .text(periods), .text(amounts),
-            .text(Self.textArray(lease.map { [$0.resourceId] } ?? [])), .text(id),
-            .text(keys), .text(periods), .text(Self.intArray(sorted.map { $0.limit ?? -1 })), .text(amounts),
-            .text(Self.intArray(sorted.map(\.initial))),
+            .text(textArray(lease.map { [$0.resourceId] } ?? [])), .text(id),
+            .text(keys), .text(periods), .text(intArray(sorted.map { $0.limit ?? -1 })), .text(amounts),
+            .text(intArray(sorted.map(\.initial))),
         ]
-        return try spendOrRefusal(sql, values + Self.leaseValues(lease, replica: replica), order: order)
+        return FleetStatement(sql: sql, values: values + leaseValues(lease, replica: replica), order: order)
     }
 
     static func leaseValues(_ lease: FleetLease?, replica: String) -> [SQLValue] {
         guard let lease else { return [] }
         return [.text(lease.resourceId), .text(lease.holder), .text(replica), .int(lease.idleMs), .int(lease.now)]
-    }
-
-    func spendOrRefusal(_ sql: String, _ values: [SQLValue], order: [Int]) throws -> [Int64] {
-        do {
-            guard let row = try queryOne(sql, values) else { return [] }
-            let spent = try Self.parseIntArray(try row.string("spent"))
-            var out = [Int64](repeating: 0, count: order.count)
-            for (i, original) in order.enumerated() where i < spent.count { out[original] = spent[i] }
-            return out
-        } catch let e as PostgresStoreError where e.sqlState == "QF003" {
-            throw FleetLeaseRefusal()
-        } catch let e as PostgresStoreError where e.sqlState == "QF001" {
-            let i = Int(e.message.trimmingCharacters(in: .whitespaces)) ?? 0
-            throw FleetRefusal(index: order.indices.contains(i) ? order[i] : 0)
-        }
     }
 
     /// Inside the ledger's transaction: releases what the named reservations still hold and adds
@@ -213,26 +242,23 @@ extension StoreConnection {
     /// Takes every limit (`cost` units of `limit` per minute) or none, on the fleet's shared
     /// limiters; throws `FleetRateRefusal` for the first exhausted (in `checks`' order).
     public func fleetTake(_ checks: [(key: String, limit: Int64, cost: Int64)], now: Int64) throws {
+        _ = try run(Self.takeStatement(checks, now: now))
+    }
+
+    public static func takeStatement(_ checks: [(key: String, limit: Int64, cost: Int64)], now: Int64) -> FleetStatement {
         let order = checks.indices.sorted { checks[$0].key < checks[$1].key }
         let sorted = order.map { checks[$0] }
-        do {
-            _ = try query(
-                "SELECT qf_fleet_take(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), ?)::TEXT AS done",
-                [
-                    .text(Self.textArray(sorted.map(\.key))), .text(Self.intArray(sorted.map(\.limit))), .text(Self.intArray(sorted.map(\.cost))),
-                    .int(now),
-                ])
-        } catch let e as PostgresStoreError where e.sqlState == "QF002" {
-            let parts = e.message.split(separator: " ").compactMap { Int64($0) }
-            let i = parts.first.map(Int.init) ?? 0
-            throw FleetRateRefusal(index: order.indices.contains(i) ? order[i] : 0, waitMs: parts.count > 1 ? parts[1] : 60_000)
-        }
+        return FleetStatement(
+            sql: "SELECT qf_fleet_take(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), ?)::TEXT AS done",
+            values: [.text(textArray(sorted.map(\.key))), .text(intArray(sorted.map(\.limit))), .text(intArray(sorted.map(\.cost))), .int(now)],
+            order: order)
     }
 
     /// Gives back `cost` units of a shared limiter (an over-estimate of tokens).
-    public func fleetRefund(key: String, limit: Int64, cost: Int64) throws {
-        guard limit > 0, cost > 0 else { return }
-        try run("UPDATE fleet_limiters SET tat = tat - ? WHERE key = ?", [.double(60_000.0 / Double(limit) * Double(cost)), .text(key)])
+    public static func refundStatement(key: String, limit: Int64, cost: Int64) -> FleetStatement {
+        FleetStatement(
+            sql: "UPDATE fleet_limiters SET tat = tat - ? WHERE key = ?",
+            values: [.double(60_000.0 / Double(max(limit, 1)) * Double(max(cost, 0))), .text(key)], order: [])
     }
 
     /// Drops shared limiters with no debt left (the leader's maintenance).

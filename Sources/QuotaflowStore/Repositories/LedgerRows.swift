@@ -8,26 +8,46 @@ extension StoreConnection {
         tool_calls, tokens_cache_write_1h, tokens_reasoning, response_id, route_reason, session_moved_from
         """
 
-    static let insertLedgerSQL = """
+    static let insertLedgerHead = """
         INSERT INTO ledger (request_id, at, started_at, tenant_id, project_id, key_id, seat_id, user_digest, resource_id, pool_id, \
         overflow, provider, wire_format, endpoint, model_requested, model_served, stream, tokens_in, tokens_out, tokens_cached, \
         tokens_cache_write, cost_micros, upstream_cost_micros, reserved_micros, status, reason, flags, overage, overage_project_id, \
-        latency_us, ttfb_us, attempts, tool_calls, tokens_cache_write_1h, tokens_reasoning, response_id, route_reason, session_moved_from) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        latency_us, ttfb_us, attempts, tool_calls, tokens_cache_write_1h, tokens_reasoning, response_id, route_reason, session_moved_from)
         """
+    static let ledgerTuple = "(" + Array(repeating: "?", count: 38).joined(separator: ", ") + ")"
+    static let insertLedgerSQL = insertLedgerHead + " VALUES " + ledgerTuple
 
     public func insertLedger(_ e: LedgerEntry) throws {
-        try run(
-            Self.insertLedgerSQL,
-            [
-                .text(e.requestId), .int(e.at), .int(e.startedAt), .text(e.tenantId), .text(e.projectId), .text(e.keyId), .text(e.seatId),
-                .text(e.userDigest), .text(e.resourceId), .text(e.poolId), .bool(e.overflow), .text(e.provider), .text(e.wireFormat.rawValue),
-                .text(e.endpoint), .text(e.modelRequested), .text(e.modelServed), .bool(e.stream), .int(e.usage.input), .int(e.usage.output),
-                .int(e.usage.cachedInput), .int(e.usage.cacheWrite), .int(e.costMicros), .int(e.upstreamCostMicros), .int(e.reservedMicros),
-                .int(Int64(e.status)), .text(e.reason?.rawValue), .text(e.flags.map(\.rawValue).joined(separator: ",")), .text(e.overage?.rawValue),
-                .text(e.overageProjectId), .int(e.latencyUs), .int(e.ttfbUs), .int(Int64(e.attempts)), .int(e.usage.serverToolCalls),
-                .int(e.usage.cacheWrite1h), .int(e.usage.reasoning), .text(e.responseId), .text(e.routeReason?.rawValue), .text(e.sessionMovedFrom),
-            ])
+        try run(Self.insertLedgerSQL, Self.ledgerValues(e))
+    }
+
+    /// Several rows: one statement per 200 on PostgreSQL (a round trip each would hold the batch up),
+    /// one prepared statement each on SQLite (already as fast).
+    public func insertLedger(_ entries: [LedgerEntry]) throws {
+        guard dialect == .postgres, entries.count > 1 else {
+            for e in entries { try insertLedger(e) }
+            return
+        }
+        var start = 0
+        while start < entries.count {
+            let part = entries[start..<min(start + 200, entries.count)]
+            try run(
+                Self.insertLedgerHead + " VALUES " + Array(repeating: Self.ledgerTuple, count: part.count).joined(separator: ", "),
+                part.flatMap(Self.ledgerValues))
+            start += part.count
+        }
+    }
+
+    static func ledgerValues(_ e: LedgerEntry) -> [SQLValue] {
+        [
+            .text(e.requestId), .int(e.at), .int(e.startedAt), .text(e.tenantId), .text(e.projectId), .text(e.keyId), .text(e.seatId),
+            .text(e.userDigest), .text(e.resourceId), .text(e.poolId), .bool(e.overflow), .text(e.provider), .text(e.wireFormat.rawValue),
+            .text(e.endpoint), .text(e.modelRequested), .text(e.modelServed), .bool(e.stream), .int(e.usage.input), .int(e.usage.output),
+            .int(e.usage.cachedInput), .int(e.usage.cacheWrite), .int(e.costMicros), .int(e.upstreamCostMicros), .int(e.reservedMicros),
+            .int(Int64(e.status)), .text(e.reason?.rawValue), .text(e.flags.map(\.rawValue).joined(separator: ",")), .text(e.overage?.rawValue),
+            .text(e.overageProjectId), .int(e.latencyUs), .int(e.ttfbUs), .int(Int64(e.attempts)), .int(e.usage.serverToolCalls),
+            .int(e.usage.cacheWrite1h), .int(e.usage.reasoning), .text(e.responseId), .text(e.routeReason?.rawValue), .text(e.sessionMovedFrom),
+        ]
     }
 
     func ledgerEntry(from r: Row) throws -> LedgerEntry {

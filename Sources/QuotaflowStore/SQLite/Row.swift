@@ -42,6 +42,9 @@ public struct Row: Sendable {
 
     public func isNull(_ name: String) throws(StorageError) -> Bool { try value(name) == .null }
 
+    /// Whether the result has a column `name`.
+    public func has(_ name: String) -> Bool { columns.positions[name] != nil }
+
     public func int(_ name: String) throws(StorageError) -> Int64 {
         guard let v = try optionalInt(name) else { throw StorageError(name, "is NULL but must have a value") }
         return v
