@@ -267,3 +267,42 @@ def test_when_the_leader_dies_another_replica_runs_the_verifier(fleet):
         wait_active(node, t, r, timeout=20)
     finally:
         server.shutdown()
+
+
+def test_replicas_refuse_while_the_database_is_away_and_serve_again_when_it_returns(fleet):
+    Exact.gate.set()
+    server, url = start_stub(Exact)
+    try:
+        t, _, _, projects = tenant(fleet.replicas[0], url, [("p", 10_000_000, None)])
+        key = projects["p"][1]
+        for node in fleet.replicas:
+            deadline = time.time() + 2
+            while node.chat(key, model="exact-model", max_tokens=1)[0] != 200:
+                assert time.time() < deadline
+                time.sleep(0.02)
+        pg = os.path.join(fleet.dir, "pg")
+        port = fleet.database.rsplit(":", 1)[1].split("/")[0]
+        subprocess.run([os.path.join(ROOT, "scripts", "postgres"), "stop", pg], check=True)
+        # Nothing can be proven: every replica says so and refuses, none crashes.
+        for node in fleet.replicas:
+            deadline = time.time() + 10
+            while node.get("/readyz")[0] != 503:
+                assert time.time() < deadline, "%s still ready without its database" % node.base
+                time.sleep(0.1)
+            status, _, headers = node.chat(key, model="exact-model", max_tokens=1)
+            assert status == 503 and headers.get("Retry-After", headers.get("retry-after")) == "1"
+        subprocess.run([os.path.join(ROOT, "scripts", "postgres"), "start", pg, port], check=True, capture_output=True)
+        for node in fleet.replicas:
+            deadline = time.time() + 20
+            while node.chat(key, model="exact-model", max_tokens=1)[0] != 200:
+                assert time.time() < deadline, "%s did not serve again" % node.base
+                time.sleep(0.1)
+        # Every replica lost its link, so each lets the others lead first for a few seconds; then one leads.
+        deadline = time.time() + 15
+        while fleet.leader() is None:
+            assert time.time() < deadline, "no replica leads again"
+            time.sleep(0.2)
+        for node in fleet.replicas:
+            assert node.admin("POST", "/tenants/%s/budgets/reconcile" % t)["drift"] == []
+    finally:
+        server.shutdown()
