@@ -20,6 +20,9 @@ public final class AppState: Sendable {
     let fleetWake = Wakeup()
     /// The last catalog change (in the fleet's change log) this replica has applied.
     let catalogHead = Atomic<Int64>(0)
+    /// Numbers of this replica's own changes (published when they committed, so not applied again),
+    /// and those of the write being committed (the writer's transaction; moved over at publication).
+    let ownChanges = Mutex<(published: Set<Int64>, staged: [Int64])>(([], []))
     /// Keyed-digest key for end-user identifiers (derived from the master key).
     let userDigestKey: SymmetricKeyBox
 
@@ -100,14 +103,16 @@ public final class AppState: Sendable {
     public func syncCatalogSync() throws {
         try db.writeSync { conn in
             let head = catalogHead.load(ordering: .acquiring)
+            let own = ownChanges.withLock { $0.published }
             let (staged, next) = try conn.transaction { () -> ((Catalog, CatalogChanges)?, Int64) in
-                var (changes, next) = try conn.catalogLog(after: head)
+                var (changes, next) = try conn.catalogLog(after: head, skipping: own)
                 changes.formUnion(try conn.takeCatalogChanges())
                 if changes.isEmpty { return (nil, next) }
                 return ((try CatalogLoader.apply(changes, to: catalog, conn, cipher: cipher, logger: logger, now: clock.nowMs()), changes), next)
             }
             publish(staged)
             catalogHead.store(next, ordering: .releasing)
+            ownChanges.withLock { $0.published = $0.published.filter { $0 > next } }
         }
     }
 
@@ -121,12 +126,22 @@ public final class AppState: Sendable {
     @Sendable func stage(_ conn: StoreConnection) throws -> (Catalog, CatalogChanges)? {
         let changes = try conn.takeCatalogChanges()
         if changes.isEmpty { return nil }
+        if fleet != nil {
+            let own = try conn.catalogLogOwn()
+            ownChanges.withLock { $0.staged = own }
+        }
         return (try CatalogLoader.apply(changes, to: catalog, conn, cipher: cipher, logger: logger, now: clock.nowMs()), changes)
     }
 
     /// After the commit, still holding the writer: publications follow commit order.
     @Sendable func publish(_ staged: (Catalog, CatalogChanges)?) {
         guard let (next, changes) = staged else { return }
+        if fleet != nil {
+            ownChanges.withLock { o in
+                o.published.formUnion(o.staged)
+                o.staged = []
+            }
+        }
         let old = catalogBox.withLock { c -> Catalog in
             let old = c
             c = next

@@ -340,15 +340,22 @@ extension StoreConnection {
         try queryOne("SELECT coalesce(max(seq), 0) AS head FROM catalog_log", []).map { try $0.int("head") } ?? 0
     }
 
-    /// Catalog changes numbered after `seq`, and the last number read.
-    public func catalogLog(after seq: Int64, limit: Int = 10_000) throws -> (changes: CatalogChanges, head: Int64) {
+    /// Catalog changes numbered after `seq` but for those in `skipping` (this replica's own, already
+    /// published), and the last number read.
+    public func catalogLog(after seq: Int64, skipping: Set<Int64> = [], limit: Int = 10_000) throws -> (changes: CatalogChanges, head: Int64) {
         var c = CatalogChanges()
         var head = seq
         for row in try query("SELECT seq, kind, id FROM catalog_log WHERE seq > ? ORDER BY seq LIMIT ?", [.int(seq), .int(Int64(limit))]) {
             head = try row.int("seq")
+            if skipping.contains(head) { continue }
             c.insert(kind: try row.string("kind"), id: try row.string("id"))
         }
         return (c, head)
+    }
+
+    /// The numbers of the catalog changes this transaction made (inside it).
+    public func catalogLogOwn() throws -> [Int64] {
+        try query("SELECT seq FROM catalog_log WHERE xmin = pg_current_xact_id()::xid", []).map { try $0.int("seq") }
     }
 
     // MARK: array literals
