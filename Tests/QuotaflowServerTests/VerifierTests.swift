@@ -71,7 +71,7 @@ final class Controllable: Sendable {
             $0.probeIntervalMs = 60_000
             $0.suspendAfterFailures = 3
             // Long enough for a loaded machine; the slow upstream below takes four times as long.
-            $0.probeTimeoutMs = 1_500
+            $0.probeTimeoutMs = 3_000
             $0.defaultCooldownMs = 30_000
         }
     }
@@ -138,7 +138,7 @@ final class Controllable: Sendable {
         let up = Controllable()
         let upstream = try await up.start()
         let slowUp = Controllable()
-        slowUp.delayMs.store(6_000, ordering: .relaxed)
+        slowUp.delayMs.store(12_000, ordering: .relaxed)
         let slow = try await slowUp.start()
         let t = try await TenantFixture.make(server)
         let refused = try await t.resource(baseURL: upstream.url + "/v1", credential: "sk-wrong-credential-000", waitActive: false)
@@ -153,7 +153,7 @@ final class Controllable: Sendable {
             ])
         let orphan = try #require(unattested["id"]?.stringValue)
         let expected = [
-            (refused, "401 from upstream: the key was refused"), (tooSlow, "no answer within 1500 ms"),
+            (refused, "401 from upstream: the key was refused"), (tooSlow, "no answer within 3000 ms"),
             (wrongModel, "the models list does not include any model this resource claims to serve"),
             (partly, "the models list does not include claimed model(s): o9-ultra"),
             (orphan, "no owner attestation: record who confirmed permission to connect this resource"),
