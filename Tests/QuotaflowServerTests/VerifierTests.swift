@@ -153,7 +153,7 @@ final class Controllable: Sendable {
             ])
         let orphan = try #require(unattested["id"]?.stringValue)
         let expected = [
-            (refused, "401 from upstream: the key was refused"), (tooSlow, "no answer within 3000 ms"),
+            (refused, "401 from upstream: the key was refused"), (tooSlow, "no answer within 3 s"),
             (wrongModel, "the models list does not include any model this resource claims to serve"),
             (partly, "the models list does not include claimed model(s): o9-ultra"),
             (orphan, "no owner attestation: record who confirmed permission to connect this resource"),
