@@ -34,16 +34,26 @@ import Testing
         // caller does not block, and the row lands once the connection is free.
         try await Task.sleep(for: .milliseconds(5))
         let release = Mutex(false)
+        let holding = Mutex(false)
         let holder = Thread {
-            try? db.writeSync { _ in while !release.withLock({ $0 }) { usleep(1_000) } }
+            try? db.writeSync { _ in
+                holding.withLock { $0 = true }
+                while !release.withLock({ $0 }) { usleep(1_000) }
+            }
         }
         holder.start()
-        try await Task.sleep(for: .milliseconds(20))
-        let appended = Task { await writer.append(Self.entry(1)) }
+        while !holding.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(1)) }
+        // The appending task's own thread, up to its first suspension (where an inline commit would run).
+        let appender = Mutex<pthread_t?>(nil)
+        let appended = Task {
+            appender.withLock { $0 = pthread_self() }
+            return await writer.append(Self.entry(1))
+        }
         try await Task.sleep(for: .milliseconds(20))
         release.withLock { $0 = true }
         #expect(await appended.value)
-        #expect(threads.withLock { $0.count == 2 && pthread_equal($0[1], caller) == 0 })
+        let appendedOn = try #require(appender.withLock { $0 })
+        #expect(threads.withLock { $0.count == 2 && pthread_equal($0[1], appendedOn) == 0 })
         let rows = try await writer.barrier { conn in try conn.queryOne("SELECT COUNT(*) AS n FROM ledger")!.int("n") }
         #expect(rows == 2)
         await writer.shutdown()

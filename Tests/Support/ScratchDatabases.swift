@@ -65,8 +65,10 @@ public enum ScratchDatabases {
 }
 
 extension ScratchDatabases {
-    /// Test servers on PostgreSQL running at once (each holds four connections).
-    public static let servers = Slots(30)
+    /// Tests running servers on PostgreSQL at once. A server holds nine connections (a writer, three readers,
+    /// four for shared counters, the fleet's line) and a test runs at most two or three servers, within the
+    /// test cluster's 500.
+    public static let servers = Slots(16)
 
     /// A counting semaphore for tasks.
     public actor Slots {

@@ -5,6 +5,12 @@ actor AsyncGate {
     var isOpen = false
     var waiters: [CheckedContinuation<Void, Never>] = []
 
+    init() {
+        // A test that fails before it opens the gate must not leave a stub's answers waiting forever
+        // (its server would never stop): the test's scope opens it before stopping anything.
+        TestScope.current?.beforeStopping { [self] in await self.open() }
+    }
+
     func wait() async {
         if isOpen { return }
         await withCheckedContinuation { waiters.append($0) }

@@ -15,7 +15,27 @@ final class TestScope: Sendable {
     /// Runs `action` when the scope ends (before anything started earlier is stopped).
     func atEnd(_ action: @escaping @Sendable () async -> Void) { endings.withLock { $0.append(action) } }
 
+    private let releases = Mutex<[@Sendable () async -> Void]>([])
+
+    /// Runs `action` when the scope ends, before anything is stopped: for what a stopping server
+    /// would otherwise wait on forever (a gate a failed test never opened).
+    func beforeStopping(_ action: @escaping @Sendable () async -> Void) { releases.withLock { $0.append(action) } }
+
+    private let onceTasks = Mutex<[String: Task<Void, Never>]>([:])
+
+    /// Runs `work` the first time the scope asks for `key`; later calls await that same run.
+    func once(_ key: String, _ work: @escaping @Sendable () async -> Void) async {
+        let task = onceTasks.withLock { tasks in
+            if let running = tasks[key] { return running }
+            let started = Task { await work() }
+            tasks[key] = started
+            return started
+        }
+        await task.value
+    }
+
     fileprivate func close() async {
+        for release in releases.withLock({ $0 }) { await release() }
         let all = endings.withLock { list in
             defer { list.removeAll() }
             return list

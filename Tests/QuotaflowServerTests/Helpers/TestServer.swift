@@ -54,10 +54,30 @@ final class RunningApp: Sendable {
         return app
     }
 
-    /// Stops the server and waits for it; stopping twice is harmless.
-    func stop() async {
+    /// Stops the server and waits for it; stopping twice is harmless. A server still busy after
+    /// `limit` (a handler that never ends would hold a graceful shutdown forever) is a test failure,
+    /// recorded, and the test goes on rather than hanging the run.
+    func stop(limit: Duration = .seconds(20)) async {
         await group.triggerGracefulShutdown()
-        _ = try? await task.value
+        let task = self.task
+        let stopped = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let pending = Mutex<CheckedContinuation<Bool, Never>?>(continuation)
+            let finish: @Sendable (Bool) -> Void = { stopped in pending.withLock { $0.take() }?.resume(returning: stopped) }
+            let timer = Task {
+                // Cancelled (the server stopped first): nothing to report.
+                guard (try? await Task.sleep(for: limit)) != nil else { return }
+                finish(false)
+            }
+            Task {
+                _ = try? await task.value
+                finish(true)
+                timer.cancel()
+            }
+        }
+        if !stopped {
+            task.cancel()
+            Issue.record("the server on port \(port) was still busy \(limit) after it was asked to stop")
+        }
     }
 }
 
@@ -112,10 +132,14 @@ final class TestServer: Sendable {
         engine: StoreEngine = .default, clock: any WallClock = SystemClock(), dir existing: String? = nil, operatorToken: String? = nil,
         resolver: (any HostResolver)? = nil, _ configure: (inout AppConfig) -> Void = { _ in }
     ) async throws -> TestServer {
-        if engine == .postgres {
-            // Each server holds a few connections; the test cluster allows a few hundred.
-            await ScratchDatabases.servers.acquire()
-            TestScope.adopt("a PostgreSQL server slot") { await ScratchDatabases.servers.release() }
+        if engine == .postgres, let scope = TestScope.current {
+            // Each server holds a few connections; the test cluster allows a few hundred. One slot per test,
+            // however many servers it starts (replicas, restarts): a test that held a slot and waited for a
+            // second one could wait forever on tests doing the same.
+            await scope.once("postgres-slot") {
+                await ScratchDatabases.servers.acquire()
+                scope.atEnd { await ScratchDatabases.servers.release() }
+            }
         }
         let (state, gateway, dir, token) = try assemble(
             engine: engine, clock: clock, dir: existing, operatorToken: operatorToken, resolver: resolver, configure)
