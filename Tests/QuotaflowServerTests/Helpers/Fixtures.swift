@@ -47,7 +47,9 @@ struct TenantFixture {
         return rid
     }
 
-    func waitState(_ resourceId: String, _ state: String, timeout: Duration = .seconds(10)) async throws {
+    /// Waits for a resource's state. A probe is quick, but with the whole suite running at once on two
+    /// cores a server can take several seconds to get to it.
+    func waitState(_ resourceId: String, _ state: String, timeout: Duration = .seconds(30)) async throws {
         try await server.eventually("\(resourceId) to be \(state)", timeout: timeout) {
             let r = try await server.request(.GET, "/admin/v1/tenants/\(id)/resources/\(resourceId)", token: adminKey)
             return r.json["state"]?.stringValue == state

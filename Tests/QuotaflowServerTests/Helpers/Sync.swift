@@ -48,3 +48,22 @@ final class Counter: Sendable {
     func add() { count.wrappingAdd(1, ordering: .relaxed) }
     var value: Int { count.load(ordering: .relaxed) }
 }
+
+/// Whether `task` ends within `limit`. A task that doesn't is left running: awaiting it could hang
+/// the whole run (awaiting a task's value ignores cancellation).
+func finishes<T: Sendable>(_ task: Task<T, any Error>, within limit: Duration) async -> Bool {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+        let pending = Mutex<CheckedContinuation<Bool, Never>?>(continuation)
+        let finish: @Sendable (Bool) -> Void = { ended in pending.withLock { $0.take() }?.resume(returning: ended) }
+        let timer = Task {
+            // Cancelled (the task ended first): nothing to report.
+            guard (try? await Task.sleep(for: limit)) != nil else { return }
+            finish(false)
+        }
+        Task {
+            _ = try? await task.value
+            finish(true)
+            timer.cancel()
+        }
+    }
+}

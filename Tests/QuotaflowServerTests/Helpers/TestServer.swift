@@ -59,21 +59,7 @@ final class RunningApp: Sendable {
     /// recorded, and the test goes on rather than hanging the run.
     func stop(limit: Duration = .seconds(20)) async {
         await group.triggerGracefulShutdown()
-        let task = self.task
-        let stopped = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let pending = Mutex<CheckedContinuation<Bool, Never>?>(continuation)
-            let finish: @Sendable (Bool) -> Void = { stopped in pending.withLock { $0.take() }?.resume(returning: stopped) }
-            let timer = Task {
-                // Cancelled (the server stopped first): nothing to report.
-                guard (try? await Task.sleep(for: limit)) != nil else { return }
-                finish(false)
-            }
-            Task {
-                _ = try? await task.value
-                finish(true)
-                timer.cancel()
-            }
-        }
+        let stopped = await finishes(task, within: limit)
         if !stopped {
             task.cancel()
             Issue.record("the server on port \(port) was still busy \(limit) after it was asked to stop")
