@@ -27,7 +27,7 @@ public enum QuotaflowApp {
         try migrator.migrate(db, clock: clock, logger: logger)
         let cipher = try Secrets.masterKey(db: db, explicitKey: masterKey, keyFile: masterKeyFile, logger: logger)
         let digest = try Secrets.operatorTokenDigest(db: db, explicitToken: operatorToken, printNewToken: printOperatorToken)
-        let fleet = try db.fleetLink(replicaId: "rep_" + Identifier.random(10), logger: logger)
+        let fleet = try db.fleetLink(replicaId: "rep_" + Identifier.random(10), heartbeatMs: config.fleetHeartbeatMs, logger: logger)
         let state = AppState(config: config, db: db, clock: clock, cipher: cipher, operatorDigest: digest, logger: logger, fleet: fleet)
         try Secrets.backfillCredentialDigests(db: db, cipher: cipher)
         // In a fleet: connected (and listening) before the whole catalog is read, so no change is missed.

@@ -84,8 +84,6 @@ public final class Database: Sendable {
             let result = try await connection.query(PostgresQuery(unsafeSQL: text, binds: PostgresSession.bindings(statement.values)), logger: logger)
                 .get()
             return try statement.result(try PostgresSession.rows(result))
-        } catch let e as PostgresStoreError {
-            throw statement.error(e)
         } catch {
             throw statement.error(PostgresSession.storeError(error, sql: statement.sql))
         }

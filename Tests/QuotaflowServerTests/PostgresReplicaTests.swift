@@ -202,9 +202,11 @@ import Testing
             try await a.state.db.fleetUpkeep { conn in
                 _ = try conn.fleetHold(
                     FleetReservation(
-                        id: "rep_gone/req-1", replica: "rep_gone", startedAt: 1, tenantId: t.id, projectId: p, keyId: key.id, seatId: nil,
-                        resourceId: nil, overflow: false, overage: nil, overageProjectId: nil, wireFormat: .openai, endpoint: "/v1/chat/completions",
-                        model: "exact-model", worstMicros: 700, upstreamWorst: 0),
+                        id: "rep_gone/req-1", replica: "rep_gone",
+                        worst: LedgerCharge(
+                            at: 1, tenantId: t.id, projectId: p, keyId: key.id, seatId: nil, resourceId: nil, overflow: false, overage: nil,
+                            overageProjectId: nil, costMicros: 700, upstreamCostMicros: 0),
+                        wireFormat: .openai, endpoint: "/v1/chat/completions", model: "exact-model"),
                     levels: [FleetLevel(key: "project:\(p)", periodStart: period, limit: 1_000, amount: 700, initial: 100)])
             }
             // Held: 200 more does not fit (100 spent + 700 held).

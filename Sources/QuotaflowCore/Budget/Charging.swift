@@ -98,6 +98,18 @@ public struct LedgerCharge: Sendable, Equatable {
 }
 
 extension LedgerEntry {
+    /// Takes who pays and what from `c` (its tenant, project and time are the entry's own).
+    public mutating func take(_ c: LedgerCharge) {
+        keyId = c.keyId
+        seatId = c.seatId
+        resourceId = c.resourceId
+        overflow = c.overflow
+        overage = c.overage
+        overageProjectId = c.overageProjectId
+        costMicros = c.costMicros
+        upstreamCostMicros = c.upstreamCostMicros
+    }
+
     /// The charging facts of a ledger row, given the project chain of its project.
     public func chargingFacts(chain: [String]) -> Charging.Facts {
         Charging.Facts(

@@ -40,12 +40,12 @@ struct FleetBudgets: Sendable {
         let model = r.model
         let f = a.facts
         let reservation = FleetReservation(
-            id: reservationId(x.requestId), replica: replicaId, startedAt: x.startedAt, tenantId: f.tenantId,
-            projectId: f.chain.first ?? x.caller.project.id,
-            keyId: f.keyId, seatId: f.seatId, resourceId: f.resourceId, overflow: f.overflow, overage: f.overage,
-            overageProjectId: f.overageProjectId,
-            wireFormat: x.dialect.family.wireFormat, endpoint: x.dialect.endpoint, model: model, worstMicros: a.worstCase,
-            upstreamWorst: a.upstreamWorstCase)
+            id: reservationId(x.requestId), replica: replicaId,
+            worst: LedgerCharge(
+                at: x.startedAt, tenantId: f.tenantId, projectId: f.chain.first ?? x.caller.project.id, keyId: f.keyId, seatId: f.seatId,
+                resourceId: f.resourceId, overflow: f.overflow, overage: f.overage, overageProjectId: f.overageProjectId, costMicros: a.worstCase,
+                upstreamCostMicros: a.upstreamWorstCase),
+            wireFormat: x.dialect.family.wireFormat, endpoint: x.dialect.endpoint, model: model)
         let levels = capped.map(Self.level)
         do {
             let spent = try await db.counters(StoreConnection.holdStatement(reservation, levels: levels, lease: lease))

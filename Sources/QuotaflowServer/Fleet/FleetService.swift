@@ -79,30 +79,24 @@ struct FleetService: Service, CustomStringConvertible {
             for r in stranded where state.leads {
                 let catalog = state.catalog
                 let now = state.clock.nowMs()
+                let w = r.worst
                 var entry = LedgerEntry(
-                    requestId: String(r.id.split(separator: "/", maxSplits: 1).last ?? Substring(r.id)), at: now, startedAt: r.startedAt,
-                    tenantId: r.tenantId, projectId: r.projectId, wireFormat: r.wireFormat,
-                    endpoint: r.endpoint, modelRequested: r.model, status: 502)
-                entry.keyId = r.keyId
-                entry.seatId = r.seatId
-                entry.resourceId = r.resourceId
-                entry.overflow = r.overflow
-                entry.overage = r.overage
-                entry.overageProjectId = r.overageProjectId
-                entry.costMicros = r.worstMicros
-                entry.upstreamCostMicros = r.upstreamWorst
-                entry.reservedMicros = r.worstMicros
+                    requestId: String(r.id.split(separator: "/", maxSplits: 1).last ?? Substring(r.id)), at: now, startedAt: w.at,
+                    tenantId: w.tenantId, projectId: w.projectId, wireFormat: r.wireFormat, endpoint: r.endpoint, modelRequested: r.model,
+                    status: 502)
+                entry.take(w)
+                entry.reservedMicros = w.costMicros
                 entry.reason = .upstreamError
                 entry.flags = [.reservationRecovered, .usageEstimated]
-                let chain = catalog.projectChain(r.projectId).map(\.id)
-                let charges = Charging.charges(entry.chargingFacts(chain: chain), cost: r.worstMicros, upstream: r.upstreamWorst)
-                let levels = FleetBudgets.charges(charges, at: now, engine: engine, catalog: catalog, tenantId: r.tenantId, projectId: r.projectId)
+                let chain = catalog.projectChain(w.projectId).map(\.id)
+                let charges = Charging.charges(w.facts(chain: chain), cost: w.costMicros, upstream: w.upstreamCostMicros)
+                let levels = FleetBudgets.charges(charges, at: now, engine: engine, catalog: catalog, tenantId: w.tenantId, projectId: w.projectId)
                 let row = entry
                 let recovered = try await db.fleetUpkeep { conn in try conn.fleetRecover(r.id, entry: row, charges: levels) }
                 if recovered {
                     state.logger.warning(
                         "settled a reservation left by a stopped replica at its worst case",
-                        metadata: ["request_id": "\(r.id)", "replica": "\(r.replica)", "worst_micros": "\(r.worstMicros)"])
+                        metadata: ["request_id": "\(r.id)", "replica": "\(r.replica)", "worst_micros": "\(w.costMicros)"])
                 }
             }
             try await db.fleetUpkeep { conn in try conn.fleetForgetGone(leaseMs: leaseMs) }

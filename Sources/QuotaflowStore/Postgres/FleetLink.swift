@@ -40,13 +40,15 @@ public final class FleetLink: Sendable {
     /// The connection the listener and the fencing are set up on.
     let listenedOn = Mutex<ObjectIdentifier?>(nil)
     /// After a lost connection, this replica does not try to lead until then (uptime nanoseconds):
-    /// the others, which heartbeat every second, take over first.
+    /// the others, which heartbeat too, take over first.
     let yieldUntil = Atomic<UInt64>(0)
-    static let yieldNs: UInt64 = 3_000_000_000
+    /// How long that is: three of the fleet's heartbeats.
+    let yieldNs: UInt64
 
-    init(_ session: PostgresSession, replicaId: String) {
+    init(_ session: PostgresSession, replicaId: String, heartbeatMs: Int64) {
         self.session = Mutex(session)
         self.replicaId = replicaId
+        self.yieldNs = UInt64(max(1, heartbeatMs)) * 3_000_000
     }
 
     /// Sets what runs (on an event loop) when a catalog change is announced.
@@ -102,7 +104,7 @@ public final class FleetLink: Sendable {
                     (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
                     """, [.text(replicaId)])
                 // A replica back from a lost connection lets the others take over first.
-                if fresh && lostBefore { yieldUntil.store(DispatchTime.now().uptimeNanoseconds + Self.yieldNs, ordering: .releasing) }
+                if fresh && lostBefore { yieldUntil.store(DispatchTime.now().uptimeNanoseconds + yieldNs, ordering: .releasing) }
                 let yielding = DispatchTime.now().uptimeNanoseconds < yieldUntil.load(ordering: .acquiring)
                 if wantsToLead && !leading.load(ordering: .acquiring) && !yielding {
                     let ok = try s.query("SELECT pg_try_advisory_lock(\(Self.leaderKey)) AS ok", []).rows.first?.int("ok") == 1
@@ -141,8 +143,10 @@ public final class FleetLink: Sendable {
 extension Database {
     /// This process's line to the fleet (PostgreSQL only; `nil` on SQLite, where the file belongs
     /// to one process).
-    public func fleetLink(replicaId: String, logger: Logger) throws -> FleetLink? {
+    public func fleetLink(replicaId: String, heartbeatMs: Int64, logger: Logger) throws -> FleetLink? {
         guard let postgres else { return nil }
-        return FleetLink(try PostgresSession(location: postgres, eventLoop: Self.postgresLoops.next(), logger: logger), replicaId: replicaId)
+        return FleetLink(
+            try PostgresSession(location: postgres, eventLoop: Self.postgresLoops.next(), logger: logger), replicaId: replicaId,
+            heartbeatMs: heartbeatMs)
     }
 }

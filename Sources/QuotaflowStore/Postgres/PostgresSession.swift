@@ -76,8 +76,6 @@ final class PostgresSession: @unchecked Sendable {
         let result: PostgresQueryResult
         do {
             result = try connected().query(PostgresQuery(unsafeSQL: text, binds: Self.bindings(values)), logger: logger).wait()
-        } catch let e as PostgresStoreError {
-            throw e
         } catch {
             throw Self.storeError(error, sql: sql)
         }
@@ -93,6 +91,8 @@ final class PostgresSession: @unchecked Sendable {
             case .double(let d): binds.append(d)
             case .text(let s): binds.append(s)
             case .blob(let b): binds.append(ByteBuffer(bytes: b))
+            case .texts(let a): binds.append(a)
+            case .ints(let a): binds.append(a)
             }
         }
         return binds
@@ -187,7 +187,9 @@ final class PostgresSession: @unchecked Sendable {
     }
 
     /// A postgres-nio error as a store error: SQLSTATE and the server's message, nothing bound.
+    /// Any error of a call as a `PostgresStoreError` (one already is stays as it is).
     static func storeError(_ error: any Error, sql: String) -> PostgresStoreError {
+        if let e = error as? PostgresStoreError { return e }
         if let e = error as? PSQLError {
             if let info = e.serverInfo {
                 return PostgresStoreError(sqlState: info[.sqlState] ?? "", message: info[.message] ?? "server error", sql: sql)

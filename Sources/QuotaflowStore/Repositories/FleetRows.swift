@@ -38,12 +38,13 @@ extension StoreConnection {
     public static func holdStatement(_ r: FleetReservation, levels: [FleetLevel], lease: FleetLease?) -> FleetStatement {
         let order = levels.indices.sorted { (levels[$0].key, levels[$0].periodStart) < (levels[$1].key, levels[$1].periodStart) }
         let sorted = order.map { levels[$0] }
+        let w = r.worst
         let values: [SQLValue] = [
-            .text(r.id), .text(r.replica), .int(r.startedAt), .text(r.tenantId), .text(r.projectId), .text(r.keyId), .text(r.seatId),
-            .text(r.resourceId), .bool(r.overflow), .text(r.overage?.rawValue), .text(r.overageProjectId), .text(r.wireFormat.rawValue),
-            .text(r.endpoint), .text(r.model), .int(r.worstMicros), .int(r.upstreamWorst), .text(textArray(sorted.map(\.key))),
-            .text(intArray(sorted.map(\.periodStart))), .text(intArray(sorted.map { $0.limit ?? -1 })), .text(intArray(sorted.map(\.amount))),
-            .text(intArray(sorted.map(\.initial))), .text(lease?.resourceId), .text(lease?.holder), .int(lease?.idleMs ?? 0),
+            .text(r.id), .text(r.replica), .int(w.at), .text(w.tenantId), .text(w.projectId), .text(w.keyId), .text(w.seatId),
+            .text(w.resourceId), .bool(w.overflow), .text(w.overage?.rawValue), .text(w.overageProjectId), .text(r.wireFormat.rawValue),
+            .text(r.endpoint), .text(r.model), .int(w.costMicros), .int(w.upstreamCostMicros), .texts(sorted.map(\.key)),
+            .ints(sorted.map(\.periodStart)), .ints(sorted.map { $0.limit ?? -1 }), .ints(sorted.map(\.amount)),
+            .ints(sorted.map(\.initial)), .text(lease?.resourceId), .text(lease?.holder), .int(lease?.idleMs ?? 0),
             .int(lease?.now ?? 0),
         ]
         return FleetStatement(
@@ -58,9 +59,9 @@ extension StoreConnection {
     ) -> FleetStatement {
         let order = levels.indices.sorted { (levels[$0].key, levels[$0].periodStart) < (levels[$1].key, levels[$1].periodStart) }
         let sorted = order.map { levels[$0] }
-        let keys = textArray(sorted.map(\.key))
-        let periods = intArray(sorted.map(\.periodStart))
-        let amounts = intArray(sorted.map(\.amount))
+        let keys = SQLValue.texts(sorted.map(\.key))
+        let periods = SQLValue.ints(sorted.map(\.periodStart))
+        let amounts = SQLValue.ints(sorted.map(\.amount))
         let sql = """
             WITH r AS (UPDATE fleet_reservations SET resource_id = ?, overflow = ?, upstream_worst = ?, \
             hold_keys = hold_keys || CAST(? AS TEXT[]), hold_periods = hold_periods || CAST(? AS BIGINT[]), \
@@ -70,10 +71,10 @@ extension StoreConnection {
             \(lease == nil ? "" : ", qf_fleet_lease(?, ?, ?, ?, ?) AS leased") FROM r
             """
         let values: [SQLValue] = [
-            .text(resourceId), .bool(overflow), .int(upstreamWorst), .text(keys), .text(periods), .text(amounts),
-            .text(textArray(lease.map { [$0.resourceId] } ?? [])), .text(id),
-            .text(keys), .text(periods), .text(intArray(sorted.map { $0.limit ?? -1 })), .text(amounts),
-            .text(intArray(sorted.map(\.initial))),
+            .text(resourceId), .bool(overflow), .int(upstreamWorst), keys, periods, amounts,
+            .texts(lease.map { [$0.resourceId] } ?? []), .text(id),
+            keys, periods, .ints(sorted.map { $0.limit ?? -1 }), amounts,
+            .ints(sorted.map(\.initial)),
         ]
         return FleetStatement(sql: sql, values: values + leaseValues(lease, replica: replica), order: order)
     }
@@ -95,8 +96,8 @@ extension StoreConnection {
             CAST(? AS BIGINT[]), ?)
             """,
             [
-                .text(Self.textArray(ids)), .text(Self.textArray(charges.map(\.key))), .text(Self.intArray(charges.map(\.periodStart))),
-                .text(Self.intArray(charges.map(\.amount))), .text(Self.intArray(charges.map(\.initial))), .int(now),
+                .texts(ids), .texts(charges.map(\.key)), .ints(charges.map(\.periodStart)),
+                .ints(charges.map(\.amount)), .ints(charges.map(\.initial)), .int(now),
             ]
         ).map { (try $0.string("key"), try $0.int("period_start"), try $0.int("spent")) }
     }
@@ -104,8 +105,7 @@ extension StoreConnection {
     /// The spend the fleet counted on `keys`, by (key, period start).
     public func fleetSpend(keys: [String]) throws -> [String: [Int64: Int64]] {
         var out: [String: [Int64: Int64]] = [:]
-        for row in try query("SELECT key, period_start, spent FROM fleet_counters WHERE key = ANY(CAST(? AS TEXT[]))", [.text(Self.textArray(keys))])
-        {
+        for row in try query("SELECT key, period_start, spent FROM fleet_counters WHERE key = ANY(CAST(? AS TEXT[]))", [.texts(keys)]) {
             out[try row.string("key"), default: [:]][try row.int("period_start")] = try row.int("spent")
         }
         return out
@@ -124,7 +124,7 @@ extension StoreConnection {
         let sorted = order.map { checks[$0] }
         return FleetStatement(
             sql: "SELECT qf_fleet_take(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), ?)::TEXT AS done",
-            values: [.text(textArray(sorted.map(\.key))), .text(intArray(sorted.map(\.limit))), .text(intArray(sorted.map(\.cost))), .int(now)],
+            values: [.texts(sorted.map(\.key)), .ints(sorted.map(\.limit)), .ints(sorted.map(\.cost)), .int(now)],
             order: order)
     }
 
@@ -174,13 +174,14 @@ extension StoreConnection {
             """, [.int(leaseMs), .int(leaseMs), .int(Int64(limit))]
         ).map { row in
             FleetReservation(
-                id: try row.string("id"), replica: try row.string("replica"), startedAt: try row.int("started_at"),
-                tenantId: try row.string("tenant_id"),
-                projectId: try row.string("project_id"), keyId: try row.optionalString("key_id"), seatId: try row.optionalString("seat_id"),
-                resourceId: try row.optionalString("resource_id"), overflow: try row.bool("overflow"),
-                overage: try row.optionalEnumeration("overage", OverageKind.self), overageProjectId: try row.optionalString("overage_project_id"),
-                wireFormat: try row.enumeration("wire_format", WireFormat.self), endpoint: try row.string("endpoint"), model: try row.string("model"),
-                worstMicros: try row.int("worst_micros"), upstreamWorst: try row.int("upstream_worst"))
+                id: try row.string("id"), replica: try row.string("replica"),
+                worst: LedgerCharge(
+                    at: try row.int("started_at"), tenantId: try row.string("tenant_id"), projectId: try row.string("project_id"),
+                    keyId: try row.optionalString("key_id"), seatId: try row.optionalString("seat_id"),
+                    resourceId: try row.optionalString("resource_id"), overflow: try row.bool("overflow"),
+                    overage: try row.optionalEnumeration("overage", OverageKind.self), overageProjectId: try row.optionalString("overage_project_id"),
+                    costMicros: try row.int("worst_micros"), upstreamCostMicros: try row.int("upstream_worst")),
+                wireFormat: try row.enumeration("wire_format", WireFormat.self), endpoint: try row.string("endpoint"), model: try row.string("model"))
         }
     }
 
@@ -232,16 +233,7 @@ extension StoreConnection {
         try query("SELECT seq FROM catalog_log WHERE xmin = pg_current_xact_id()::xid", []).map { try $0.int("seq") }
     }
 
-    // MARK: array literals
-
-    static func textArray(_ values: [String]) -> String {
-        "{"
-            + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
-            .joined(separator: ",") + "}"
-    }
-
-    static func intArray(_ values: [Int64]) -> String { "{" + values.map(String.init).joined(separator: ",") + "}" }
-
+    /// A `BIGINT[]` the fleet's functions return as text (`{1,2,3}`).
     static func parseIntArray(_ text: String) throws -> [Int64] {
         let inner = text.trimmingCharacters(in: CharacterSet(charactersIn: "{}"))
         if inner.isEmpty { return [] }

@@ -27,42 +27,20 @@ public struct FleetLevel: Sendable, Equatable {
 public struct FleetReservation: Sendable, Equatable {
     public var id: String
     public var replica: String
-    public var startedAt: Int64
-    public var tenantId: String
-    public var projectId: String
-    public var keyId: String?
-    public var seatId: String?
-    public var resourceId: String?
-    public var overflow: Bool
-    public var overage: OverageKind?
-    public var overageProjectId: String?
+    /// Who pays, and the request's worst case as the cost: what the ledger charges if the replica
+    /// dies before the request's own row commits (`at` is when the request started).
+    public var worst: LedgerCharge
     public var wireFormat: WireFormat
     public var endpoint: String
     public var model: String
-    public var worstMicros: Int64
-    public var upstreamWorst: Int64
 
-    public init(
-        id: String, replica: String, startedAt: Int64, tenantId: String, projectId: String, keyId: String?, seatId: String?, resourceId: String?,
-        overflow: Bool, overage: OverageKind?, overageProjectId: String?, wireFormat: WireFormat, endpoint: String, model: String,
-        worstMicros: Int64, upstreamWorst: Int64
-    ) {
+    public init(id: String, replica: String, worst: LedgerCharge, wireFormat: WireFormat, endpoint: String, model: String) {
         self.id = id
         self.replica = replica
-        self.startedAt = startedAt
-        self.tenantId = tenantId
-        self.projectId = projectId
-        self.keyId = keyId
-        self.seatId = seatId
-        self.resourceId = resourceId
-        self.overflow = overflow
-        self.overage = overage
-        self.overageProjectId = overageProjectId
+        self.worst = worst
         self.wireFormat = wireFormat
         self.endpoint = endpoint
         self.model = model
-        self.worstMicros = worstMicros
-        self.upstreamWorst = upstreamWorst
     }
 }
 

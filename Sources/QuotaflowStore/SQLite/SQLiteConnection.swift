@@ -27,6 +27,10 @@ public enum SQLValue: Sendable, Equatable {
     case double(Double)
     case text(String)
     case blob([UInt8])
+    /// Arrays (`TEXT[]`, `BIGINT[]`), bound whole on PostgreSQL (the fleet's shared counters);
+    /// SQLite has no arrays and refuses them.
+    case texts([String])
+    case ints([Int64])
 }
 
 extension SQLValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByNilLiteral {
@@ -205,6 +209,7 @@ public final class Statement {
             case .text(let s): rc = sqlite3_bind_text(handle, index, s, -1, csqlite_transient())
             case .blob(let b):
                 rc = b.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), csqlite_transient()) }
+            case .texts, .ints: rc = SQLITE_MISMATCH
             }
             guard rc == SQLITE_OK else { throw connection.error(rc, sql) }
         }
