@@ -327,7 +327,6 @@ import Testing
             await gate.wait()
             return Stub.openAIAnswer()
         }
-        atScopeEnd { await gate.open() }
         let t = try await TenantFixture.make(server)
         try await t.resource(baseURL: slow.url + "/v1", extra: [("limits", ["max_concurrency": 1])])
         let key = try await t.key(project: try await t.project())

@@ -16,7 +16,6 @@ import Testing
         let server = try await TestServer.start()
         let gate = AsyncGate()
         let upstream = try await exactUpstream(gate: gate)
-        atScopeEnd { await gate.open() }
         let t = try await TenantFixture.exact(server, upstream: upstream, models: ["exact-model"])
         // A hard cap of 1,000: each request's worst case is 3 × 100 = 300, so 3 fit, not 10.
         let p = try await t.project(extra: [("budget", ["monthly_cap_micros": 1_000])])

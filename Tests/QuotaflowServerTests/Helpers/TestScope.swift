@@ -66,11 +66,6 @@ func withTestScope<R: Sendable>(_ body: @Sendable () async throws -> R) async th
     return try result.get()
 }
 
-/// Runs `action` when the current test's scope ends.
-func atScopeEnd(_ action: @escaping @Sendable () async -> Void) {
-    TestScope.current?.atEnd(action)
-}
-
 /// `@Suite(.scoped)`: every test of the suite runs in its own `TestScope`, so what it starts is
 /// stopped and awaited when it ends.
 ///
