@@ -262,10 +262,10 @@ final class Controllable: Sendable {
         let others = clock.sleeperCount
         let task = Task { try await group.run() }
         try await server.eventually("the worker to sleep") { clock.sleeperCount > others }
-        let started = ContinuousClock.now
+        // Asleep on a clock that never moves: only the shutdown can wake it (a loose bound: the whole suite
+        // shares two cores).
         await group.triggerGracefulShutdown()
-        #expect(await finishes(task, within: .seconds(10)), "the verifier did not stop")
-        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(await finishes(task, within: .seconds(5)), "the verifier did not stop")
         await server.stop()
     }
 }

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -67,7 +67,9 @@ def shot(driver, name):
 
 
 def wait(driver, condition, timeout=15):
-    return WebDriverWait(driver, timeout).until(condition)
+    # Live pages replace what they update: an element found a moment ago may be gone by the time it is read,
+    # so a condition that meets a stale element is simply asked again.
+    return WebDriverWait(driver, timeout, ignored_exceptions=[StaleElementReferenceException]).until(condition)
 
 
 def sign_in(driver, base, key):
@@ -140,7 +142,7 @@ def test_04_the_overview_spend_bar_moves_after_traffic_without_a_reload(world, b
     base, q = world["q"].base, world["q"]
     browser.get(base + "/console/overview")
     selector = "g[data-project='%s'] text[data-value='spend']" % world["project"]
-    before = browser.find_element(By.CSS_SELECTOR, selector).text
+    before = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, selector).text)
     browser.execute_script("window.__stillHere = 'yes';")
     for _ in range(5):
         assert chat(q, world["seat_key"]) == 200

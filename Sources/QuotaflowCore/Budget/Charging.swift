@@ -109,11 +109,4 @@ extension LedgerEntry {
         costMicros = c.costMicros
         upstreamCostMicros = c.upstreamCostMicros
     }
-
-    /// The charging facts of a ledger row, given the project chain of its project.
-    public func chargingFacts(chain: [String]) -> Charging.Facts {
-        Charging.Facts(
-            tenantId: tenantId, chain: chain.isEmpty ? [projectId] : chain, keyId: keyId, seatId: seatId, resourceId: resourceId,
-            overflow: overflow, overage: overage, overageProjectId: overageProjectId)
-    }
 }

@@ -186,8 +186,8 @@ final class PostgresSession: @unchecked Sendable {
         return Row(values: values, columns: columns!)
     }
 
-    /// A postgres-nio error as a store error: SQLSTATE and the server's message, nothing bound.
-    /// Any error of a call as a `PostgresStoreError` (one already is stays as it is).
+    /// Any error of a call as a store error: a postgres-nio error with its SQLSTATE and the server's
+    /// message, nothing bound; a store error as it is.
     static func storeError(_ error: any Error, sql: String) -> PostgresStoreError {
         if let e = error as? PostgresStoreError { return e }
         if let e = error as? PSQLError {

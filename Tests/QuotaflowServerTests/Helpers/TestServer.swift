@@ -163,7 +163,9 @@ final class TestServer: Sendable {
         config.port = 0
         config.admissionProbes = 1
         config.admissionSpacingMs = 0
-        config.probeTimeoutMs = 2_000
+        // A failed admission probe rejects the resource: with the whole suite running at once on two cores, a
+        // stub can take seconds to answer one.
+        config.probeTimeoutMs = 10_000
         config.firstByteTimeoutMs = 5_000
         config.stallTimeoutMs = 5_000
         config.shutdownGraceMs = 2_000
