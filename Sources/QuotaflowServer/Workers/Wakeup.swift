@@ -2,6 +2,10 @@ import QuotaflowCore
 import Synchronization
 
 /// Lets a worker sleep on the (injectable) clock until a deadline or until someone pokes it.
+///
+/// One worker waits on a `Wakeup`: a poke that finds no one waiting is kept for the next wait, so a
+/// worker busy when it came still sees it (a shutdown is never missed); with two waiters, either
+/// could take it and leave the other asleep. Give each loop its own.
 final class Wakeup: Sendable {
     let waiters = Mutex<(poked: Bool, continuations: [CheckedContinuation<Void, Never>])>((false, []))
 
